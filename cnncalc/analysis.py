@@ -1,0 +1,278 @@
+"""Analysis of a built network: per-layer records of plain numbers and their totals.
+
+Costs are for the whole batch (MACs, FLOPs, memory); shapes are per sample. Rendering
+(units, separators, colours) happens elsewhere; JSON is these records unformatted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+
+from .errors import CnnError
+from .layers import GLOBAL, MERGE, PASS, Facts, Shape
+from .layers.base import product
+from .network import INPUT, Network
+from .windows import Taps
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+MAX_FIELD_PERIOD = 100_000  # positions evaluated per period when composing receptive fields
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Per spatial dimension: size r, effective stride S, effective padding P (Araujo et al. 2019)."""
+
+    size: tuple[int, ...]
+    stride: tuple[Fraction, ...]
+    padding: tuple[Fraction, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    type: str
+    inputs: tuple[str, ...]
+    output_shape: Shape
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    running_stats: int
+    macs: int
+    flops: int
+    memory_bytes: int  # this layer's output for the whole batch
+    receptive_field: ReceptiveField | None
+    weights: tuple[tuple[str, Shape], ...]  # learnable tensors, PyTorch names and shapes
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    running_stats: int
+    macs: int
+    flops: int
+    input_bytes: int
+    activation_bytes: int
+    param_bytes: int
+    training_bytes: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str | None
+    input_shape: Shape
+    layout: str
+    batch: int
+    dtype: str
+    rows: tuple[Row, ...]
+    totals: Totals
+    warnings: tuple[str, ...]
+
+
+def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary:
+    """Shapes, parameters, costs, memory and receptive fields of every layer."""
+    size = DTYPE_BYTES[dtype]
+    shapes: dict[str, Shape] = {INPUT: network.input_shape}
+    fields = FieldTracker(network)
+    rows, warnings = [], []
+    for node in network.nodes:
+        in_shapes = tuple(shapes[name] for name in node.inputs)
+        facts = node.layer.infer(in_shapes, network.layout)
+        shapes[node.name] = facts.output_shape
+        warnings.extend(facts.warnings)
+        field = fields.step(node.name, node.inputs, in_shapes, facts, warnings)
+        rows.append(make_row(node, facts, batch, size, field))
+    totals = total(rows, network.input_shape, batch, size)
+    return Summary(network.name, network.input_shape, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings))
+
+
+def make_row(node, facts: Facts, batch: int, size: int, field) -> Row:
+    params, stats = facts.param_count, facts.buffer_count
+    trainable = params if node.trainable else 0
+    return Row(
+        name=node.name,
+        type=node.layer.type_name,
+        inputs=node.inputs,
+        output_shape=facts.output_shape,
+        params=params,
+        trainable_params=trainable,
+        non_trainable_params=params - trainable + stats,
+        running_stats=stats,
+        macs=facts.macs * batch,
+        flops=facts.flops * batch,
+        memory_bytes=product(facts.output_shape) * batch * size,
+        receptive_field=field,
+        weights=tuple(facts.params.items()),
+    )
+
+
+def total(rows: list[Row], input_shape: Shape, batch: int, size: int) -> Totals:
+    def add(attr: str) -> int:
+        return sum(getattr(row, attr) for row in rows)
+
+    params, stats = add("params"), add("running_stats")
+    input_bytes = product(input_shape) * batch * size
+    activation_bytes = add("memory_bytes")
+    param_bytes = (params + stats) * size
+    # Training with Adam: weights, gradients and two moments per parameter; every layer's
+    # output kept for the backward pass plus a gradient of the same size.
+    training = 4 * params * size + stats * size + input_bytes + 2 * activation_bytes
+    return Totals(
+        params=params,
+        trainable_params=add("trainable_params"),
+        non_trainable_params=add("non_trainable_params"),
+        running_stats=stats,
+        macs=add("macs"),
+        flops=add("flops"),
+        input_bytes=input_bytes,
+        activation_bytes=activation_bytes,
+        param_bytes=param_bytes,
+        training_bytes=training,
+    )
+
+
+# -- receptive fields ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """An integer function of the output position: f(o) = values[o % period] + (o // period) * step.
+
+    A value of None marks a position that reads no input.
+    """
+
+    step: int
+    period: int
+    values: tuple[int | None, ...]
+
+    def at(self, o: int) -> int | None:
+        value = self.values[o % self.period]
+        return None if value is None else value + (o // self.period) * self.step
+
+    @property
+    def slope(self) -> Fraction:
+        return Fraction(self.step, self.period)
+
+
+IDENTITY = Periodic(1, 1, (0,))
+
+
+@dataclass(frozen=True)
+class Span:
+    """The first and last network-input positions that output position o depends on."""
+
+    first: Periodic
+    last: Periodic
+
+    def field(self) -> tuple[int, Fraction, Fraction]:
+        """(r, S, P): the largest span over a period, the slope, and -min(first(o) - S*o)."""
+        slope = self.first.slope
+        period = self.first.period
+        sizes, offsets = [], []
+        for o in range(period):
+            a, b = self.first.at(o), self.last.at(o)
+            if a is None:
+                continue
+            sizes.append(b - a + 1)
+            offsets.append(a - slope * o)
+        if not sizes:
+            return 0, slope, Fraction(0)
+        return max(sizes), slope, -min(offsets)
+
+
+UNDEFINED = "undefined"
+
+
+class FieldTracker:
+    """Composes every layer's taps into spans of the network input (exact, any stride)."""
+
+    def __init__(self, network: Network):
+        self.layout = network.layout
+        rank = len(network.input_shape) - 1
+        self.spans: dict[str, object] = {INPUT: tuple(Span(IDENTITY, IDENTITY) for _ in range(rank)) if rank else GLOBAL}
+        self.undefined_reported = False
+
+    def step(self, name: str, inputs: tuple[str, ...], in_shapes, facts: Facts, warnings: list[str]):
+        state = self.compose(name, inputs, in_shapes, facts, warnings)
+        if state not in (GLOBAL, UNDEFINED) and len(state) != len(facts.output_shape) - 1:
+            state = GLOBAL if len(facts.output_shape) == 1 else UNDEFINED
+        if state == UNDEFINED and not self.undefined_reported:
+            warnings.append(f"{name}: the receptive field is not defined from this layer on")
+            self.undefined_reported = True
+        self.spans[name] = state
+        if state in (GLOBAL, UNDEFINED):
+            return None
+        r, s, p = zip(*(span.field() for span in state))
+        return ReceptiveField(tuple(r), tuple(s), tuple(p))
+
+    def compose(self, name, inputs, in_shapes, facts: Facts, warnings):
+        states = [self.spans[i] for i in inputs]
+        if UNDEFINED in states or facts.field is None:
+            return UNDEFINED
+        if GLOBAL in states or facts.field == GLOBAL:
+            return GLOBAL
+        if facts.field == PASS:
+            return states[0]
+        if facts.field == MERGE:
+            return self.merge(name, inputs, in_shapes, facts.output_shape, states, warnings)
+        spans = []
+        for taps, span in zip(facts.field, states[0]):
+            composed = (through(taps, span.first, min), through(taps, span.last, max))
+            if composed[0] is None:
+                warnings.append(f"{name}: the receptive field repeats over more than {MAX_FIELD_PERIOD:,} positions")
+                return UNDEFINED
+            spans.append(Span(*composed))
+        return tuple(spans)
+
+    def merge(self, name, inputs, in_shapes, out_shape, states, warnings):
+        """The union of the inputs' fields (the hull of every path), dimension by dimension."""
+        out_spatial = self.layout.split(out_shape)[1]
+        if any(self.layout.split(shape)[1] != out_spatial for shape in in_shapes):
+            warnings.append(f"{name}: an input is broadcast along a spatial axis; the receptive field is not shift-invariant")
+            return UNDEFINED
+        spans = []
+        for dim in range(len(out_spatial)):
+            parts = [state[dim] for state in states]
+            if len({p.first.slope for p in parts}) > 1:
+                strides = ", ".join(f"'{i}' (stride {p.first.slope})" for i, p in zip(inputs, parts))
+                warnings.append(f"{name}: inputs are not aligned, their effective strides differ: {strides}")
+                spans.append(max(parts, key=lambda p: p.field()[0]))
+                continue
+            spans.append(Span(combine([p.first for p in parts], min), combine([p.last for p in parts], max)))
+        return tuple(spans)
+
+
+def through(taps: Taps, previous: Periodic, pick) -> Periodic | None:
+    """o -> pick(previous(i) for i in taps(o)), as a Periodic; None if the period is too long."""
+    shift_periods = previous.period // gcd(taps.step, previous.period) if taps.step else 1
+    period = taps.period * shift_periods
+    if period > MAX_FIELD_PERIOD:
+        return None
+    step = (shift_periods * taps.step // previous.period) * previous.step if taps.step else 0
+    values = []
+    for o in range(period):
+        candidates = [v for v in (previous.at(i) for i in taps.at(o)) if v is not None]
+        values.append(pick(candidates) if candidates else None)
+    return Periodic(step, period, tuple(values))
+
+
+def combine(parts: list[Periodic], pick) -> Periodic:
+    """Pointwise min or max of functions with the same slope, over their common period."""
+    period = 1
+    for part in parts:
+        period = period * part.period // gcd(period, part.period)
+    slope = parts[0].slope
+    values = []
+    for o in range(period):
+        candidates = [v for v in (p.at(o) for p in parts) if v is not None]
+        values.append(pick(candidates) if candidates else None)
+    return Periodic(int(slope * period), period, tuple(values))
+
+
+def check_batch(batch: int) -> int:
+    if batch < 1:
+        raise CnnError(f"--batch must be a positive integer; received {batch}")
+    return batch

@@ -1,0 +1,145 @@
+"""The command line. Only this module imports click; it turns options into calls and
+outcomes into exit codes: 0 success, 1 a difference found, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+
+import click
+
+from .errors import CnnError, Location
+
+EXIT_OK, EXIT_DIFFERENCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+FORMATS = ("table", "json", "csv", "markdown")
+DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the user pointed at: a path (or '-'), or DSL text given with -e."""
+
+    path: str | None
+    expression: str | None
+
+
+class Sources(dict):
+    """Texts read so far, by path, so errors can quote the offending line."""
+
+
+SOURCES = Sources()
+
+
+def read_source(source: Source) -> tuple[str, str]:
+    """(text, display path) of a FILE argument, '-' or -e TEXT."""
+    if source.expression is not None:
+        return source.expression, "<expression>"
+    if source.path is None:
+        raise CnnError("no network given; allowed: a FILE, '-' for standard input, or -e TEXT")
+    if source.path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        with open(source.path, encoding="utf-8") as handle:
+            return handle.read(), source.path
+    except FileNotFoundError:
+        raise CnnError(f"no such file: {source.path}") from None
+    except IsADirectoryError:
+        raise CnnError(f"{source.path} is a directory; allowed: a .yaml file") from None
+    except UnicodeDecodeError as exc:
+        raise CnnError(f"{source.path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CnnError(f"cannot read {source.path}: {exc.strerror}") from None
+
+
+def load_network(source: Source, input_shape: str | None):
+    from . import network, yamlformat
+
+    text, path = read_source(source)
+    SOURCES[path] = text
+    if source.expression is not None or not (path.endswith((".yaml", ".yml")) or looks_like_yaml(text)):
+        raise CnnError(
+            "the compact DSL is not supported yet; write the network in YAML (a .yaml file)",
+            Location(path, 1, 1),
+        )
+    spec = yamlformat.read(text, path)
+    override = None
+    if input_shape is not None:
+        override = network.parse_shape(input_shape, Location("--input", 1, 1), "--input")
+    return network.build(spec, override)
+
+
+def looks_like_yaml(text: str) -> bool:
+    """Standard input is YAML when it has a top-level 'layers:' key; otherwise DSL."""
+    return re.search(r"^layers\s*:", text, re.MULTILINE) is not None
+
+
+def run_safely(action) -> None:
+    """Run a command body; map its outcome to an exit code, user errors without traceback."""
+    try:
+        code = action() or EXIT_OK
+    except CnnError as exc:
+        click.echo(exc.render(SOURCES), err=True)
+        code = EXIT_BAD_INPUT
+    except (KeyboardInterrupt, BrokenPipeError):
+        code = EXIT_BAD_INPUT
+    except Exception as exc:  # a bug: say so plainly, with the traceback only on request
+        if os.environ.get("CNNCALC_DEBUG"):
+            raise
+        click.echo(f"cnncalc: internal error: {type(exc).__name__}: {exc} (set CNNCALC_DEBUG=1 for the traceback)", err=True)
+        code = EXIT_INTERNAL
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="cnncalc")
+def main() -> None:
+    """Shapes, parameters, MACs, FLOPs, memory and receptive fields of a CNN, from a YAML file."""
+
+
+def network_options(command):
+    command = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for memory figures.")(command)
+    command = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(command)
+    command = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for costs and memory.")(command)
+    command = click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224 (file's layout).")(command)
+    command = click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")(command)
+    command = click.argument("file", required=False)(command)
+    return command
+
+
+@main.command()
+@network_options
+def summary(file, expression, input_shape, batch, fmt, dtype) -> None:
+    """Per-layer table: output shape, params, MACs, receptive field; totals below.
+
+    FILE is a .yaml network description, or '-' for standard input.
+    """
+
+    def act():
+        from .analysis import analyse
+        from .render import RENDERERS, Format
+
+        net = load_network(Source(file, expression), input_shape)
+        result = analyse(net, batch, dtype)
+        click.echo(RENDERERS[Format(fmt)](result), nl=False)
+        if fmt == "table":
+            for warning in result.warnings:
+                click.echo(f"warning: {warning}", err=True)
+
+    run_safely(act)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+def layers(name, fmt) -> None:
+    """Every supported layer type with its aliases, attributes and defaults (or one type)."""
+
+    def act():
+        from . import catalogue
+
+        click.echo(catalogue.render(name, fmt), nl=False)
+
+    run_safely(act)

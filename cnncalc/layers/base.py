@@ -1,0 +1,234 @@
+"""The layer registry and the base class every layer type derives from.
+
+A layer type is one class holding all its rules: the attributes it accepts, its output
+shape, its weights (named and shaped as in PyTorch's `state_dict`, from which the
+parameter counts follow), its MACs and FLOPs, and its receptive-field step. The parser,
+`cnncalc layers` and the tests all read the registry; nothing else switches on names.
+
+Shapes are per sample (no batch) and in the file's layout; `Layout` tells a layer where
+the channels are.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+from ..attrs import Attr, show
+from ..errors import CnnError, Location, did_you_mean, format_shape
+
+Shape = tuple[int, ...]
+
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def product(values: Sequence[int]) -> int:
+    return math.prod(values)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the channel axis is: first (PyTorch) or last (Keras's default)."""
+
+    channels_last: bool = False
+
+    @property
+    def name(self) -> str:
+        return "channels_last" if self.channels_last else "channels_first"
+
+    def split(self, shape: Shape) -> tuple[int, Shape]:
+        """(channels, spatial sizes) of a sample shape."""
+        if self.channels_last:
+            return shape[-1], tuple(shape[:-1])
+        return shape[0], tuple(shape[1:])
+
+    def join(self, channels: int, spatial: Sequence[int]) -> Shape:
+        spatial = tuple(spatial)
+        return (*spatial, channels) if self.channels_last else (channels, *spatial)
+
+    def channel_axis(self, rank: int) -> int:
+        """Index of the channel axis in a sample shape of `rank` dimensions."""
+        return rank - 1 if self.channels_last else 0
+
+    def describe(self, spatial_rank: int | None) -> str:
+        if spatial_rank is None:
+            return "(C, ...)" if not self.channels_last else "(..., C)"
+        names = ", ".join(SPATIAL_NAMES[spatial_rank])
+        return f"({names}, C)" if self.channels_last else f"(C, {names})"
+
+
+# Receptive-field steps a layer can declare (see analysis.receptive_fields).
+PASS = "pass"  # every output position sees exactly its own input position
+GLOBAL = "global"  # every output position sees every input position
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a layer does to one sample: plain numbers only, no formatting."""
+
+    output_shape: Shape
+    params: dict[str, Shape] = field(default_factory=dict)  # learnable, PyTorch names
+    buffers: dict[str, Shape] = field(default_factory=dict)  # running statistics
+    macs: int = 0
+    flops: int = 0
+    field: Any = PASS  # PASS, GLOBAL, or a tuple of windows.Window, one per spatial dim
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def param_count(self) -> int:
+        return sum(product(s) for s in self.params.values())
+
+    @property
+    def buffer_count(self) -> int:
+        return sum(product(s) for s in self.buffers.values())
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a layer and each of its attributes were written."""
+
+    layer: Location
+    attrs: dict[str, Location] = field(default_factory=dict)
+
+
+class Layer(abc.ABC):
+    """Base of all layer types. Subclasses set the class variables and `infer`."""
+
+    type_name: ClassVar[str] = ""  # canonical name, set by the registry
+    aliases: ClassVar[tuple[str, ...]] = ()
+    attributes: ClassVar[tuple[Attr, ...]] = ()
+    primary: ClassVar[str | None] = None  # attribute set by `type: value`
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)  # fewest and most inputs
+    rank: ClassVar[int | None] = None  # spatial rank fixed by the type name
+    family: ClassVar[str] = "other"
+    summary: ClassVar[str] = ""
+    flops_rule: ClassVar[str] = "0"
+
+    def __init__(self, name: str, values: dict[str, Any], where: Where, sources: tuple[str, ...] = ()):
+        self.name = name
+        self.values = values
+        self.where = where
+        self.sources = sources  # names of the layers feeding this one
+        self.check()
+
+    # -- to override -------------------------------------------------------------------
+    def check(self) -> None:
+        """Shape-free checks across attributes (raise self.fail(...))."""
+
+    @abc.abstractmethod
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        """Output shape, weights and costs for inputs of these shapes."""
+
+    # -- helpers for subclasses --------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return f"layer '{self.name}' ({self.type_name})"
+
+    def fail(self, message: str, attr: str | None = None) -> CnnError:
+        location = self.where.attrs.get(attr, self.where.layer) if attr else self.where.layer
+        return CnnError(message, location, self.label)
+
+    def __getitem__(self, attr: str) -> Any:
+        return self.values[attr]
+
+    def given(self, attr: str) -> bool:
+        return attr in self.where.attrs
+
+    def received(self, shape: Shape, index: int = 0) -> str:
+        """'(128,) from 'fc1'' for messages about an input."""
+        source = f" from '{self.sources[index]}'" if index < len(self.sources) else ""
+        return f"{format_shape(shape)}{source}"
+
+    def per_dim(self, attr: str, rank: int) -> tuple:
+        """An attribute expanded to one value per spatial dimension."""
+        value = self.values[attr]
+        if not isinstance(value, tuple):
+            return (value,) * rank
+        if len(value) != rank:
+            dims = ", ".join(SPATIAL_NAMES.get(rank, ()))
+            raise self.fail(
+                f"{attr} has {len(value)} values but the input has {rank} spatial "
+                f"dimension{'s' if rank != 1 else ''} ({dims}); received {attr}={show(list(value))}; "
+                f"allowed: one value, or {rank}",
+                attr,
+            )
+        return value
+
+    def spatial_input(self, shape: Shape, layout: Layout, index: int = 0) -> tuple[int, Shape]:
+        """(channels, spatial) of an input that must have this type's spatial rank."""
+        want = self.rank
+        got = len(shape) - 1
+        if (want is not None and got != want) or got < 1:
+            allowed = layout.describe(want) if want else "a (C, ...) input with spatial dimensions"
+            raise self.fail(
+                f"needs a {allowed} input; received {self.received(shape, index)}; "
+                f"allowed: {want + 1 if want else 'at least 2'} dimensions"
+            )
+        return layout.split(shape)
+
+    def check_in(self, channels: int) -> None:
+        """Compare a user-given `in` (in_channels / in_features) with the inferred one."""
+        expected = self.values.get("in")
+        if expected is not None and expected != channels:
+            raise self.fail(
+                f"in={expected} was given, but the input has {channels} "
+                f"(received {self.received_input_text()}); channels coming in are inferred, "
+                "so 'in' can be left out",
+                "in",
+            )
+
+    def received_input_text(self) -> str:
+        return f"from '{self.sources[0]}'" if self.sources else "from the input"
+
+
+class Registry:
+    """Layer types by every spelling: case, '_' and '-' do not matter."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, type[Layer]] = {}
+        self.types: list[type[Layer]] = []
+
+    @staticmethod
+    def key(name: str) -> str:
+        return re.sub(r"[_\-\s]", "", name.lower())
+
+    def register(self, name: str, *aliases: str, **settings: Any):
+        """Decorator: register a class under a canonical name and aliases."""
+
+        def decorate(cls: type[Layer]) -> type[Layer]:
+            return self.variant(cls, name, *aliases, **settings)
+
+        return decorate
+
+    def variant(self, base: type[Layer], name: str, *aliases: str, **settings: Any) -> type[Layer]:
+        """A registered subclass of base with fixed settings (rank=2, primary=...)."""
+        title = "".join(part.capitalize() for part in re.split(r"[_\d]+", name) if part) + re.sub(r"\D", "", name)
+        cls = type(title, (base,), {"type_name": name, "aliases": aliases, **settings, "__doc__": base.__doc__})
+        for spelling in (name, *aliases):
+            key = self.key(spelling)
+            if self._by_key.get(key, cls) is not cls:
+                raise RuntimeError(f"layer name {spelling!r} registered twice")
+            self._by_key[key] = cls
+        self.types.append(cls)
+        return cls
+
+    def get(self, name: str) -> type[Layer] | None:
+        return self._by_key.get(self.key(name))
+
+    def spellings(self) -> list[str]:
+        return [s for cls in self.types for s in (cls.type_name, *cls.aliases)]
+
+    def suggest(self, name: str) -> str:
+        hint = did_you_mean(name, self.spellings())
+        if hint:
+            return hint
+        # A typo in the rank digit or a missing one (conv2 → conv2d) is common.
+        stem = self.key(name).rstrip("0123456789d")
+        near = [cls.type_name for cls in self.types if self.key(cls.type_name).startswith(stem) and stem]
+        return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+REGISTRY = Registry()

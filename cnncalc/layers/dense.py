@@ -1,0 +1,209 @@
+"""Linear (dense) layers and normalisation.
+
+Linear acts on the last axis, as PyTorch's nn.Linear and Keras's Dense do: weight
+(out, in), bias (out); MACs = leading elements x in x out.
+
+Normalisation in inference mode. BatchNorm normalises with its running statistics:
+2 FLOPs per element (subtract the mean, divide by the deviation) plus one per element for
+each of scale and shift. Layer, group and instance norm compute their statistics: per
+element 1 (mean) + 3 (variance: subtract, square, add) + 2 (normalise) + 1 each for scale
+and shift, plus 3 per normalised slice (two divisions and a square root).
+
+For the receptive field, normalisation is position-wise: its statistics are a scale over
+all positions, not features computed from them (as torchscan and Araujo et al. treat it).
+"""
+
+from __future__ import annotations
+
+from ..attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
+from .activation import FusedActivation
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, product
+
+
+@REGISTRY.register("linear", "Dense", "fc", "fully_connected")
+class Linear(Layer, FusedActivation):
+    """y = x W^T + b over the last axis."""
+
+    family = "dense"
+    primary = "out"
+    summary = "fully connected layer over the last axis (PyTorch Linear, Keras Dense)"
+    flops_rule = "2 x MACs + output elements (bias) + fused activation"
+    attributes = (OUT("output features"), BIAS(), ACTIVATION(), IN_CHECK("expected input features; inferred, checked if given"))
+
+    def check(self) -> None:
+        self.check_activation()
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        features, out = shape[-1], self["out"]
+        self.check_in(features)
+        out_shape = (*shape[:-1], out)
+        params = {"weight": (out, features)}
+        if self["bias"]:
+            params["bias"] = (out,)
+        macs = product(shape[:-1]) * features * out
+        flops = 2 * macs + (product(out_shape) if self["bias"] else 0)
+        fused = self.activation_facts(out_shape, layout)
+        flops += fused.flops if fused else 0
+        # On a (H, W, C) input the last axis is the channels: positions stay apart.
+        field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
+        return Facts(out_shape, params, macs=macs, flops=flops, field=field)
+
+
+EPS = Attr("eps", Number(0, describe="a non-negative number"), 1e-5, ("epsilon",), "added to the variance")
+
+
+class Norm(Layer):
+    family = "normalisation"
+    stats_per_element = 0  # FLOPs per element for computing statistics (0: running stats)
+
+    def channels_of(self, shape: Shape, layout: Layout) -> int:
+        """The channel count, after checking the input has this type's rank."""
+        sizes = {None: None, 1: (1, 2), 2: (3,), 3: (4,)}[self.rank]
+        if not shape or (sizes and len(shape) not in sizes):
+            wanted = layout.describe(self.rank) if self.rank else "(C, ...)"
+            wanted = "(C,) or " + wanted if self.rank == 1 else wanted
+            raise self.fail(f"needs a {wanted} input; received {self.received(shape)}")
+        return layout.split(shape)[0] if len(shape) > 1 else shape[0]
+
+    def affine_weights(self, size: Shape) -> dict[str, Shape]:
+        scale = self["scale"] if self["scale"] is not None else self["affine"]
+        center = self["center"] if self["center"] is not None else self["affine"] and self.values.get("bias", True)
+        params = {}
+        if scale:
+            params["weight"] = size
+        if center:
+            params["bias"] = size
+        return params
+
+    def cost(self, shape: Shape, params: dict, slices: int) -> int:
+        per_element = self.stats_per_element + 2 + len(params)
+        return per_element * product(shape) + (3 * slices if self.stats_per_element else 0)
+
+
+SCALE = Attr("scale", Flag(), None, (), "learn a scale (Keras; default: affine)")
+CENTER = Attr("center", Flag(), None, (), "learn a shift (Keras; default: affine)")
+
+
+class BatchNorm(Norm):
+    """Normalises each channel with running mean and variance (inference mode), then scales and shifts."""
+
+    primary = "in"
+    summary = "batch normalisation per channel (inference: running statistics)"
+    flops_rule = "2 per element (subtract mean, divide by deviation) + 1 each for scale and shift"
+    attributes = (
+        Attr("affine", Flag(), True, (), "learn a scale and a shift (gamma, beta)"),
+        SCALE,
+        CENTER,
+        EPS,
+        Attr("momentum", Number(0, 1), 0.1, (), "running-average factor (training only; no effect here)"),
+        Attr("track_running_stats", Flag(), True, (), "keep running mean and variance"),
+        IN_CHECK("expected channels (num_features); inferred, checked if given"),
+    )
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels = self.channels_of(shape, layout)
+        self.check_in(channels)
+        params = self.affine_weights((channels,))
+        buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}
+        return Facts(shape, params, buffers, flops=self.cost(shape, params, 0), field=PASS)
+
+
+class InstanceNorm(Norm):
+    """Normalises each channel of each sample by its own mean and variance."""
+
+    summary = "instance normalisation (statistics per sample and channel)"
+    flops_rule = "per element 6 (statistics and normalising) + 1 each for scale and shift; 3 per channel"
+    stats_per_element = 4
+    attributes = (
+        Attr("affine", Flag(), False, (), "learn a scale and a shift (PyTorch's default: no)"),
+        SCALE,
+        CENTER,
+        EPS,
+        Attr("momentum", Number(0, 1), 0.1, (), "running-average factor (training only; no effect here)"),
+        Attr("track_running_stats", Flag(), False, (), "keep running mean and variance"),
+        IN_CHECK("expected channels (num_features); inferred, checked if given"),
+    )
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels = self.channels_of(shape, layout)
+        if len(shape) < 2:
+            raise self.fail(f"needs spatial positions to normalise over; received {self.received(shape)}")
+        self.check_in(channels)
+        params = self.affine_weights((channels,))
+        buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}
+        return Facts(shape, params, buffers, flops=self.cost(shape, params, channels), field=PASS)
+
+
+@REGISTRY.register("layernorm", "LayerNorm", "LayerNormalization", "layer_normalization")
+class LayerNorm(Norm):
+    """Normalises over the last dimensions (`shape`, PyTorch's normalized_shape; default the last axis)."""
+
+    summary = "layer normalisation over the trailing dimensions"
+    flops_rule = "per element 6 (statistics and normalising) + 1 each for scale and shift; 3 per slice"
+    stats_per_element = 4
+    primary = "shape"
+    attributes = (
+        Attr("shape", Ints(1), None, ("normalized_shape",), "trailing dimensions to normalise over (default: the last)"),
+        Attr("affine", Flag(), True, ("elementwise_affine",), "learn a scale and a shift per element"),
+        Attr("bias", Flag(), True, ("use_bias",), "learn the shift (PyTorch >= 2.1)"),
+        SCALE,
+        CENTER,
+        EPS,
+    )
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        wanted = self["shape"]
+        normalised = (shape[-1],) if wanted is None else (wanted if isinstance(wanted, tuple) else (wanted,))
+        if tuple(shape[len(shape) - len(normalised):]) != normalised or len(normalised) > len(shape):
+            raise self.fail(
+                f"normalized shape {list(normalised)} does not match the end of the input "
+                f"{self.received(shape)}; allowed: the last dimensions of the input, e.g. {[shape[-1]]}",
+                "shape",
+            )
+        params = self.affine_weights(normalised)
+        slices = product(shape) // product(normalised)
+        return Facts(shape, params, flops=self.cost(shape, params, slices), field=PASS)
+
+
+@REGISTRY.register("groupnorm", "GroupNorm", "GroupNormalization", "group_normalization")
+class GroupNorm(Norm):
+    """Normalises groups of channels together over all positions."""
+
+    summary = "group normalisation (statistics per group of channels)"
+    flops_rule = "per element 6 (statistics and normalising) + 1 each for scale and shift; 3 per group"
+    stats_per_element = 4
+    primary = "groups"
+    attributes = (
+        Attr("groups", Int(1), None, ("num_groups",), "number of channel groups"),
+        Attr("affine", Flag(), True, (), "learn a scale and a shift per channel"),
+        SCALE,
+        CENTER,
+        EPS,
+    )
+
+    def check(self) -> None:
+        if self["groups"] is None:
+            raise self.fail("missing the required attribute 'groups'; allowed: e.g. groupnorm: 32")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels = self.channels_of(shape, layout)
+        if channels % self["groups"]:
+            raise self.fail(
+                f"{channels} channels ({self.received_input_text()}) are not divisible by groups={self['groups']}; "
+                "allowed: a number of groups dividing the channels",
+                "groups",
+            )
+        params = self.affine_weights((channels,))
+        return Facts(shape, params, flops=self.cost(shape, params, self["groups"]), field=PASS)
+
+
+REGISTRY.variant(BatchNorm, "batchnorm", "BatchNormalization", "batch_normalization", "bn")
+REGISTRY.variant(InstanceNorm, "instancenorm", "InstanceNormalization")
+for _rank in (1, 2, 3):
+    REGISTRY.variant(BatchNorm, f"batchnorm{_rank}d", f"BatchNorm{_rank}d", rank=_rank)
+    REGISTRY.variant(InstanceNorm, f"instancenorm{_rank}d", f"InstanceNorm{_rank}d", rank=_rank)

@@ -1,0 +1,75 @@
+"""Layers joining several inputs: add, multiply (both broadcasting, as in PyTorch), concat.
+
+Their primary value is the list of input layers (`add: [conv3, input]`). FLOPs: one per
+output element for each input after the first.
+"""
+
+from __future__ import annotations
+
+from ..attrs import Attr, Axis
+from ..errors import format_shape
+from .activation import sample_axis
+from .base import REGISTRY, Facts, Layer, Layout, Shape, product
+
+MERGE = "merge"  # receptive-field step: each output position reads the same position of every input
+
+
+class Merge(Layer):
+    family = "merge"
+    primary = "from"  # the primary value names the inputs
+    arity = (2, None)
+
+    def inputs_text(self, shapes: tuple[Shape, ...]) -> str:
+        return ", ".join(f"'{name}' gives {format_shape(shape)}" for name, shape in zip(self.sources, shapes))
+
+
+class Elementwise(Merge):
+    """Combines inputs value by value, broadcasting size-1 axes (PyTorch and NumPy rules)."""
+
+    flops_rule = "(inputs - 1) per output element"
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        rank = max(len(s) for s in shapes)
+        padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+        out = []
+        for sizes in zip(*padded):
+            wide = {n for n in sizes if n != 1}
+            if len(wide) > 1:
+                raise self.fail(
+                    f"the input shapes do not match: {self.inputs_text(shapes)}; allowed: equal shapes, or size 1 "
+                    "where one input is broadcast (e.g. (C, 1, 1) for a squeeze-excitation scale)"
+                )
+            out.append(wide.pop() if wide else 1)
+        out_shape = tuple(out)
+        return Facts(out_shape, flops=(len(shapes) - 1) * product(out_shape), field=MERGE)
+
+
+@REGISTRY.register("concat", "Concatenate", "cat", "concatenate")
+class Concat(Merge):
+    """Joins inputs along an axis: the channels by default."""
+
+    summary = "joins inputs along an axis (channels by default)"
+    attributes = (Attr("axis", Axis(), None, ("dim",), "axis to join along (default: the channels; 0 is the batch)"),)
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        rank = len(shapes[0])
+        if self["axis"] is None:
+            axis = layout.channel_axis(rank)
+        else:
+            axis = sample_axis(self, "axis", rank)
+        described = "the channels" if axis == layout.channel_axis(rank) else f"axis {axis + 1}"
+        for shape in shapes:
+            same_rank = len(shape) == rank
+            if not same_rank or any(a != b for i, (a, b) in enumerate(zip(shape, shapes[0])) if i != axis):
+                raise self.fail(
+                    f"the input shapes do not match: {self.inputs_text(shapes)}; allowed: equal sizes except "
+                    f"along {described}"
+                )
+        out = list(shapes[0])
+        out[axis] = sum(shape[axis] for shape in shapes)
+        field = MERGE if axis == layout.channel_axis(rank) else None
+        return Facts(tuple(out), field=field)
+
+
+REGISTRY.variant(Elementwise, "add", "Add", "sum", summary="sum of the inputs (broadcasting)")
+REGISTRY.variant(Elementwise, "multiply", "Multiply", "mul", summary="product of the inputs (broadcasting)")

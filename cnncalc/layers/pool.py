@@ -1,0 +1,181 @@
+"""Pooling: windowed (max, average), adaptive and global, for 1-D, 2-D and 3-D.
+
+Windowed pooling follows PyTorch: stride defaults to the kernel, padding is symmetric and
+at most half the kernel, `ceil_mode` rounds up but never starts a window in the right
+padding. 'same' and 'valid' follow TensorFlow. FLOPs per output element: max pooling
+kernel volume - 1 comparisons; average pooling kernel volume - 1 additions and a division.
+"""
+
+from __future__ import annotations
+
+from ..attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding
+from ..windows import Taps, window_taps
+from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, product
+from .conv import Windowed
+
+POOL_PADDING = Attr(
+    "padding",
+    Padding(pairs=False),
+    0,
+    ("p",),
+    "symmetric zeros (at most half the kernel), per dimension, 'same' (TensorFlow) or 'valid'",
+)
+CEIL_MODE = Attr("ceil_mode", Flag(), False, (), "round the window count up (PyTorch)")
+
+
+class Pool(Windowed):
+    """Slides a window and reduces each to one value, channel by channel."""
+
+    family = "pooling"
+    primary = "kernel"
+    reduce_cost = 0  # operations per window besides the kernel volume - 1
+
+    def check(self) -> None:
+        if self["ceil_mode"] and isinstance(self["padding"], str):
+            raise self.fail(
+                f"ceil_mode applies to PyTorch's numeric padding, not to '{self['padding']}'; "
+                "allowed: ceil_mode with an integer padding, or 'same' without ceil_mode",
+                "ceil_mode",
+            )
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels, spatial = self.spatial_input(shape, layout)
+        windows = self.windows(spatial)
+        if not isinstance(self["padding"], str):
+            for w, dim in zip(windows, SPATIAL_NAMES[len(spatial)]):
+                limit = self.padding_limit(w)
+                if w.before > limit:
+                    raise self.fail(
+                        f"padding {w.before} along {dim} is more than half the kernel; allowed: at most "
+                        f"{limit} for kernel {w.kernel} (PyTorch's limit)",
+                        "padding",
+                    )
+        out_spatial, warnings = self.slide(shape, spatial, windows)
+        out_shape = layout.join(channels, out_spatial)
+        volume = product(w.kernel for w in windows)
+        flops = product(out_shape) * (volume - 1 + self.reduce_cost)
+        return Facts(out_shape, flops=flops, field=tuple(window_taps(w) for w in windows), warnings=warnings)
+
+    def padding_limit(self, window) -> int:
+        return window.kernel // 2
+
+
+class MaxPool(Pool):
+    """The largest value in each window."""
+
+    summary = "maximum over each window (padding, dilation, ceil_mode)"
+    flops_rule = "(kernel volume - 1) comparisons per output element"
+    attributes = (KERNEL(), STRIDE(None, "step between windows (default: the kernel)"), POOL_PADDING, DILATION(), CEIL_MODE)
+
+    def padding_limit(self, window) -> int:
+        return window.extent // 2
+
+
+class AvgPool(Pool):
+    """The mean of each window."""
+
+    summary = "mean over each window (padding, ceil_mode, count_include_pad)"
+    flops_rule = "kernel volume per output element: (volume - 1) additions and a division"
+    reduce_cost = 1
+    attributes = (
+        KERNEL(),
+        STRIDE(None, "step between windows (default: the kernel)"),
+        POOL_PADDING,
+        CEIL_MODE,
+        Attr("count_include_pad", Flag(), True, (), "divide by the full window, padding included (PyTorch)"),
+    )
+
+
+class AdaptivePool(Pool):
+    """Pools to a fixed output size; bin i spans floor(i*n/out) to ceil((i+1)*n/out)."""
+
+    primary = "output_size"
+    attributes = (Attr("output_size", OutputSize(), None, ("size", "output"), "output size (null keeps a dimension)"),)
+
+    def check(self) -> None:
+        if self["output_size"] is None:
+            raise self.fail("missing the required attribute 'output_size'; allowed: e.g. output_size: 7")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels, spatial = self.spatial_input(shape, layout)
+        wanted = self.per_dim("output_size", len(spatial))
+        sizes = tuple(n if m is None else m for n, m in zip(spatial, wanted))
+        bin_sums, taps = [], []
+        for n, m in zip(spatial, sizes):
+            starts = [(i * n) // m for i in range(m)]
+            ends = [-(-(i + 1) * n // m) for i in range(m)]
+            bin_sums.append(sum(e - s for s, e in zip(starts, ends)))
+            taps.append(adaptive_taps(n, m))
+        out_shape = layout.join(channels, sizes)
+        # Sum over output positions of (bin volume - 1 + reduce_cost); volumes are separable.
+        flops = channels * (product(bin_sums) + (self.reduce_cost - 1) * product(sizes))
+        return Facts(out_shape, flops=flops, field=tuple(taps))
+
+
+def adaptive_taps(n: int, m: int) -> Taps:
+    """Bins repeat every m / gcd(n, m) outputs, shifted by n / gcd(n, m) inputs."""
+    from math import gcd
+
+    g = gcd(n, m)
+    period, step = m // g, n // g
+    offsets = tuple(tuple(range((i * n) // m, -(-(i + 1) * n // m))) for i in range(period))
+    return Taps(step, period, offsets)
+
+
+class AdaptiveAvgPool(AdaptivePool):
+    summary = "mean over adaptive bins giving a fixed output size"
+    flops_rule = "bin volume per output element: (volume - 1) additions and a division"
+    reduce_cost = 1
+
+
+class AdaptiveMaxPool(AdaptivePool):
+    summary = "maximum over adaptive bins giving a fixed output size"
+    flops_rule = "(bin volume - 1) comparisons per output element"
+
+
+class GlobalPool(Pool):
+    """Reduces every spatial position of a channel to one value: (C, H, W) to (C,)."""
+
+    primary = None
+    attributes = (Attr("keepdims", Flag(), False, ("keep_dims",), "keep the spatial dimensions as size 1 (Keras)"),)
+
+    def check(self) -> None:
+        pass
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels, spatial = self.spatial_input(shape, layout)
+        out_shape = layout.join(channels, (1,) * len(spatial)) if self["keepdims"] else (channels,)
+        flops = channels * (product(spatial) - 1 + self.reduce_cost)
+        return Facts(out_shape, flops=flops, field=GLOBAL)
+
+
+class GlobalAvgPool(GlobalPool):
+    summary = "mean over all positions of each channel"
+    flops_rule = "per channel: (positions - 1) additions and a division"
+    reduce_cost = 1
+
+
+class GlobalMaxPool(GlobalPool):
+    summary = "maximum over all positions of each channel"
+    flops_rule = "per channel: positions - 1 comparisons"
+
+
+for _rank in (1, 2, 3):
+    _d = f"{_rank}d"
+    REGISTRY.variant(MaxPool, f"maxpool{_d}", f"MaxPool{_d}", f"MaxPooling{_rank}D", f"max_pool{_d}", rank=_rank)
+    REGISTRY.variant(
+        AvgPool, f"avgpool{_d}", f"AvgPool{_d}", f"AveragePooling{_rank}D", f"avg_pool{_d}", f"average_pool{_d}", rank=_rank
+    )
+    REGISTRY.variant(AdaptiveAvgPool, f"adaptive_avgpool{_d}", f"AdaptiveAvgPool{_d}", rank=_rank)
+    REGISTRY.variant(AdaptiveMaxPool, f"adaptive_maxpool{_d}", f"AdaptiveMaxPool{_d}", rank=_rank)
+    REGISTRY.variant(
+        GlobalAvgPool, f"global_avgpool{_d}", f"GlobalAveragePooling{_rank}D", f"GlobalAvgPool{_rank}D", rank=_rank
+    )
+    REGISTRY.variant(
+        GlobalMaxPool, f"global_maxpool{_d}", f"GlobalMaxPooling{_rank}D", f"GlobalMaxPool{_rank}D", rank=_rank
+    )
+REGISTRY.variant(GlobalAvgPool, "global_avgpool", "GlobalAveragePooling", "global_average_pooling")
+REGISTRY.variant(GlobalMaxPool, "global_maxpool", "GlobalMaxPooling", "global_max_pooling")

@@ -1,0 +1,303 @@
+"""Layers that move values without learning: flatten, reshape, dropout, pad, crop,
+upsample, pixel shuffle. None has parameters; only interpolating upsampling costs FLOPs.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from ..attrs import Attr, Axis, Choice, Flag, Int, Ints, Number, Numbers, Padding, Shape as ShapeKind, show
+from ..errors import format_shape
+from ..windows import Taps
+from .activation import sample_axis
+from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, product
+
+
+@REGISTRY.register("flatten", "Flatten")
+class Flatten(Layer):
+    """Joins axes start_dim..end_dim into one (all of a sample's axes by default)."""
+
+    family = "shape"
+    summary = "joins axes into one (PyTorch start_dim/end_dim; Keras: all)"
+    attributes = (
+        Attr("start_dim", Axis(), 1, (), "first axis joined (0 is the batch)"),
+        Attr("end_dim", Axis(), -1, (), "last axis joined"),
+    )
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        start, end = sample_axis(self, "start_dim", len(shape)), sample_axis(self, "end_dim", len(shape))
+        if start > end:
+            raise self.fail(f"start_dim comes after end_dim for input {self.received(shape)}", "start_dim")
+        out = (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
+        return Facts(out, field=GLOBAL if len(out) == 1 else None)
+
+
+@REGISTRY.register("reshape", "Reshape", "view", "Unflatten")
+class Reshape(Layer):
+    """Reinterprets a sample as another shape with the same number of elements (-1: inferred)."""
+
+    family = "shape"
+    primary = "shape"
+    summary = "same values, another shape (one -1 is inferred)"
+    attributes = (Attr("shape", ShapeKind(), None, ("target_shape",), "the shape of a sample, without the batch"),)
+
+    def check(self) -> None:
+        if self["shape"] is None:
+            raise self.fail("missing the required attribute 'shape'; allowed: e.g. reshape: [64, 7, 7]")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape, target = shapes[0], self["shape"]
+        known = product(d for d in target if d != -1)
+        total = product(shape)
+        if -1 in target and total % known == 0:
+            target = tuple(total // known if d == -1 else d for d in target)
+        if product(target) != total:
+            raise self.fail(
+                f"cannot reshape {self.received(shape)}, {total:,} values, into {show(list(self['shape']))}, "
+                f"{product(target) if -1 not in target else 'a multiple of ' + format(known, ',')} values; "
+                "allowed: a shape with the same number of values",
+                "shape",
+            )
+        return Facts(target, field=GLOBAL if len(target) == 1 else None)
+
+
+class Dropout(Layer):
+    """Zeroes values at random while training; the identity at inference."""
+
+    family = "regularisation"
+    primary = "p"
+    summary = "random zeroing in training; identity at inference"
+    attributes = (Attr("p", Number(0, 1), 0.5, ("rate",), "probability of zeroing"),)
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        return Facts(shapes[0], field=PASS)
+
+
+REGISTRY.variant(
+    Dropout,
+    "dropout",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "AlphaDropout",
+)
+
+
+class Spatial(Layer):
+    """A layer acting on the spatial dimensions with per-dimension attributes."""
+
+    def spatial_of(self, shape: Shape, layout: Layout) -> tuple[int, Shape]:
+        if self.rank is not None:
+            return self.spatial_input(shape, layout)
+        if len(shape) < 2:
+            raise self.fail(f"needs an input with spatial dimensions, {layout.describe(None)}; received {self.received(shape)}")
+        return layout.split(shape)
+
+    def pairs(self, attr: str, rank: int) -> tuple[tuple[int, int], ...]:
+        return tuple(p if isinstance(p, tuple) else (p, p) for p in self.per_dim(attr, rank))
+
+
+class Pad(Spatial):
+    """Adds positions around the spatial dimensions: int, per dimension, or [before, after] pairs."""
+
+    family = "shape"
+    primary = "padding"
+    summary = "pads the spatial dimensions (constant, reflect, replicate, circular)"
+    attributes = (
+        Attr("padding", Padding(strings=()), None, ("p",), "positions added: int, per dimension, or [before, after] pairs"),
+        Attr("mode", Choice("constant", "reflect", "replicate", "circular"), "constant", (), "what the new positions hold"),
+        Attr("value", Number(), 0.0, (), "the constant for mode 'constant'"),
+    )
+
+    def check(self) -> None:
+        if self["padding"] is None:
+            raise self.fail("missing the required attribute 'padding'; allowed: e.g. pad: 1 or pad: [[0, 1], [0, 1]]")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels, spatial = self.spatial_of(shape, layout)
+        pairs = self.pairs("padding", len(spatial))
+        mode = self["mode"]
+        for n, (before, after), dim in zip(spatial, pairs, SPATIAL_NAMES[len(spatial)]):
+            limit = n - 1 if mode == "reflect" else n if mode == "circular" else None
+            if limit is not None and max(before, after) > limit:
+                raise self.fail(
+                    f"{mode} padding of {max(before, after)} along {dim} needs a larger input; received "
+                    f"{self.received(shape)}; allowed: at most {limit} for a size of {n}",
+                    "padding",
+                )
+        out = layout.join(channels, [n + a + b for n, (a, b) in zip(spatial, pairs)])
+        field = tuple(Taps(1, 1, ((-before,),)) for before, _ in pairs)
+        return Facts(out, field=field)
+
+
+class Crop(Spatial):
+    """Cuts the spatial dimensions: to a centred `size` (U-Net, torchvision's center_crop) or by
+    `cropping` amounts per side (Keras Cropping)."""
+
+    family = "shape"
+    primary = "size"
+    summary = "centre crop to a size, or crop given amounts per side"
+    attributes = (
+        Attr("size", Ints(1), None, (), "the spatial size to keep, centred"),
+        Attr("cropping", Padding(strings=()), None, (), "positions removed: int, per dimension, or [before, after] pairs"),
+    )
+
+    def check(self) -> None:
+        if (self["size"] is None) == (self["cropping"] is None):
+            raise self.fail("give exactly one of 'size' (centre crop) and 'cropping' (amounts per side)")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels, spatial = self.spatial_of(shape, layout)
+        if self["size"] is not None:
+            sizes = self.per_dim("size", len(spatial))
+            # torchvision center_crop: the start is int(round((n - size) / 2)).
+            pairs = tuple((round((n - m) / 2), n - m - round((n - m) / 2)) for n, m in zip(spatial, sizes))
+            attr = "size"
+        else:
+            pairs = self.pairs("cropping", len(spatial))
+            attr = "cropping"
+        out = [n - a - b for n, (a, b) in zip(spatial, pairs)]
+        if min(min(a, b) for a, b in pairs) < 0 or min(out) < 1:
+            raise self.fail(
+                f"cannot crop {self.received(shape)} to spatial size {out if attr == 'cropping' else list(sizes)}; "
+                "allowed: a crop smaller than the input",
+                attr,
+            )
+        field = tuple(Taps(1, 1, ((before,),)) for before, _ in pairs)
+        return Facts(layout.join(channels, out), field=field)
+
+
+MODES_BY_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+class Upsample(Spatial):
+    """Resizes the spatial dimensions by a scale factor or to a size (PyTorch Upsample)."""
+
+    family = "shape"
+    primary = "scale"
+    summary = "resize by a scale factor or to a size (nearest, linear, bilinear, bicubic, trilinear)"
+    flops_rule = "nearest: 0; linear modes: 2^rank multiplies + (2^rank - 1) adds per output element; bicubic: 4^2 of each"
+    attributes = (
+        Attr("scale", Numbers(), None, ("scale_factor",), "multiplier per spatial dimension (output = floor(in x scale))"),
+        Attr("size", Ints(1), None, (), "output spatial size (instead of scale)"),
+        Attr(
+            "mode",
+            Choice("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"),
+            "nearest",
+            ("interpolation",),
+            "how new values are computed",
+        ),
+        Attr("align_corners", Flag(), None, (), "linear modes: map corner pixels onto each other (PyTorch)"),
+    )
+
+    def check(self) -> None:
+        if (self["scale"] is None) == (self["size"] is None):
+            raise self.fail("give exactly one of 'scale' (e.g. upsample: 2) and 'size' (output size)")
+        needed = MODES_BY_RANK.get(self["mode"])
+        if needed and self.rank and needed != self.rank:
+            raise self.fail(f"mode '{self['mode']}' is for {needed}-D inputs, not {self.rank}-D", "mode")
+        if self["align_corners"] is not None and self["mode"] in ("nearest", "nearest-exact"):
+            raise self.fail(
+                "align_corners can only be set with the interpolating modes (linear, bilinear, bicubic, trilinear)",
+                "align_corners",
+            )
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape = shapes[0]
+        channels, spatial = self.spatial_of(shape, layout)
+        rank = len(spatial)
+        needed = MODES_BY_RANK.get(self["mode"])
+        if needed and needed != rank:
+            raise self.fail(
+                f"mode '{self['mode']}' needs {needed} spatial dimension(s); received {self.received(shape)}",
+                "mode",
+            )
+        if self["size"] is not None:
+            sizes = self.per_dim("size", rank)
+        else:
+            sizes = tuple(math.floor(n * f) for n, f in zip(spatial, self.per_dim("scale", rank)))
+            if min(sizes) < 1:
+                raise self.fail(f"the scale leaves an empty output from {self.received(shape)}", "scale")
+        out = layout.join(channels, sizes)
+        taps = tuple(self.taps(n, m) for n, m in zip(spatial, sizes))
+        field = taps if all(t is not None for t in taps) else None
+        return Facts(out, flops=product(out) * self.cost_per_output(rank), field=field)
+
+    def cost_per_output(self, rank: int) -> int:
+        if self["mode"].startswith("nearest"):
+            return 0
+        points = 4**rank if self["mode"] == "bicubic" else 2**rank
+        return 2 * points - 1
+
+    def taps(self, n: int, m: int) -> Taps | None:
+        """Input positions per output, when the size ratio is an integer (exact); else None."""
+        if m % n:
+            return None
+        factor = m // n
+        if self["mode"].startswith("nearest"):
+            return Taps(1, factor, ((0,),) * factor)
+        if self["mode"] == "bicubic" or self["align_corners"]:
+            return None
+        offsets = []
+        for o in range(factor):  # source = (o + 0.5) / factor - 0.5, two neighbours unless exact
+            source = Fraction(2 * o + 1 - factor, 2 * factor)
+            low = math.floor(source)
+            offsets.append((low,) if source == low else (low, low + 1))
+        return Taps(1, factor, tuple(offsets))
+
+
+class KerasUpSampling(Upsample):
+    """Keras's UpSampling: `size` is the scale factor there, `interpolation` the mode."""
+
+    attributes = (
+        Attr("scale", Numbers(), 2.0, ("size", "scale_factor"), "multiplier per spatial dimension (Keras: 2)"),
+        Attr("mode", Choice("nearest", "bilinear"), "nearest", ("interpolation",), "how new values are computed"),
+        Attr("align_corners", Flag(), None, (), "unused by Keras"),
+    )
+
+    def check(self) -> None:
+        self.values = {**self.values, "size": None}  # Keras has no output-size form
+        super().check()
+
+
+class PixelShuffle(Spatial):
+    """(C x r^2, H, W) to (C, H x r, W x r): channels become positions (PyTorch PixelShuffle)."""
+
+    family = "shape"
+    primary = "factor"
+    summary = "moves channels into space: (C*r^2, H, W) to (C, H*r, W*r)"
+    attributes = (Attr("factor", Int(1), None, ("upscale_factor", "r"), "the upscaling factor r"),)
+
+    def check(self) -> None:
+        if self["factor"] is None:
+            raise self.fail("missing the required attribute 'factor'; allowed: e.g. pixel_shuffle: 2")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape, r = shapes[0], self["factor"]
+        channels, spatial = self.spatial_input(shape, layout)
+        if channels % (r * r):
+            raise self.fail(
+                f"{channels} channels ({self.received_input_text()}) are not divisible by factor^2 = {r * r}; "
+                "allowed: channels a multiple of the squared factor",
+                "factor",
+            )
+        out = layout.join(channels // (r * r), [n * r for n in spatial])
+        return Facts(out, field=tuple(Taps(1, r, ((0,),) * r) for _ in spatial))
+
+
+REGISTRY.variant(Pad, "pad", "ZeroPad", "ConstantPad")
+REGISTRY.variant(Crop, "crop", "center_crop", "CenterCrop")
+REGISTRY.variant(Upsample, "upsample", "Upsample", "interpolate", "resize")
+REGISTRY.variant(PixelShuffle, "pixel_shuffle", "PixelShuffle", "depth_to_space", rank=2)
+for _rank in (1, 2, 3):
+    REGISTRY.variant(Pad, f"pad{_rank}d", f"ZeroPad{_rank}d", f"ZeroPadding{_rank}D", f"ConstantPad{_rank}d", rank=_rank)
+    REGISTRY.variant(Crop, f"cropping{_rank}d", f"Cropping{_rank}D", primary="cropping", rank=_rank)
+    REGISTRY.variant(KerasUpSampling, f"upsampling{_rank}d", f"UpSampling{_rank}D", rank=_rank)

@@ -1,0 +1,235 @@
+"""Summary records as text: a rich table, JSON, CSV or markdown.
+
+Only this module formats numbers; only `table` imports rich (lazily, so JSON and CSV
+output start fast).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import Enum
+from fractions import Fraction
+
+from .analysis import ReceptiveField, Row, Summary
+
+
+class Format(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
+UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def human(n: int) -> str:
+    """1234567 as '1.23 M': three significant figures, SI letters."""
+    for scale, letter in UNITS:
+        if abs(n) >= scale:
+            value = n / scale
+            digits = 2 if value < 10 else 1 if value < 100 else 0
+            return f"{value:.{digits}f} {letter}"
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
+def shape_text(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def number(value: Fraction | int) -> int | float:
+    """An exact fraction as JSON: an int when whole, else a float."""
+    value = Fraction(value)
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def per_dim_text(values) -> str:
+    texts = [str(number(v)) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def field_json(field: ReceptiveField | None):
+    if field is None:
+        return None
+    return {
+        "size": list(field.size),
+        "stride": [number(s) for s in field.stride],
+        "padding": [number(p) for p in field.padding],
+    }
+
+
+def row_json(row: Row) -> dict:
+    return {
+        "name": row.name,
+        "type": row.type,
+        "inputs": list(row.inputs),
+        "output_shape": list(row.output_shape),
+        "params": row.params,
+        "trainable_params": row.trainable_params,
+        "non_trainable_params": row.non_trainable_params,
+        "running_stats": row.running_stats,
+        "macs": row.macs,
+        "flops": row.flops,
+        "memory_bytes": row.memory_bytes,
+        "receptive_field": field_json(row.receptive_field),
+    }
+
+
+def summary_json(summary: Summary) -> dict:
+    t = summary.totals
+    return {
+        "name": summary.name,
+        "input_shape": list(summary.input_shape),
+        "layout": summary.layout,
+        "batch": summary.batch,
+        "dtype": summary.dtype,
+        "layers": [row_json(row) for row in summary.rows],
+        "totals": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.non_trainable_params,
+            "running_stats": t.running_stats,
+            "macs": t.macs,
+            "flops": t.flops,
+            "input_bytes": t.input_bytes,
+            "activation_bytes": t.activation_bytes,
+            "param_bytes": t.param_bytes,
+            "training_bytes": t.training_bytes,
+        },
+        "warnings": list(summary.warnings),
+    }
+
+
+def to_json(summary: Summary) -> str:
+    return json.dumps(summary_json(summary), indent=2) + "\n"
+
+
+CSV_COLUMNS = (
+    "name",
+    "type",
+    "inputs",
+    "output_shape",
+    "params",
+    "trainable_params",
+    "non_trainable_params",
+    "running_stats",
+    "macs",
+    "flops",
+    "memory_bytes",
+    "rf_size",
+    "rf_stride",
+    "rf_padding",
+)
+
+
+def to_csv(summary: Summary) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in summary.rows:
+        field = row.receptive_field
+        writer.writerow(
+            [
+                row.name,
+                row.type,
+                " ".join(row.inputs),
+                "x".join(str(d) for d in row.output_shape),
+                row.params,
+                row.trainable_params,
+                row.non_trainable_params,
+                row.running_stats,
+                row.macs,
+                row.flops,
+                row.memory_bytes,
+                *(("global",) * 3 if field is None else (per_dim_text(field.size), per_dim_text(field.stride), per_dim_text(field.padding))),
+            ]
+        )
+    t = summary.totals
+    writer.writerow(
+        ["total", "", "", "", t.params, t.trainable_params, t.non_trainable_params, t.running_stats, t.macs, t.flops, t.activation_bytes, "", "", ""]
+    )
+    return out.getvalue()
+
+
+def field_cells(row: Row) -> tuple[str, str]:
+    field = row.receptive_field
+    if field is None:
+        return "global", ""
+    return per_dim_text(field.size), per_dim_text(field.stride)
+
+
+def totals_lines(summary: Summary) -> list[str]:
+    """The totals, each line under 80 columns, in PyTorch's and Keras's terms."""
+    t = summary.totals
+    frozen = t.non_trainable_params - t.running_stats
+    return [
+        f"Params: {t.params:,} (trainable {t.trainable_params:,}, frozen {frozen:,})"
+        f" + running stats {t.running_stats:,}",
+        f"  PyTorch  parameters(): {t.params:,} (running stats are buffers)",
+        f"  Keras    Total {t.trainable_params + t.non_trainable_params:,} = Trainable {t.trainable_params:,}"
+        f" + Non-trainable {t.non_trainable_params:,}",
+        f"MACs: {human(t.macs)} ({t.macs:,})   FLOPs: {human(t.flops)} ({t.flops:,})",
+        f"Memory, {summary.dtype}, batch {summary.batch}: input {human_bytes(t.input_bytes)},"
+        f" activations {human_bytes(t.activation_bytes)},",
+        f"  parameters {human_bytes(t.param_bytes)}, training estimate {human_bytes(t.training_bytes)} (Adam)",
+    ]
+
+
+def to_markdown(summary: Summary) -> str:
+    lines = [
+        f"**{summary.name or 'network'}**: input {shape_text(summary.input_shape)} ({summary.layout}), batch {summary.batch}",
+        "",
+        "| # | layer | type | output shape | params | MACs | RF | RF stride |",
+        "|--:|---|---|---|--:|--:|--:|--:|",
+    ]
+    for i, row in enumerate(summary.rows, 1):
+        size, stride = field_cells(row)
+        lines.append(
+            f"| {i} | {row.name} | {row.type} | {shape_text(row.output_shape)} | {row.params:,} | {row.macs:,} | {size} | {stride} |"
+        )
+    lines.append("")
+    lines += [f"- {line.strip()}" for line in totals_lines(summary)]
+    return "\n".join(lines) + "\n"
+
+
+def to_table(summary: Summary, width: int | None = None) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("layer", overflow="fold", ratio=3)
+    table.add_column("type", overflow="fold", ratio=2)
+    table.add_column("output", no_wrap=True)
+    for title in ("params", "MACs", "RF", "S"):
+        table.add_column(title, justify="right", no_wrap=True)
+    for row in summary.rows:
+        size, stride = field_cells(row)
+        table.add_row(
+            row.name,
+            row.type,
+            shape_text(row.output_shape),
+            human(row.params) if row.params else "-",
+            human(row.macs) if row.macs else "-",
+            size,
+            stride,
+        )
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, no_color=True, highlight=False)
+    title = summary.name or "network"
+    console.print(f"{title}: input {shape_text(summary.input_shape)} ({summary.layout}), batch {summary.batch}")
+    console.print(table)
+    for line in totals_lines(summary):
+        console.print(line, soft_wrap=False)
+    return console.file.getvalue()
+
+
+RENDERERS = {Format.TABLE: to_table, Format.JSON: to_json, Format.CSV: to_csv, Format.MARKDOWN: to_markdown}

@@ -1,0 +1,129 @@
+"""Window arithmetic: the one formula behind convolution, pooling and the receptive field.
+
+Notation, used only in this module: a window of k taps spaced d apart (dilation) spans
+ke = d*(k - 1) + 1 positions, the effective kernel. Slid with stride s over n positions
+padded with `before` zeros on one side and `after` on the other, it fits
+
+    out = floor((n + before + after - ke) / s) + 1                 (PyTorch conv.py)
+
+times. Pooling's ceil mode rounds the division up instead, then drops a last window that
+would start in the right padding: if (out - 1)*s >= n + before, out -= 1 (ATen Pool.h).
+
+TensorFlow's 'same' picks the padding: out = ceil(n / s), total padding
+max((out - 1)*s + ke - n, 0), floor(total / 2) before and the rest after.
+
+A transposed convolution inverts the shape rule: out = (n - 1)*s - before - after + ke +
+output_padding (PyTorch), or Keras's own rule for 'valid' and 'same' (see
+`keras_transposed_size`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def effective_kernel(k: int, d: int = 1) -> int:
+    """Positions a k-tap window with dilation d spans: d*(k - 1) + 1."""
+    return d * (k - 1) + 1
+
+
+def same_padding(n: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """TensorFlow 'same' padding (before, after) so that out = ceil(n / s)."""
+    out = -(-n // s)
+    total = max((out - 1) * s + effective_kernel(k, d) - n, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window along one dimension: kernel k, stride s, dilation d, padding."""
+
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+    before: int = 0
+    after: int = 0
+    ceil_mode: bool = False
+
+    @property
+    def extent(self) -> int:
+        return effective_kernel(self.kernel, self.dilation)
+
+    def padded(self, n: int) -> int:
+        return n + self.before + self.after
+
+    def output_size(self, n: int) -> int:
+        """Number of window positions over n inputs; below 1 means the window does not fit."""
+        k, s = self.extent, self.stride
+        span = self.padded(n) - k
+        if span < 0 or not self.ceil_mode:
+            return span // s + 1
+        out = -(-span // s) + 1
+        if (out - 1) * s >= n + self.before:
+            out -= 1
+        return out
+
+    def exact(self, n: int) -> bool:
+        """True when the windows tile the padded input with nothing left over."""
+        return (self.padded(n) - self.extent) % self.stride == 0
+
+    def unused_inputs(self, n: int) -> int:
+        """Real input positions at the end that no window reaches (floor mode leftovers)."""
+        out = self.output_size(n)
+        if out < 1:
+            return 0
+        last_covered = (out - 1) * self.stride + self.extent - 1  # in padded coordinates
+        last_real = self.before + n - 1
+        return max(0, last_real - last_covered)
+
+
+def transposed_size(n: int, k: int, s: int, d: int, before: int, after: int, output_padding: int) -> int:
+    """PyTorch ConvTranspose: (n - 1)*s - before - after + d*(k - 1) + 1 + output_padding."""
+    return (n - 1) * s - before - after + effective_kernel(k, d) + output_padding
+
+
+def keras_transposed_size(n: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> int:
+    """Keras Conv*DTranspose (keras/src/backend/common/backend_utils.py).
+
+    Without output_padding: 'valid' gives (n - 1)*s + max(ke, s), 'same' gives n*s.
+    With it: (n - 1)*s + ke - 2*pad + output_padding, pad = 0 ('valid') or ke // 2 ('same').
+    """
+    ke = effective_kernel(k, d)
+    if output_padding is None:
+        return (n - 1) * s + max(ke, s) if padding == "valid" else n * s
+    pad = ke // 2 if padding == "same" else 0
+    return (n - 1) * s + ke - 2 * pad + output_padding
+
+
+@dataclass(frozen=True)
+class Taps:
+    """Which input positions feed output position o, along one dimension.
+
+    taps(o) = [t + (o // period) * step for t in offsets[o % period]]: a sliding window has
+    period 1 and step s; an upsampling layer by 2 has period 2 and step 1 (two outputs per
+    input). An empty offsets entry means that output position reads no input at all (a
+    transposed convolution whose kernel is smaller than its stride).
+    """
+
+    step: int
+    period: int
+    offsets: tuple[tuple[int, ...], ...]
+
+    def at(self, o: int) -> tuple[int, ...]:
+        shift = (o // self.period) * self.step
+        return tuple(t + shift for t in self.offsets[o % self.period])
+
+
+def window_taps(window: Window) -> Taps:
+    """Output o reads o*s - before + j*d for j = 0 .. k-1."""
+    return Taps(window.stride, 1, (tuple(-window.before + j * window.dilation for j in range(window.kernel)),))
+
+
+def transposed_taps(k: int, s: int, d: int, before: int) -> Taps:
+    """Output o reads input i where i*s - before + j*d = o for some tap j (exactly, no hull)."""
+    offsets = []
+    for residue in range(s):
+        offsets.append(
+            tuple(sorted((residue + before - j * d) // s for j in range(k) if (residue + before - j * d) % s == 0))
+        )
+    return Taps(1, s, tuple(offsets))

@@ -1,0 +1,117 @@
+"""YAML text to a tree of located values.
+
+PyYAML's composed node tree knows where every value starts; plain `safe_load` forgets it.
+We compose with the safe loader, then turn each node into a `Node` that keeps its value
+and its `Location`, so every later error can point at the user's text. Duplicate keys
+(which PyYAML silently merges) are an error here, and the expansion of aliases is bounded
+so a "billion laughs" file is refused instead of eating the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import CnnError, Location
+
+MAX_NODES = 1_000_000
+MAX_DEPTH = 100
+
+
+@dataclass
+class Node:
+    """A YAML value with its position: a scalar, a list of Nodes or a dict of Nodes."""
+
+    value: Any
+    location: Location
+    key_location: Location | None = field(default=None)
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_sequence(self) -> bool:
+        return isinstance(self.value, list)
+
+    def plain(self) -> Any:
+        """The value with all positions stripped (lists and dicts of plain values)."""
+        if isinstance(self.value, list):
+            return [item.plain() for item in self.value]
+        if isinstance(self.value, dict):
+            return {key: item.plain() for key, item in self.value.items()}
+        return self.value
+
+
+def load(text: str, path: str) -> Node:
+    """Parse YAML text into a located tree; malformed YAML is a CnnError."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
+        problem = " ".join(part for part in (exc.context, exc.problem) if part)
+        raise CnnError(f"malformed YAML: {problem}", where) from None
+    except yaml.YAMLError as exc:
+        raise CnnError(f"malformed YAML: {exc}", Location(path, 1, 1)) from None
+    except RecursionError:
+        raise CnnError(
+            f"the YAML is nested too deeply to read; allowed: at most {MAX_DEPTH} levels",
+            Location(path, 1, 1),
+        ) from None
+    if root is None:
+        raise CnnError("the file is empty; expected a mapping with 'input' and 'layers'", Location(path, 1, 1))
+    return _Converter(path).convert(root, 0)
+
+
+class _Converter:
+    def __init__(self, path: str):
+        self.path = path
+        self.count = 0
+        self.scalars = yaml.SafeLoader("")
+
+    def where(self, node: yaml.Node) -> Location:
+        return Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def convert(self, node: yaml.Node, depth: int) -> Node:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise CnnError(
+                f"the YAML expands to more than {MAX_NODES:,} values (aliases repeated too often?); "
+                "refusing to read it",
+                self.where(node),
+            )
+        if depth > MAX_DEPTH:
+            raise CnnError(
+                f"the YAML is nested more than {MAX_DEPTH} levels deep (a recursive alias?); refusing to read it",
+                self.where(node),
+            )
+        if isinstance(node, yaml.SequenceNode):
+            return Node([self.convert(item, depth + 1) for item in node.value], self.where(node))
+        if isinstance(node, yaml.MappingNode):
+            return Node(self.mapping(node, depth), self.where(node))
+        try:
+            value = self.scalars.construct_object(node)
+        except yaml.YAMLError as exc:
+            raise CnnError(f"malformed YAML value: {exc}", self.where(node)) from None
+        return Node(value, self.where(node))
+
+    def mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Node]:
+        result: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                raise CnnError("expected a plain key (a word such as 'kernel')", self.where(key_node))
+            key = str(self.scalars.construct_object(key_node))
+            if key in result:
+                first = result[key].key_location
+                raise CnnError(
+                    f"key '{key}' is given twice in the same mapping (first at line {first.line}); "
+                    "allowed: each key once",
+                    self.where(key_node),
+                )
+            item = self.convert(value_node, depth + 1)
+            item.key_location = self.where(key_node)
+            result[key] = item
+        return result
