@@ -56,9 +56,9 @@ class Window:
         """Number of window positions over n inputs; below 1 means the window does not fit."""
         k, s = self.extent, self.stride
         span = self.padded(n) - k
-        if span < 0 or not self.ceil_mode:
+        if not self.ceil_mode:
             return span // s + 1
-        out = -(-span // s) + 1
+        out = -(-span // s) + 1  # ceil, also for a window wider than the input (ATen div_rtn)
         if (out - 1) * s >= n + self.before:
             out -= 1
         return out

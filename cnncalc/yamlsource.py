@@ -9,6 +9,7 @@ so a "billion laughs" file is refused instead of eating the machine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +54,7 @@ def load(text: str, path: str) -> Node:
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         problem = " ".join(part for part in (exc.context, exc.problem) if part)
-        raise CnnError(f"malformed YAML: {problem}", where) from None
+        raise CnnError(f"malformed YAML: {problem}{_hint(text, where.line)}", where) from None
     except yaml.YAMLError as exc:
         raise CnnError(f"malformed YAML: {exc}", Location(path, 1, 1)) from None
     except RecursionError:
@@ -64,6 +65,17 @@ def load(text: str, path: str) -> Node:
     if root is None:
         raise CnnError("the file is empty; expected a mapping with 'input' and 'layers'", Location(path, 1, 1))
     return _Converter(path).convert(root, 0)
+
+
+def _hint(text: str, line: int) -> str:
+    """A likely fix for the commonest slip: '- relu' followed by 'name: ...' (needs '- relu:')."""
+    lines = text.splitlines()
+    previous = next((lines[i] for i in range(line - 2, -1, -1) if lines[i].strip()), "") if line >= 2 else ""
+    match = re.match(r"^\s*-\s+([\w.]+)\s*$", previous)
+    if match and ":" in (lines[line - 1] if line <= len(lines) else ""):
+        word = match.group(1)
+        return f"; a layer written '- {word}' cannot take keys below it: write '- {word}:' (with a colon)"
+    return ""
 
 
 class _Converter:

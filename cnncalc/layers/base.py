@@ -206,7 +206,11 @@ class Registry:
     def variant(self, base: type[Layer], name: str, *aliases: str, **settings: Any) -> type[Layer]:
         """A registered subclass of base with fixed settings (rank=2, primary=...)."""
         title = "".join(part.capitalize() for part in re.split(r"[_\d]+", name) if part) + re.sub(r"\D", "", name)
-        cls = type(title, (base,), {"type_name": name, "aliases": aliases, **settings, "__doc__": base.__doc__})
+        cls = type(
+            title,
+            (base,),
+            {"type_name": name, "aliases": aliases, **settings, "__doc__": base.__doc__, "__module__": base.__module__},
+        )
         for spelling in (name, *aliases):
             key = self.key(spelling)
             if self._by_key.get(key, cls) is not cls:

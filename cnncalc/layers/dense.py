@@ -131,6 +131,12 @@ class InstanceNorm(Norm):
         channels = self.channels_of(shape, layout)
         if len(shape) < 2:
             raise self.fail(f"needs spatial positions to normalise over; received {self.received(shape)}")
+        if product(layout.split(shape)[1]) == 1 and not self["track_running_stats"]:
+            raise self.fail(
+                f"normalising each channel over a single position gives a variance of 0 (PyTorch refuses it); "
+                f"received {self.received(shape)}; allowed: more than one spatial position, or "
+                "track_running_stats: true"
+            )
         self.check_in(channels)
         params = self.affine_weights((channels,))
         buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}

@@ -51,6 +51,7 @@ class Pool(Windowed):
                         f"{limit} for kernel {w.kernel} (PyTorch's limit)",
                         "padding",
                     )
+        self.check_input_size(shape, spatial, windows)
         out_spatial, warnings = self.slide(shape, spatial, windows)
         out_shape = layout.join(channels, out_spatial)
         volume = product(w.kernel for w in windows)
@@ -58,7 +59,11 @@ class Pool(Windowed):
         return Facts(out_shape, flops=flops, field=tuple(window_taps(w) for w in windows), warnings=warnings)
 
     def padding_limit(self, window) -> int:
+        """PyTorch: padding at most half the kernel (not the dilated span)."""
         return window.kernel // 2
+
+    def check_input_size(self, shape: Shape, spatial: Shape, windows) -> None:
+        """Only PyTorch's 3-D average pooling demands an unpadded input at least the kernel."""
 
 
 class MaxPool(Pool):
@@ -67,9 +72,6 @@ class MaxPool(Pool):
     summary = "maximum over each window (padding, dilation, ceil_mode)"
     flops_rule = "(kernel volume - 1) comparisons per output element"
     attributes = (KERNEL(), STRIDE(None, "step between windows (default: the kernel)"), POOL_PADDING, DILATION(), CEIL_MODE)
-
-    def padding_limit(self, window) -> int:
-        return window.extent // 2
 
 
 class AvgPool(Pool):
@@ -85,6 +87,14 @@ class AvgPool(Pool):
         CEIL_MODE,
         Attr("count_include_pad", Flag(), True, (), "divide by the full window, padding included (PyTorch)"),
     )
+
+    def check_input_size(self, shape: Shape, spatial: Shape, windows) -> None:
+        if len(spatial) == 3 and any(n < w.kernel for n, w in zip(spatial, windows)):
+            raise self.fail(
+                f"the input {self.received(shape)} is smaller than the kernel {[w.kernel for w in windows]}; "
+                "PyTorch's 3-D average pooling needs the input, before padding, at least as large as the kernel",
+                "kernel",
+            )
 
 
 class AdaptivePool(Pool):
