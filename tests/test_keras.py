@@ -1,0 +1,221 @@
+"""Keras conventions checked against Keras 3 itself (KERAS_BACKEND=torch), channels_last.
+
+TensorFlow's 'same' with strides, Keras's transposed-conv 'same'/'valid' (with and without
+output_padding), depthwise and separable convs, BatchNormalization's scale/center and
+moving statistics (non-trainable), UpSampling, Cropping, ZeroPadding and pooling 'same'.
+Both must agree on output shape and trainable / non-trainable counts, or both reject.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+
+from cnncalc.errors import CnnError  # noqa: E402
+from helpers import summarise  # noqa: E402
+
+L = keras.layers
+KERAS_CONV = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}
+KERAS_CONVT = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}
+KERAS_MAX = {1: L.MaxPooling1D, 2: L.MaxPooling2D, 3: L.MaxPooling3D}
+KERAS_AVG = {1: L.AveragePooling1D, 2: L.AveragePooling2D, 3: L.AveragePooling3D}
+
+
+def conv(draw, rank):
+    filters, kernel = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    stride = draw(st.integers(1, 3))
+    dilation = 1 if stride > 1 else draw(st.integers(1, 2))  # Keras refuses both above 1
+    padding = draw(st.sampled_from(["same", "valid"]))
+    ours = {f"conv{rank}d": {"filters": filters, "kernel_size": kernel, "strides": stride, "padding": padding, "dilation_rate": dilation}}
+    return ours, KERAS_CONV[rank](filters, kernel, strides=stride, padding=padding, dilation_rate=dilation)
+
+
+def conv_transpose(draw, rank):
+    filters, kernel = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    stride = draw(st.integers(1, 3))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    extra = draw(st.one_of(st.none(), st.integers(0, stride - 1)))
+    attrs = {"filters": filters, "kernel_size": kernel, "strides": stride, "padding": padding}
+    if extra is not None:
+        attrs["output_padding"] = extra
+    layer = KERAS_CONVT[rank](filters, kernel, strides=stride, padding=padding, output_padding=extra)
+    return {f"conv_transpose{rank}d": attrs}, layer
+
+
+def depthwise(draw, rank):
+    kernel, multiplier = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    stride, padding = draw(st.integers(1, 2)), draw(st.sampled_from(["same", "valid"]))
+    layer = (L.DepthwiseConv1D if rank == 1 else L.DepthwiseConv2D)(kernel, strides=stride, padding=padding, depth_multiplier=multiplier)
+    return {f"DepthwiseConv{rank}D": {"kernel_size": kernel, "strides": stride, "padding": padding, "depth_multiplier": multiplier}}, layer
+
+
+def separable(draw, rank):
+    filters, kernel, multiplier = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    layer = (L.SeparableConv1D if rank == 1 else L.SeparableConv2D)(filters, kernel, padding=padding, depth_multiplier=multiplier)
+    return {f"SeparableConv{rank}D": {"filters": filters, "kernel_size": kernel, "padding": padding, "depth_multiplier": multiplier}}, layer
+
+
+def pooling(draw, rank):
+    size, stride = draw(st.integers(1, 4)), draw(st.one_of(st.none(), st.integers(1, 3)))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    maximum = draw(st.booleans())
+    attrs = {"pool_size": size, "padding": padding}
+    if stride is not None:
+        attrs["strides"] = stride
+    name = f"MaxPooling{rank}D" if maximum else f"AveragePooling{rank}D"
+    layer = (KERAS_MAX if maximum else KERAS_AVG)[rank](size, strides=stride, padding=padding)
+    return {name: attrs}, layer
+
+
+def batchnorm(draw, rank):
+    scale, center = draw(st.booleans()), draw(st.booleans())
+    return {"BatchNormalization": {"scale": scale, "center": center}}, L.BatchNormalization(scale=scale, center=center)
+
+
+def upsampling(draw, rank):
+    size = draw(st.integers(1, 3))
+    layers = {1: L.UpSampling1D, 2: L.UpSampling2D, 3: L.UpSampling3D}
+    return {f"UpSampling{rank}D": {"size": size}}, layers[rank](size)
+
+
+def cropping(draw, rank):
+    amounts = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in range(rank)]
+    layers = {1: L.Cropping1D, 2: L.Cropping2D, 3: L.Cropping3D}
+    keras_value = tuple(amounts[0]) if rank == 1 else tuple(tuple(a) for a in amounts)
+    return {f"Cropping{rank}D": amounts}, layers[rank](keras_value)
+
+
+def zero_padding(draw, rank):
+    amounts = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in range(rank)]
+    layers = {1: L.ZeroPadding1D, 2: L.ZeroPadding2D, 3: L.ZeroPadding3D}
+    keras_value = tuple(amounts[0]) if rank == 1 else tuple(tuple(a) for a in amounts)
+    return {f"ZeroPadding{rank}D": amounts}, layers[rank](keras_value)
+
+
+def global_pooling(draw, rank):
+    maximum, keep = draw(st.booleans()), draw(st.booleans())
+    name = f"GlobalMaxPooling{rank}D" if maximum else f"GlobalAveragePooling{rank}D"
+    return {name: {"keepdims": keep}}, getattr(L, name)(keepdims=keep)
+
+
+def dense(draw, rank):
+    units = draw(st.integers(1, 6))
+    return {"Dense": {"units": units, "activation": "relu"}}, L.Dense(units, activation="relu")
+
+
+def layer_norm(draw, rank):
+    return {"LayerNormalization": None}, L.LayerNormalization()
+
+
+def group_norm(draw, rank):
+    groups = draw(st.integers(1, 4))
+    return {"GroupNormalization": {"groups": groups}}, L.GroupNormalization(groups=groups)
+
+
+CASES = {
+    "conv": (conv, (1, 2, 3)),
+    "conv_transpose": (conv_transpose, (1, 2, 3)),
+    "depthwise": (depthwise, (1, 2)),
+    "separable": (separable, (1, 2)),
+    "pooling": (pooling, (1, 2, 3)),
+    "batchnorm": (batchnorm, (1, 2)),
+    "upsampling": (upsampling, (1, 2, 3)),
+    "cropping": (cropping, (1, 2, 3)),
+    "zero_padding": (zero_padding, (1, 2, 3)),
+    "global_pooling": (global_pooling, (1, 2, 3)),
+    "dense": (dense, (1, 2)),
+    "layer_norm": (layer_norm, (1, 2)),
+    "group_norm": (group_norm, (1, 2)),
+}
+
+
+def keras_counts(model):
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    frozen = sum(int(w.numpy().size) for w in model.non_trainable_weights)
+    return trainable, frozen
+
+
+@pytest.mark.parametrize("family", CASES)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_agrees_with_keras(family, data):
+    make, ranks = CASES[family]
+    rank = data.draw(st.sampled_from(ranks))
+    channels = data.draw(st.integers(1, 4))
+    spatial = [data.draw(st.integers(1, 9)) for _ in range(rank)]
+    shape = [*spatial, channels]
+    ours_layer, keras_layer = make(data.draw, rank)
+    try:
+        summary = summarise({"input": shape, "layout": "channels_last", "layers": [ours_layer]})
+        ours = None
+    except CnnError as exc:
+        ours = exc
+    try:
+        inputs = keras.Input(tuple(shape))
+        model = keras.Model(inputs, keras_layer(inputs))
+        out_shape = tuple(model.output.shape[1:])
+        theirs = None if all(d and d > 0 for d in out_shape) else ValueError(f"empty output {out_shape}")
+    except ValueError as exc:
+        theirs = exc
+    assert (ours is None) == (theirs is None), f"cnncalc: {ours!r}\nKeras: {theirs!r}\n{shape} {ours_layer}"
+    if ours is not None:
+        return
+    assert summary.rows[-1].output_shape == out_shape, (shape, ours_layer)
+    trainable, frozen = keras_counts(model)
+    assert (summary.totals.trainable_params, summary.totals.non_trainable_params) == (trainable, frozen)
+
+
+TRANSPOSED_GRID = [
+    (n, k, s, padding, extra)
+    for n in (1, 2, 5)
+    for k in (1, 2, 3, 4)
+    for s in (1, 2, 3)
+    for padding in ("same", "valid")
+    for extra in (None, *range(s))
+]
+
+
+@pytest.mark.parametrize("n,k,s,padding,extra", TRANSPOSED_GRID)
+def test_transposed_sizes_match_keras_on_a_grid(n, k, s, padding, extra):
+    """Every small case, kernel below the stride included (Keras's max(ke, s) rule)."""
+    layer = L.Conv1DTranspose(2, k, strides=s, padding=padding, output_padding=extra)
+    attrs = {"out": 2, "kernel": k, "stride": s, "padding": padding}
+    if extra is not None:
+        attrs["output_padding"] = extra
+    assert our_size(n, {"conv_transpose1d": attrs}) == keras_size(layer, n)
+
+
+CONV_GRID = [(n, k, s, d, padding) for n in range(1, 10) for k in (1, 2, 3, 5) for s in (1, 2, 3) for d in (1, 2) for padding in ("same", "valid") if s == 1 or d == 1]
+
+
+def keras_size(layer, n):
+    """Keras's output length for an input of length n, or None where Keras refuses it."""
+    try:
+        size = layer.compute_output_shape((1, n, 1))[1]
+    except ValueError:
+        return None
+    return size if size and size > 0 else None
+
+
+def our_size(n, layer):
+    try:
+        return summarise({"input": [n, 1], "layout": "channels_last", "layers": [layer]}).rows[-1].output_shape[0]
+    except CnnError:
+        return None
+
+
+@pytest.mark.parametrize("n,k,s,d,padding", CONV_GRID)
+def test_conv_and_pool_sizes_match_keras_on_a_grid(n, k, s, d, padding):
+    """TensorFlow 'same' (any stride, odd padding after) and 'valid' for conv and pooling."""
+    conv = {"conv1d": {"out": 1, "kernel": k, "stride": s, "dilation": d, "padding": padding}}
+    assert our_size(n, conv) == keras_size(L.Conv1D(1, k, strides=s, dilation_rate=d, padding=padding), n)
+    if d == 1:
+        pool = {"maxpool1d": {"kernel": k, "stride": s, "padding": padding}}
+        assert our_size(n, pool) == keras_size(L.MaxPooling1D(k, strides=s, padding=padding), n)
