@@ -52,8 +52,14 @@ def load(text: str, path: str) -> Node:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        at_end = mark is not None and mark.index >= len(text.rstrip())
+        if at_end and exc.context_mark is not None:  # "not closed": point where it was opened
+            mark = exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         problem = " ".join(part for part in (exc.context, exc.problem) if part)
+        if at_end and exc.context_mark is not None:
+            opened = exc.context.removeprefix("while parsing ")
+            problem = f"the {opened} started here is never closed: {exc.problem}"
         raise CnnError(f"malformed YAML: {problem}{_hint(text, where.line)}", where) from None
     except yaml.YAMLError as exc:
         raise CnnError(f"malformed YAML: {exc}", Location(path, 1, 1)) from None

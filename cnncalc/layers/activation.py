@@ -154,7 +154,7 @@ def sample_axis(layer: Layer, attr: str, rank: int) -> int:
     if axis == 0 or not 0 <= index < rank:
         raise layer.fail(
             f"{attr}={axis} is not an axis of a sample with {rank} dimension{'s' if rank != 1 else ''}; "
-            f"allowed: 1 to {rank} or -1 to -{rank} (0 is the batch)",
+            f"allowed: {'1 or -1' if rank == 1 else f'1 to {rank} or -1 to -{rank}'} (0 is the batch)",
             attr,
         )
     return index
