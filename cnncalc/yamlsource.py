@@ -58,7 +58,7 @@ def load(text: str, path: str) -> Node:
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         problem = " ".join(part for part in (exc.context, exc.problem) if part)
         if at_end and exc.context_mark is not None:
-            opened = exc.context.removeprefix("while parsing ")
+            opened = exc.context.removeprefix("while parsing ").removeprefix("a ")
             problem = f"the {opened} started here is never closed: {exc.problem}"
         raise CnnError(f"malformed YAML: {problem}{_hint(text, where.line)}", where) from None
     except yaml.YAMLError as exc:
