@@ -153,6 +153,14 @@ class Periodic:
         return None if value is None else value + (o // self.period) * self.step
 
     @property
+    def monotone(self) -> bool:
+        """Never decreasing (and never empty): min and max over a range sit at its ends."""
+        values = self.values
+        if None in values or self.step < 0:
+            return False
+        return all(a <= b for a, b in zip(values, values[1:])) and values[-1] <= values[0] + self.step
+
+    @property
     def slope(self) -> Fraction:
         return Fraction(self.step, self.period)
 
@@ -222,7 +230,7 @@ class FieldTracker:
         for taps, span in zip(facts.field, states[0]):
             composed = (through(taps, span.first, min), through(taps, span.last, max))
             if composed[0] is None:
-                warnings.append(f"{name}: the receptive field repeats over more than {MAX_FIELD_PERIOD:,} positions")
+                warnings.append(f"{name}: the receptive field's pattern is too long to follow exactly (over {MAX_FIELD_PERIOD:,} positions)")
                 return UNDEFINED
             spans.append(Span(*composed))
         return tuple(spans)
@@ -246,15 +254,25 @@ class FieldTracker:
 
 
 def through(taps: Taps, previous: Periodic, pick) -> Periodic | None:
-    """o -> pick(previous(i) for i in taps(o)), as a Periodic; None if the period is too long."""
+    """o -> pick(previous(i) for i in taps(o)), as a Periodic; None if too costly to compute.
+
+    When `previous` never decreases (every chain of windows), the first and the last tap
+    decide the min and the max, so even a huge kernel costs two evaluations.
+    """
     shift_periods = previous.period // gcd(taps.step, previous.period) if taps.step else 1
     period = taps.period * shift_periods
     if period > MAX_FIELD_PERIOD:
         return None
     step = (shift_periods * taps.step // previous.period) * previous.step if taps.step else 0
+    monotone = previous.monotone
     values = []
     for o in range(period):
-        candidates = [v for v in (previous.at(i) for i in taps.at(o)) if v is not None]
+        reads = taps.at(o)
+        if monotone and reads:
+            reads = (reads[0], reads[-1])
+        elif len(reads) > MAX_FIELD_PERIOD:
+            return None
+        candidates = [v for v in (previous.at(i) for i in reads) if v is not None]
         values.append(pick(candidates) if candidates else None)
     return Periodic(step, period, tuple(values))
 

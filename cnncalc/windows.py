@@ -20,6 +20,8 @@ output_padding (PyTorch), or Keras's own rule for 'valid' and 'same' (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import gcd
+from typing import Callable, Sequence
 
 
 def effective_kernel(k: int, d: int = 1) -> int:
@@ -74,7 +76,7 @@ class Window:
             return 0
         last_covered = (out - 1) * self.stride + self.extent - 1  # in padded coordinates
         last_real = self.before + n - 1
-        return max(0, last_real - last_covered)
+        return max(0, min(n, last_real - last_covered))
 
 
 def transposed_size(n: int, k: int, s: int, d: int, before: int, after: int, output_padding: int) -> int:
@@ -99,31 +101,55 @@ def keras_transposed_size(n: int, k: int, s: int, d: int, padding: str, output_p
 class Taps:
     """Which input positions feed output position o, along one dimension.
 
-    taps(o) = [t + (o // period) * step for t in offsets[o % period]]: a sliding window has
+    taps(o) = reads(o % period) shifted by (o // period) * step: a sliding window has
     period 1 and step s; an upsampling layer by 2 has period 2 and step 1 (two outputs per
-    input). An empty offsets entry means that output position reads no input at all (a
-    transposed convolution whose kernel is smaller than its stride).
+    input). `reads` gives a range (cheap even for a huge kernel) or a tuple; an empty one
+    means that output position reads no input at all (a transposed convolution whose
+    kernel is smaller than its stride).
     """
 
     step: int
     period: int
-    offsets: tuple[tuple[int, ...], ...]
+    reads: Callable[[int], Sequence[int]]
 
-    def at(self, o: int) -> tuple[int, ...]:
+    def at(self, o: int) -> Sequence[int]:
         shift = (o // self.period) * self.step
-        return tuple(t + shift for t in self.offsets[o % self.period])
+        positions = self.reads(o % self.period)
+        if isinstance(positions, range):
+            return range(positions.start + shift, positions.stop + shift, positions.step)
+        return tuple(t + shift for t in positions)
+
+
+def constant_taps(offset: int, period: int = 1, step: int = 1) -> Taps:
+    """Output o reads the single input (o // period) * step + offset (pad, crop, nearest upsampling)."""
+    return Taps(step, period, lambda residue: (offset,))
 
 
 def window_taps(window: Window) -> Taps:
     """Output o reads o*s - before + j*d for j = 0 .. k-1."""
-    return Taps(window.stride, 1, (tuple(-window.before + j * window.dilation for j in range(window.kernel)),))
+    first = -window.before
+    return Taps(window.stride, 1, lambda residue: range(first, first + window.extent, window.dilation))
 
 
 def transposed_taps(k: int, s: int, d: int, before: int) -> Taps:
-    """Output o reads input i where i*s - before + j*d = o for some tap j (exactly, no hull)."""
-    offsets = []
-    for residue in range(s):
-        offsets.append(
-            tuple(sorted((residue + before - j * d) // s for j in range(k) if (residue + before - j * d) % s == 0))
-        )
-    return Taps(1, s, tuple(offsets))
+    """Output o reads input i where i*s - before + j*d = o for a tap j in 0 .. k-1 (exactly).
+
+    For o = residue (mod s) the taps j solve j*d = residue + before (mod s): with
+    g = gcd(d, s) there are none unless g divides it, else j = j0, j0 + s/g, ... below k,
+    and i = (residue + before - j*d) / s runs down in steps of d/g.
+    """
+    g = gcd(d, s)
+    period_j, step_i = s // g, d // g
+
+    def reads(residue: int) -> range:
+        target = (residue + before) % s
+        if target % g:
+            return range(0)
+        j0 = (target // g) * pow(step_i, -1, period_j) % period_j if period_j > 1 else 0
+        if j0 >= k:
+            return range(0)
+        count = (k - 1 - j0) // period_j + 1
+        top = (residue + before - j0 * d) // s
+        return range(top - (count - 1) * step_i, top + 1, step_i)
+
+    return Taps(1, s, reads)

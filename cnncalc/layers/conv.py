@@ -11,6 +11,8 @@ activation's own cost.
 
 from __future__ import annotations
 
+from math import gcd
+
 from ..attrs import (
     ACTIVATION,
     BIAS,
@@ -123,7 +125,7 @@ class Conv(Windowed, FusedActivation):
                 raise self.fail(
                     f"{what} {count} is not divisible by groups={groups}; received "
                     f"{channels} input channels {self.received_input_text()} and out={out}; "
-                    f"allowed: groups dividing both (e.g. {_common_divisors(channels, out)})",
+                    f"allowed: groups dividing both, so a divisor of gcd({channels}, {out}) = {gcd(channels, out)}",
                     "groups",
                 )
         return out, groups
@@ -149,11 +151,6 @@ class Conv(Windowed, FusedActivation):
         if fused is not None:
             flops += fused.flops
         return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
-
-
-def _common_divisors(a: int, b: int) -> str:
-    shared = [g for g in range(1, min(a, b) + 1) if a % g == 0 and b % g == 0]
-    return ", ".join(str(g) for g in shared[:6]) + (", ..." if len(shared) > 6 else "")
 
 
 class DepthwiseConv(Conv):

@@ -8,6 +8,8 @@ kernel volume - 1 comparisons; average pooling kernel volume - 1 additions and a
 
 from __future__ import annotations
 
+from math import gcd
+
 from ..attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding
 from ..windows import Taps, window_taps
 from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, product
@@ -112,12 +114,10 @@ class AdaptivePool(Pool):
         channels, spatial = self.spatial_input(shape, layout)
         wanted = self.per_dim("output_size", len(spatial))
         sizes = tuple(n if m is None else m for n, m in zip(spatial, wanted))
-        bin_sums, taps = [], []
-        for n, m in zip(spatial, sizes):
-            starts = [(i * n) // m for i in range(m)]
-            ends = [-(-(i + 1) * n // m) for i in range(m)]
-            bin_sums.append(sum(e - s for s, e in zip(starts, ends)))
-            taps.append(adaptive_taps(n, m))
+        # Bins of one dimension cover n + m - gcd(n, m) positions in all (each bin i spans
+        # floor(i*n/m) to ceil((i+1)*n/m); the overlaps add m - gcd(n, m)).
+        bin_sums = [n + m - gcd(n, m) for n, m in zip(spatial, sizes)]
+        taps = [adaptive_taps(n, m) for n, m in zip(spatial, sizes)]
         out_shape = layout.join(channels, sizes)
         # Sum over output positions of (bin volume - 1 + reduce_cost); volumes are separable.
         flops = channels * (product(bin_sums) + (self.reduce_cost - 1) * product(sizes))
@@ -126,12 +126,8 @@ class AdaptivePool(Pool):
 
 def adaptive_taps(n: int, m: int) -> Taps:
     """Bins repeat every m / gcd(n, m) outputs, shifted by n / gcd(n, m) inputs."""
-    from math import gcd
-
     g = gcd(n, m)
-    period, step = m // g, n // g
-    offsets = tuple(tuple(range((i * n) // m, -(-(i + 1) * n // m))) for i in range(period))
-    return Taps(step, period, offsets)
+    return Taps(n // g, m // g, lambda i: range((i * n) // m, -(-(i + 1) * n // m)))
 
 
 class AdaptiveAvgPool(AdaptivePool):

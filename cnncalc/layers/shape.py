@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from ..attrs import Attr, Axis, Choice, Flag, Int, Ints, Number, Numbers, Padding, Shape as ShapeKind, show
 from ..errors import format_shape
-from ..windows import Taps
+from ..windows import Taps, constant_taps
 from .activation import sample_axis
 from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, product
 
@@ -133,7 +133,7 @@ class Pad(Spatial):
                     "padding",
                 )
         out = layout.join(channels, [n + a + b for n, (a, b) in zip(spatial, pairs)])
-        field = tuple(Taps(1, 1, ((-before,),)) for before, _ in pairs)
+        field = tuple(constant_taps(-before) for before, _ in pairs)
         return Facts(out, field=field)
 
 
@@ -171,7 +171,7 @@ class Crop(Spatial):
                 "allowed: a crop smaller than the input",
                 attr,
             )
-        field = tuple(Taps(1, 1, ((before,),)) for before, _ in pairs)
+        field = tuple(constant_taps(before) for before, _ in pairs)
         return Facts(layout.join(channels, out), field=field)
 
 
@@ -223,7 +223,10 @@ class Upsample(Spatial):
         if self["size"] is not None:
             sizes = self.per_dim("size", rank)
         else:
-            sizes = tuple(math.floor(n * f) for n, f in zip(spatial, self.per_dim("scale", rank)))
+            scaled = [n * f for n, f in zip(spatial, self.per_dim("scale", rank))]
+            if not all(math.isfinite(v) for v in scaled):
+                raise self.fail(f"the scale is too large for the input {self.received(shape)}", "scale")
+            sizes = tuple(math.floor(v) for v in scaled)
             if min(sizes) < 1:
                 raise self.fail(f"the scale leaves an empty output from {self.received(shape)}", "scale")
         out = layout.join(channels, sizes)
@@ -243,7 +246,7 @@ class Upsample(Spatial):
             return None
         factor = m // n
         if self["mode"].startswith("nearest"):
-            return Taps(1, factor, ((0,),) * factor)
+            return constant_taps(0, factor)
         if self["mode"] == "bicubic" or self["align_corners"]:
             return None
         offsets = []
@@ -251,7 +254,7 @@ class Upsample(Spatial):
             source = Fraction(2 * o + 1 - factor, 2 * factor)
             low = math.floor(source)
             offsets.append((low,) if source == low else (low, low + 1))
-        return Taps(1, factor, tuple(offsets))
+        return Taps(1, factor, lambda residue: offsets[residue])
 
 
 class KerasUpSampling(Upsample):
@@ -290,7 +293,7 @@ class PixelShuffle(Spatial):
                 "factor",
             )
         out = layout.join(channels // (r * r), [n * r for n in spatial])
-        return Facts(out, field=tuple(Taps(1, r, ((0,),) * r) for _ in spatial))
+        return Facts(out, field=tuple(constant_taps(0, r) for _ in spatial))
 
 
 REGISTRY.variant(Pad, "pad", "ZeroPad", "ConstantPad")

@@ -1,0 +1,103 @@
+"""The command line as a user meets it: formats, options, standard input, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cnncalc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST = str(ROOT / "examples" / "mnist-421k.yaml")
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_json_follows_the_contract():
+    data = json.loads(run("summary", MNIST, "--format", "json").stdout)
+    assert set(data) >= {"name", "input_shape", "layout", "batch", "layers", "totals", "warnings"}
+    layer_keys = {"name", "type", "inputs", "output_shape", "params", "trainable_params", "non_trainable_params",
+                  "running_stats", "macs", "flops", "receptive_field"}
+    assert all(set(layer) >= layer_keys for layer in data["layers"])
+    assert set(data["totals"]) >= {"params", "trainable_params", "non_trainable_params", "running_stats", "macs", "flops"}
+    conv1 = data["layers"][0]
+    assert conv1["name"] == "conv1" and conv1["inputs"] == ["input"] and conv1["output_shape"] == [32, 28, 28]
+    assert conv1["receptive_field"] == {"size": [3, 3], "stride": [1, 1], "padding": [1, 1]}
+    assert data["layers"][-1]["receptive_field"] is None
+
+
+def test_table_fits_80_columns_and_shows_both_conventions():
+    result = run("summary", str(ROOT / "examples" / "vgg16.yaml"))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert "138,357,544" in result.stdout and "15.5 G" in result.stdout
+    assert "PyTorch" in result.stdout and "Keras" in result.stdout
+
+
+def test_csv_has_exact_figures_and_a_total_row():
+    rows = list(csv.DictReader(io.StringIO(run("summary", MNIST, "--format", "csv").stdout)))
+    assert rows[-1]["name"] == "total" and int(rows[-1]["params"]) == 421_642
+    assert sum(int(r["params"]) for r in rows[:-1]) == 421_642
+
+
+def test_markdown_is_a_pipe_table():
+    text = run("summary", MNIST, "--format", "markdown").stdout
+    assert "| 1 | conv1 | conv2d | (32, 28, 28) | 320 |" in text
+
+
+def test_input_batch_and_dtype_options():
+    data = json.loads(run("summary", MNIST, "--format", "json", "--batch", "8", "--dtype", "float16").stdout)
+    single = json.loads(run("summary", MNIST, "--format", "json").stdout)
+    assert data["totals"]["macs"] == 8 * single["totals"]["macs"]
+    assert data["totals"]["activation_bytes"] == 8 * single["totals"]["activation_bytes"] // 2
+    bigger = json.loads(run("summary", str(ROOT / "examples" / "vgg16.yaml"), "--input", "3x256x256", "--format", "json").stdout)
+    assert bigger["input_shape"] == [3, 256, 256] and bigger["layers"][0]["output_shape"] == [64, 256, 256]
+
+
+def test_bad_input_option_is_exit_2_without_traceback():
+    result = run("summary", MNIST, "--input", "3x0")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("--input:1:1: error: --input shape must be")
+
+
+def test_missing_file_and_usage_errors_exit_2():
+    assert run("summary", "no-such.yaml").exit_code == 2
+    assert run("summary", MNIST, "--format", "xml").exit_code == 2
+    assert run("summary", MNIST, "--batch", "0").exit_code == 2
+
+
+def test_yaml_on_standard_input():
+    text = Path(MNIST).read_text()
+    data = json.loads(run("summary", "-", "--format", "json", input=text).stdout)
+    assert data["totals"]["params"] == 421_642
+
+
+def test_warnings_go_to_stderr_and_json():
+    path = str(ROOT / "examples" / "keras-mnist.yaml")
+    table = run("summary", path)
+    assert "never reached" in table.stderr and "never reached" not in table.stdout
+    assert any("never reached" in w for w in json.loads(run("summary", path, "--format", "json").stdout)["warnings"])
+
+
+def test_layers_lists_every_registered_type():
+    from cnncalc.layers import REGISTRY
+
+    listed = json.loads(run("layers", "--format", "json").stdout)
+    assert [t["type"] for t in listed] == [cls.type_name for cls in REGISTRY.types]
+    detail = run("layers", "Conv2D").stdout
+    assert detail.startswith("conv2d:") and "kernel_size" in detail and "FLOPs" in detail
+    assert run("layers", "conv2").exit_code == 2
+
+
+def test_console_script_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "cnncalc", "summary", MNIST, "--format", "json"], capture_output=True, text=True)
+    assert result.returncode == 0 and json.loads(result.stdout)["totals"]["params"] == 421_642

@@ -1,0 +1,124 @@
+"""Properties over random networks: the parser and analysis never fail with anything but a
+located CnnError; channels_last files give the channels_first figures, permuted; rows
+sum to the totals; frozen layers move their parameters to non-trainable."""
+
+from __future__ import annotations
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnncalc.errors import CnnError
+from cnncalc.layers import REGISTRY
+from helpers import summarise
+
+ATTRIBUTE_VALUES = st.one_of(
+    st.integers(-3, 9),
+    st.lists(st.integers(-1, 5), max_size=4),
+    st.sampled_from(["same", "valid", "relu", "x", "3x3", "", "nearest"]),
+    st.booleans(),
+    st.none(),
+    st.floats(-2, 4),
+    st.just(float("nan")),
+    st.lists(st.lists(st.integers(0, 3), max_size=3), max_size=3),
+)
+
+
+@st.composite
+def random_layer(draw):
+    cls = draw(st.sampled_from(REGISTRY.types))
+    names = [a.name for a in cls.attributes] + ["kernal", "bogus"]
+    attrs = draw(st.dictionaries(st.sampled_from(names) if names else st.just("x"), ATTRIBUTE_VALUES, max_size=4))
+    form = draw(st.sampled_from(["bare", "mapping", "primary"]))
+    if form == "bare":
+        return cls.type_name
+    if form == "primary":
+        return {cls.type_name: draw(ATTRIBUTE_VALUES)}
+    return {cls.type_name: attrs}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.lists(st.integers(1, 12), min_size=1, max_size=4),
+    layers=st.lists(random_layer(), min_size=1, max_size=5),
+    layout=st.sampled_from(["channels_first", "channels_last"]),
+)
+def test_random_networks_succeed_or_fail_with_a_located_error(shape, layers, layout):
+    try:
+        summary = summarise({"input": shape, "layout": layout, "layers": layers})
+    except CnnError as exc:
+        assert exc.location is not None and exc.location.path == "case.yaml"
+        assert exc.location.line >= 1 and exc.location.column >= 1
+        return
+    assert len(summary.rows) == len(layers)
+    assert all(min(row.output_shape) >= 1 for row in summary.rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_random_text_never_escapes_as_anything_but_cnnerror(text):
+    try:
+        summarise(text)
+    except CnnError as exc:
+        assert exc.location is not None
+
+
+def to_last(shape):
+    return [*shape[1:], shape[0]]
+
+
+@st.composite
+def conv_stack(draw):
+    layers = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["conv", "pool", "bn", "dw", "up"]))
+        if kind == "conv":
+            layers.append({"conv2d": {"out": draw(st.integers(1, 6)), "kernel": draw(st.integers(1, 3)),
+                                      "stride": draw(st.integers(1, 2)), "padding": draw(st.sampled_from(["same", "valid", 1]))}})
+        elif kind == "pool":
+            layers.append({"maxpool2d": {"kernel": 2, "padding": draw(st.sampled_from(["same", 0]))}})
+        elif kind == "bn":
+            layers.append("batchnorm")
+        elif kind == "dw":
+            layers.append({"depthwise_conv2d": {"kernel": 3, "padding": "same", "multiplier": draw(st.integers(1, 2))}})
+        else:
+            layers.append({"upsample": 2})
+    if draw(st.booleans()):
+        layers += ["global_avgpool", {"linear": 3}]
+    return layers
+
+
+@settings(max_examples=60, deadline=None)
+@given(layers=conv_stack(), shape=st.tuples(st.integers(1, 4), st.integers(4, 16), st.integers(4, 16)))
+def test_channels_last_is_channels_first_permuted(layers, shape):
+    try:
+        first = summarise({"input": list(shape), "layers": layers})
+    except CnnError:
+        return
+    last = summarise({"input": to_last(list(shape)), "layout": "channels_last", "layers": layers})
+    for a, b in zip(first.rows, last.rows):
+        expected = to_last(list(a.output_shape)) if len(a.output_shape) > 1 else list(a.output_shape)
+        assert list(b.output_shape) == expected
+        assert (a.params, a.running_stats, a.macs, a.flops, a.receptive_field) == (b.params, b.running_stats, b.macs, b.flops, b.receptive_field)
+
+
+@settings(max_examples=40, deadline=None)
+@given(layers=conv_stack(), frozen=st.data())
+def test_frozen_layers_count_as_non_trainable(layers, frozen):
+    entries = [layer if isinstance(layer, dict) else {layer: None} for layer in layers]
+    marks = [frozen.draw(st.booleans()) for _ in entries]
+    for entry, mark in zip(entries, marks):
+        if mark:
+            entry["trainable"] = False
+    try:
+        summary = summarise({"input": [3, 16, 16], "layers": entries})
+    except CnnError:
+        return
+    for row, mark in zip(summary.rows, marks):
+        assert row.trainable_params == (0 if mark else row.params)
+        assert row.non_trainable_params == (row.params if mark else 0) + row.running_stats
+
+
+def test_yaml_keys_are_case_insensitive_types_but_exact_attributes():
+    summary = summarise(yaml.safe_dump({"input": [3, 8, 8], "layers": [{"CONV2D": {"Filters": 4, "kernel_size": 3}}]}))
+    assert summary.rows[0].output_shape == (4, 6, 6)
