@@ -40,12 +40,18 @@ def render(name: str | None, fmt: str) -> str:
         return detail(cls)
     if fmt == "json":
         return json.dumps([type_json(cls) for cls in REGISTRY.types], indent=2) + "\n"
-    lines = []
-    for cls in sorted(REGISTRY.types, key=lambda c: (c.family, c.type_name)):
-        attrs = ", ".join(f"{a.name}={default_text(a)}" for a in cls.attributes)
-        primary = f" [{cls.primary}]" if cls.primary else ""
-        lines.append(f"{cls.type_name}{primary}  {attrs}".rstrip())
-    return "\n".join(lines) + "\n\n" + "'cnncalc layers TYPE' shows a type's aliases, attributes and cost rule.\n"
+    lines: list[str] = []
+    families = sorted({cls.family for cls in REGISTRY.types})
+    for family in families:
+        lines.append(f"{family}:")
+        for cls in (c for c in REGISTRY.types if c.family == family):
+            attrs = ", ".join(f"{a.name}={default_text(a)}" for a in cls.attributes)
+            primary = f" [{cls.primary}]" if cls.primary else ""
+            lines.append(f"  {cls.type_name}{primary}  {attrs}".rstrip())
+    lines.append("")
+    lines.append("[x]: the attribute a value after the type sets (conv2d: 32 means out=32).")
+    lines.append("'cnncalc layers TYPE' shows a type's aliases, attributes and cost rule.")
+    return "\n".join(lines) + "\n"
 
 
 def detail(cls) -> str:

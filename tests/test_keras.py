@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 from cnncalc.errors import CnnError  # noqa: E402
 from helpers import summarise  # noqa: E402

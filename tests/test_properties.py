@@ -122,3 +122,19 @@ def test_frozen_layers_count_as_non_trainable(layers, frozen):
 def test_yaml_keys_are_case_insensitive_types_but_exact_attributes():
     summary = summarise(yaml.safe_dump({"input": [3, 8, 8], "layers": [{"CONV2D": {"Filters": 4, "kernel_size": 3}}]}))
     assert summary.rows[0].output_shape == (4, 6, 6)
+
+
+def test_astronomical_shapes_are_exact_integers():
+    """No floating point anywhere in the analysis: sizes far beyond int64 stay exact."""
+    big = 10**12
+    summary = summarise({"input": [3, big, big], "layers": [
+        {"conv2d": {"out": 10**6, "kernel": 10**6 + 1, "stride": 999, "dilation": 7, "padding": "same"}},
+        {"conv_transpose2d": {"out": 64, "kernel": 999_999, "stride": 1001, "padding": 3}},
+        "global_avgpool", {"linear": 10}]})
+    conv = summary.rows[0]
+    side = -(-big // 999)  # TensorFlow 'same': ceil(n / s)
+    assert conv.output_shape == (10**6, side, side)
+    assert conv.macs == 10**6 * side * side * 3 * (10**6 + 1) ** 2
+    assert conv.receptive_field.size == (7 * 10**6 + 1,) * 2
+    up = summary.rows[1]
+    assert up.output_shape[1] == (side - 1) * 1001 - 6 + 999_999

@@ -1,0 +1,77 @@
+"""The README's pasted outputs are real: each is compared with a fresh run."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cnncalc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
+
+
+def run(*args) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code in (0, 2), result.output
+    return result.stdout or result.stderr
+
+
+def lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def test_readme_commands_are_the_ci_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -e '.[test]'" in README and "pip install -e '.[test]'" in ci
+    assert "python -m pytest" in README and "python -m pytest" in ci
+
+
+def test_first_summary_is_a_real_run(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert lines(blocks("text")[0]) == lines(run("summary", "examples/mnist-421k.yaml"))
+
+
+def test_vgg16_tail_is_a_real_run(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    real = lines(run("summary", "examples/vgg16.yaml"))
+    shown = lines(blocks("text")[1])
+    assert real[-len(shown):] == shown
+
+
+def test_markdown_and_layers_excerpts_are_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    markdown = lines(run("summary", "examples/tiny-resnet.yaml", "--format", "markdown"))
+    assert lines(blocks("text")[2]) == markdown[: len(lines(blocks("text")[2]))]
+    detail = lines(run("layers", "conv2d"))
+    shown = [line for line in lines(blocks("text")[3]) if line.strip() != "..."]
+    assert shown == detail[: len(shown)]
+
+
+def test_error_example_is_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert lines(blocks("text")[4]) == lines(run("summary", "tests/bad/unknown-attribute.yaml"))
+
+
+def test_json_excerpt_figures_are_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    data = json.loads(run("summary", "examples/mnist-421k.yaml", "--format", "json"))
+    excerpt = blocks("json")[0]
+    for key, value in {**data["layers"][0], **data["totals"]}.items():
+        if isinstance(value, int):
+            assert f'"{key}": {value}' in excerpt, key
+
+
+def test_every_layer_family_is_documented():
+    from cnncalc.layers import REGISTRY
+
+    stems = {re.sub(r"[123]d$", "", cls.type_name) for cls in REGISTRY.types}
+    missing = [stem for stem in stems if f"`{stem}`" not in README]
+    assert not missing, missing
