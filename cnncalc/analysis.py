@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
-from .errors import CnnError
 from .layers import GLOBAL, MERGE, PASS, Facts, Shape
 from .layers.base import product
 from .network import INPUT, Network
@@ -288,9 +287,3 @@ def combine(parts: list[Periodic], pick) -> Periodic:
         candidates = [v for v in (p.at(o) for p in parts) if v is not None]
         values.append(pick(candidates) if candidates else None)
     return Periodic(int(slope * period), period, tuple(values))
-
-
-def check_batch(batch: int) -> int:
-    if batch < 1:
-        raise CnnError(f"--batch must be a positive integer; received {batch}")
-    return batch

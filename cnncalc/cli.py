@@ -26,11 +26,7 @@ class Source:
     expression: str | None
 
 
-class Sources(dict):
-    """Texts read so far, by path, so errors can quote the offending line."""
-
-
-SOURCES = Sources()
+SOURCES: dict[str, str] = {}  # texts read so far, by path, so errors can quote the offending line
 
 
 def read_source(source: Source) -> tuple[str, str]:

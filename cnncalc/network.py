@@ -105,7 +105,7 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
     for index, (layer_spec, cls, name) in enumerate(zip(spec.layers, classes, names)):
         label = f"layer '{name}' ({cls.type_name})"
         values, where = resolve_attrs(layer_spec, cls, label)
-        inputs = resolve_inputs(layer_spec, cls, index, names, positions, spec.layers, label, values)
+        inputs = resolve_inputs(layer_spec, cls, index, names, positions, spec.layers, label)
         trainable = True
         if layer_spec.trainable is not None:
             if not isinstance(layer_spec.trainable.value, bool):
@@ -230,7 +230,6 @@ def resolve_inputs(
     positions: dict[str, int],
     layers: list[LayerSpec],
     label: str,
-    values: dict[str, Any],
 ) -> tuple[str, ...]:
     refs = layer.inputs
     if cls.primary == "from" and layer.primary is not None:

@@ -1,4 +1,14 @@
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (a red build can be reproduced); a developer's runs
+# explore new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
 
 
 def pytest_addoption(parser):

@@ -20,6 +20,11 @@ class Activation(Layer):
     per_element: ClassVar[int] = 1
     formula: ClassVar[str] = ""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "formula" in cls.__dict__ and "flops_rule" not in cls.__dict__:
+            cls.flops_rule = f"{cls.per_element} per element: {cls.formula}" if cls.per_element else "0"
+
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
         return Facts(shape, self.weights(shape, layout), flops=self.per_element * product(shape), field=PASS)
@@ -37,7 +42,6 @@ def activation(name: str, *aliases: str, per_element: int, formula: str, summary
         formula=formula,
         summary=summary,
         attributes=tuple(attributes),
-        flops_rule=f"{per_element} per element: {formula}" if per_element else "0",
     )
 
 
@@ -116,7 +120,6 @@ class PReLU(Activation):
 
     per_element = 2
     formula = "compare, multiply"
-    flops_rule = "2 per element: compare, multiply"
     summary = "leaky ReLU with a learnt slope, one shared or one per channel"
     attributes = (Attr("num_parameters", Int(1), 1, (), "1 (shared) or the number of channels"),)
 
@@ -167,7 +170,6 @@ REGISTRY.variant(
     per_element=5,
     formula="max, subtract, exp, sum, divide",
     summary="exp(x) / sum(exp(x)) along an axis",
-    flops_rule="5 per element: max, subtract, exp, sum, divide",
 )
 
 

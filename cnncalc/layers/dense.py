@@ -85,50 +85,53 @@ SCALE = Attr("scale", Flag(), None, (), "learn a scale (Keras; default: affine)"
 CENTER = Attr("center", Flag(), None, (), "learn a shift (Keras; default: affine)")
 
 
+def channel_norm_attributes(affine: bool, track: bool) -> tuple[Attr, ...]:
+    """BatchNorm's and InstanceNorm's attributes; only their PyTorch defaults differ."""
+    return (
+        Attr("affine", Flag(), affine, (), "learn a scale and a shift (gamma, beta)"),
+        SCALE,
+        CENTER,
+        EPS,
+        Attr("momentum", Number(0, 1), 0.1, (), "running-average factor (training only; no effect here)"),
+        Attr("track_running_stats", Flag(), track, (), "keep running mean and variance"),
+        IN_CHECK("expected channels (num_features); inferred, checked if given"),
+    )
+
+
 class BatchNorm(Norm):
     """Normalises each channel with running mean and variance (inference mode), then scales and shifts."""
 
     primary = "in"
     summary = "batch normalisation per channel (inference: running statistics)"
     flops_rule = "2 per element (subtract mean, divide by deviation) + 1 each for scale and shift"
-    attributes = (
-        Attr("affine", Flag(), True, (), "learn a scale and a shift (gamma, beta)"),
-        SCALE,
-        CENTER,
-        EPS,
-        Attr("momentum", Number(0, 1), 0.1, (), "running-average factor (training only; no effect here)"),
-        Attr("track_running_stats", Flag(), True, (), "keep running mean and variance"),
-        IN_CHECK("expected channels (num_features); inferred, checked if given"),
-    )
+    attributes = channel_norm_attributes(affine=True, track=True)
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
         channels = self.channels_of(shape, layout)
+        self.check_positions(shape, layout)
         self.check_in(channels)
         params = self.affine_weights((channels,))
         buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}
-        return Facts(shape, params, buffers, flops=self.cost(shape, params, 0), field=PASS)
+        return Facts(shape, params, buffers, flops=self.cost(shape, params, self.slices(channels)), field=PASS)
+
+    def check_positions(self, shape: Shape, layout: Layout) -> None:
+        """Running statistics need nothing of the positions."""
+
+    def slices(self, channels: int) -> int:
+        return 0
 
 
-class InstanceNorm(Norm):
+class InstanceNorm(BatchNorm):
     """Normalises each channel of each sample by its own mean and variance."""
 
+    primary = None
     summary = "instance normalisation (statistics per sample and channel)"
     flops_rule = "per element 6 (statistics and normalising) + 1 each for scale and shift; 3 per channel"
     stats_per_element = 4
-    attributes = (
-        Attr("affine", Flag(), False, (), "learn a scale and a shift (PyTorch's default: no)"),
-        SCALE,
-        CENTER,
-        EPS,
-        Attr("momentum", Number(0, 1), 0.1, (), "running-average factor (training only; no effect here)"),
-        Attr("track_running_stats", Flag(), False, (), "keep running mean and variance"),
-        IN_CHECK("expected channels (num_features); inferred, checked if given"),
-    )
+    attributes = channel_norm_attributes(affine=False, track=False)
 
-    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
-        shape = shapes[0]
-        channels = self.channels_of(shape, layout)
+    def check_positions(self, shape: Shape, layout: Layout) -> None:
         if len(shape) < 2:
             raise self.fail(f"needs spatial positions to normalise over; received {self.received(shape)}")
         if product(layout.split(shape)[1]) == 1 and not self["track_running_stats"]:
@@ -137,10 +140,9 @@ class InstanceNorm(Norm):
                 f"received {self.received(shape)}; allowed: more than one spatial position, or "
                 "track_running_stats: true"
             )
-        self.check_in(channels)
-        params = self.affine_weights((channels,))
-        buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}
-        return Facts(shape, params, buffers, flops=self.cost(shape, params, channels), field=PASS)
+
+    def slices(self, channels: int) -> int:
+        return channels
 
 
 @REGISTRY.register("layernorm", "LayerNorm", "LayerNormalization", "layer_normalization")
