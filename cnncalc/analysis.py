@@ -69,6 +69,7 @@ class Summary:
     rows: tuple[Row, ...]
     totals: Totals
     warnings: tuple[str, ...]
+    groups: tuple = ()  # block instances (blocks.Group)
 
 
 def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary:
@@ -85,7 +86,54 @@ def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
         field = fields.step(node.name, node.inputs, in_shapes, facts, warnings)
         rows.append(make_row(node, facts, batch, size, field))
     totals = total(rows, network.input_shape, batch, size)
-    return Summary(network.name, network.input_shape, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings))
+    return Summary(
+        network.name, network.input_shape, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings), network.groups
+    )
+
+
+def fold(summary: Summary, depth: int | None) -> tuple[Row, ...]:
+    """Rows with every block instance nested deeper than `depth` folded into one row.
+
+    Depth 0 folds each top-level instance into one row (its totals, its last layer's
+    output shape and receptive field); None keeps every layer.
+    """
+    if depth is None or not summary.groups:
+        return summary.rows
+    folded: list[Row] = []
+    members: dict[str, list[Row]] = {}
+    for row in summary.rows:
+        owners = sorted((g for g in summary.groups if row.name.startswith(g.name + ".")), key=lambda g: g.level)
+        owner = next((g for g in owners if g.level == depth + 1), None)
+        if owner is None:
+            folded.append(row)
+            continue
+        if owner.name not in members:
+            members[owner.name] = []
+            folded.append(Row(owner.name, owner.kind, (), (), 0, 0, 0, 0, 0, 0, 0, None, ()))  # placeholder
+        members[owner.name].append(row)
+    return tuple(merge_rows(row, members[row.name]) if row.name in members else row for row in folded)
+
+
+def merge_rows(group: Row, rows: list[Row]) -> Row:
+    def add(attr: str) -> int:
+        return sum(getattr(r, attr) for r in rows)
+
+    last = rows[-1]
+    return Row(
+        name=group.name,
+        type=group.type,
+        inputs=rows[0].inputs,
+        output_shape=last.output_shape,
+        params=add("params"),
+        trainable_params=add("trainable_params"),
+        non_trainable_params=add("non_trainable_params"),
+        running_stats=add("running_stats"),
+        macs=add("macs"),
+        flops=add("flops"),
+        memory_bytes=add("memory_bytes"),
+        receptive_field=last.receptive_field,
+        weights=tuple(w for r in rows for w in r.weights),
+    )
 
 
 def make_row(node, facts: Facts, batch: int, size: int, field) -> Row:

@@ -60,7 +60,9 @@ def load_network(source: Source, input_shape: str | None):
             "the compact DSL is not supported yet; write the network in YAML (a .yaml file)",
             Location(path, 1, 1),
         )
-    spec = yamlformat.read(text, path)
+    from .blocks import expand
+
+    spec = expand(yamlformat.read(text, path))
     override = None
     if input_shape is not None:
         override = network.parse_shape(input_shape, Location("--input", 1, 1), "--input")
@@ -107,7 +109,8 @@ def network_options(command):
 
 @main.command()
 @network_options
-def summary(file, expression, input_shape, batch, fmt, dtype) -> None:
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Fold block instances nested deeper than this into one row (0: every top-level instance).")
+def summary(file, expression, input_shape, batch, fmt, dtype, depth) -> None:
     """Per-layer table: output shape, params, MACs, receptive field; totals below.
 
     FILE is a .yaml network description, or '-' for standard input.
@@ -119,7 +122,7 @@ def summary(file, expression, input_shape, batch, fmt, dtype) -> None:
 
         net = load_network(Source(file, expression), input_shape)
         result = analyse(net, batch, dtype)
-        click.echo(RENDERERS[Format(fmt)](result), nl=False)
+        click.echo(RENDERERS[Format(fmt)](result, depth), nl=False)
         if fmt == "table":
             for warning in result.warnings:
                 click.echo(f"warning: {warning}", err=True)

@@ -26,6 +26,7 @@ class Written:
     location: Location
     key_location: Location | None = None
     items: list["Written"] | None = None  # a list's elements, each with its own location
+    fields: dict[str, "Written"] | None = None  # a mapping's values, each with its own location
 
 
 @dataclass
@@ -37,6 +38,9 @@ class LayerSpec:
     name: Written | None = None
     inputs: list[Written] | None = None
     trainable: Written | None = None
+    repeat: Written | None = None
+    first: Written | None = None
+    condition: Written | None = None  # `if:`
 
 
 @dataclass
@@ -46,6 +50,8 @@ class NetworkSpec:
     layers: list[LayerSpec]
     name: str | None = None
     layout: Written | None = None
+    blocks: dict = field(default_factory=dict)  # name -> blocks.BlockSpec, until expanded
+    groups: tuple = ()  # blocks.Group records, once expanded
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Network:
     layout: Layout
     nodes: tuple[Node, ...]
     input_location: Location
+    groups: tuple = ()  # block instances (blocks.Group), for folding rows by depth
 
 
 def parse_shape(value: Any, location: Location, what: str = "input") -> Shape:
@@ -116,7 +123,7 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
                 )
             trainable = layer_spec.trainable.value
         nodes.append(Node(name, cls(name, values, where, inputs), inputs, trainable))
-    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.input.location)
+    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.input.location, spec.groups)
 
 
 def resolve_type(layer: LayerSpec) -> type[Layer]:

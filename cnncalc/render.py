@@ -12,7 +12,7 @@ import json
 from enum import Enum
 from fractions import Fraction
 
-from .analysis import ReceptiveField, Row, Summary
+from .analysis import ReceptiveField, Row, Summary, fold
 
 
 class Format(str, Enum):
@@ -109,7 +109,7 @@ def summary_json(summary: Summary) -> dict:
     }
 
 
-def to_json(summary: Summary) -> str:
+def to_json(summary: Summary, depth: int | None = None) -> str:
     return json.dumps(summary_json(summary), indent=2) + "\n"
 
 
@@ -131,11 +131,11 @@ CSV_COLUMNS = (
 )
 
 
-def to_csv(summary: Summary) -> str:
+def to_csv(summary: Summary, depth: int | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in summary.rows:
+    for row in fold(summary, depth):
         field = row.receptive_field
         writer.writerow(
             [
@@ -184,14 +184,14 @@ def totals_lines(summary: Summary) -> list[str]:
     ]
 
 
-def to_markdown(summary: Summary) -> str:
+def to_markdown(summary: Summary, depth: int | None = None) -> str:
     lines = [
         f"**{summary.name or 'network'}**: input {shape_text(summary.input_shape)} ({summary.layout}), batch {summary.batch}",
         "",
         "| # | layer | type | output shape | params | MACs | RF | RF stride |",
         "|--:|---|---|---|--:|--:|--:|--:|",
     ]
-    for i, row in enumerate(summary.rows, 1):
+    for i, row in enumerate(fold(summary, depth), 1):
         size, stride = field_cells(row)
         lines.append(
             f"| {i} | {row.name} | {row.type} | {shape_text(row.output_shape)} | {row.params:,} | {row.macs:,} | {size} | {stride} |"
@@ -201,7 +201,7 @@ def to_markdown(summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_table(summary: Summary, width: int | None = None) -> str:
+def to_table(summary: Summary, depth: int | None = None, width: int | None = None) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -212,7 +212,7 @@ def to_table(summary: Summary, width: int | None = None) -> str:
     table.add_column("output", no_wrap=True)
     for title in ("params", "MACs", "RF", "S"):
         table.add_column(title, justify="right", no_wrap=True)
-    for row in summary.rows:
+    for row in fold(summary, depth):
         size, stride = field_cells(row)
         table.add_row(
             row.name,

@@ -5,16 +5,19 @@ from __future__ import annotations
 from .attrs import show
 from .errors import CnnError, did_you_mean
 from .layers import REGISTRY
+from .blocks import BlockSpec
 from .network import LayerSpec, NetworkSpec, Written
 from .yamlsource import Node, load
 
-TOP_KEYS = ("name", "input", "layout", "layers")
-ENTRY_KEYS = ("name", "from", "trainable")
+TOP_KEYS = ("name", "input", "layout", "blocks", "layers")
+ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "if")
+BLOCK_KEYS = ("params", "layers")
 
 
 def written(node: Node) -> Written:
     items = [written(item) for item in node.value] if node.is_sequence else None
-    return Written(node.plain(), node.location, node.key_location, items)
+    fields = {key: written(item) for key, item in node.value.items()} if node.is_mapping else None
+    return Written(node.plain(), node.location, node.key_location, items, fields)
 
 
 def read(text: str, path: str) -> NetworkSpec:
@@ -34,19 +37,59 @@ def read(text: str, path: str) -> NetworkSpec:
     for required in ("input", "layers"):
         if required not in top:
             raise CnnError(f"missing the top-level key '{required}'", root.location)
-    layers = top["layers"]
-    if not layers.is_sequence:
-        raise CnnError(f"'layers' must be a list of layers; received {kind_of(layers)}", layers.location)
-    name = top.get("name")
-    if name is not None and not isinstance(name.value, (str, int, float)):
-        raise CnnError(f"'name' must be text; received {kind_of(name)}", name.location)
+    blocks = read_blocks(top["blocks"]) if "blocks" in top else {}
+    names = set(blocks)
     return NetworkSpec(
         path=path,
         input=written(top["input"]),
-        layers=[layer_spec(entry) for entry in layers.value],
-        name=None if name is None else str(name.value),
+        layers=read_layers(top["layers"], names, "'layers'"),
+        name=read_name(top.get("name")),
         layout=written(top["layout"]) if "layout" in top else None,
+        blocks=blocks,
     )
+
+
+def read_name(node: Node | None) -> str | None:
+    if node is None:
+        return None
+    if not isinstance(node.value, (str, int, float)):
+        raise CnnError(f"'name' must be text; received {kind_of(node)}", node.location)
+    return str(node.value)
+
+
+def read_layers(node: Node, blocks: set[str], what: str) -> list[LayerSpec]:
+    if not node.is_sequence:
+        raise CnnError(f"{what} must be a list of layers; received {kind_of(node)}", node.location)
+    return [layer_spec(entry, blocks) for entry in node.value]
+
+
+def read_blocks(node: Node) -> dict[str, BlockSpec]:
+    if not node.is_mapping:
+        raise CnnError(f"'blocks' must be a mapping of block names to blocks; received {kind_of(node)}", node.location)
+    names = set(node.value)
+    blocks = {}
+    for name, body in node.value.items():
+        if not body.is_mapping:
+            raise CnnError(f"block '{name}' must be a mapping with 'params' and 'layers'; received {kind_of(body)}", body.location)
+        for key, item in body.value.items():
+            if key not in BLOCK_KEYS:
+                raise CnnError(
+                    f"unknown key '{key}' in block '{name}'{did_you_mean(key, BLOCK_KEYS)}; allowed: params, layers",
+                    item.key_location,
+                )
+        if "layers" not in body.value:
+            raise CnnError(f"block '{name}' has no 'layers'", body.key_location or body.location)
+        params: dict[str, Written] = {}
+        if "params" in body.value:
+            spec = body.value["params"]
+            if not spec.is_mapping:
+                raise CnnError(f"'params' of block '{name}' must be a mapping of names to defaults (null: required)", spec.location)
+            for key, item in spec.value.items():
+                if not key.isidentifier():
+                    raise CnnError(f"parameter name '{key}' must be a word (letters, digits, _)", item.key_location)
+                params[key] = written(item)
+        blocks[name] = BlockSpec(name, body.key_location, params, read_layers(body.value["layers"], names, f"the layers of block '{name}'"))
+    return blocks
 
 
 def kind_of(node: Node) -> str:
@@ -57,7 +100,7 @@ def kind_of(node: Node) -> str:
     return show(node.value)
 
 
-def layer_spec(entry: Node) -> LayerSpec:
+def layer_spec(entry: Node, blocks: set[str] = frozenset()) -> LayerSpec:
     if isinstance(entry.value, str):
         return LayerSpec(type=Written(entry.value, entry.location), location=entry.location)
     if not entry.is_mapping or not entry.value:
@@ -72,7 +115,7 @@ def layer_spec(entry: Node) -> LayerSpec:
             f"this layer has no type; allowed beside {', '.join(ENTRY_KEYS)}: one type key such as conv2d",
             entry.location,
         )
-    known = [key for key in candidates if REGISTRY.get(key) is not None]
+    known = [key for key in candidates if REGISTRY.get(key) is not None or key in blocks]
     type_key = known[0] if known else candidates[0]
     for key in candidates:
         if key != type_key:
@@ -93,6 +136,12 @@ def layer_spec(entry: Node) -> LayerSpec:
         spec.name = written(extras["name"])
     if "trainable" in extras:
         spec.trainable = written(extras["trainable"])
+    if "repeat" in extras:
+        spec.repeat = written(extras["repeat"])
+    if "first" in extras:
+        spec.first = written(extras["first"])
+    if "if" in extras:
+        spec.condition = written(extras["if"])
     if "from" in extras:
         source = extras["from"]
         spec.inputs = [written(item) for item in source.value] if source.is_sequence else [written(source)]

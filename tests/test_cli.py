@@ -101,3 +101,16 @@ def test_layers_lists_every_registered_type():
 def test_console_script_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "cnncalc", "summary", MNIST, "--format", "json"], capture_output=True, text=True)
     assert result.returncode == 0 and json.loads(result.stdout)["totals"]["params"] == 421_642
+
+
+def test_depth_folds_block_instances():
+    path = str(ROOT / "examples" / "resnet50.yaml")
+    folded = run("summary", path, "--depth", "0")
+    names = [line.split()[0] for line in folded.stdout.splitlines()[3:11]]
+    assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+    assert "bottleneck x3" in folded.stdout and "25,557,032" in folded.stdout
+    one = run("summary", path, "--depth", "1", "--format", "csv").stdout
+    assert "\nlayer1.0,bottleneck," in one and "layer1.0.conv1" not in one
+    rows = list(csv.DictReader(io.StringIO(one)))
+    assert sum(int(r["params"]) for r in rows[:-1]) == 25_557_032
+    assert "layer1.0.conv1" in run("summary", path).stdout
