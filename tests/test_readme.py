@@ -75,3 +75,10 @@ def test_every_layer_family_is_documented():
     stems = {re.sub(r"[123]d$", "", cls.type_name) for cls in REGISTRY.types}
     missing = [stem for stem in stems if f"`{stem}`" not in README]
     assert not missing, missing
+
+
+def test_resnet50_depth_table_is_a_real_run(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert lines(blocks("text")[5]) == lines(run("summary", "examples/resnet50.yaml", "--depth", "1"))
+    layers = json.loads(run("summary", "examples/resnet50.yaml", "--format", "json"))["layers"]
+    assert f"every one of its {len(layers)} layers" in README
