@@ -43,6 +43,7 @@ class Row:
     memory_bytes: int  # this layer's output for the whole batch
     receptive_field: ReceptiveField | None
     weights: tuple[tuple[str, Shape], ...]  # learnable tensors, PyTorch names and shapes
+    buffers: tuple[tuple[str, Shape], ...] = ()  # running statistics, PyTorch names and shapes
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def make_row(node, facts: Facts, batch: int, size: int, field) -> Row:
         memory_bytes=product(facts.output_shape) * batch * size,
         receptive_field=field,
         weights=tuple(facts.params.items()),
+        buffers=tuple(facts.buffers.items()),
     )
 
 

@@ -41,6 +41,7 @@ class LayerSpec:
     repeat: Written | None = None
     first: Written | None = None
     condition: Written | None = None  # `if:`
+    tensors: dict[str, Written] = field(default_factory=dict)  # inline weights: weight, bias, ...
 
 
 @dataclass
@@ -50,6 +51,7 @@ class NetworkSpec:
     layers: list[LayerSpec]
     name: str | None = None
     layout: Written | None = None
+    data: Written | None = None  # inline input values
     blocks: dict = field(default_factory=dict)  # name -> blocks.BlockSpec, until expanded
     groups: tuple = ()  # blocks.Group records, once expanded
 
@@ -60,6 +62,7 @@ class Node:
     layer: Layer
     inputs: tuple[str, ...]
     trainable: bool
+    tensors: dict = field(default_factory=dict)  # inline weights, by PyTorch name
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Network:
     nodes: tuple[Node, ...]
     input_location: Location
     groups: tuple = ()  # block instances (blocks.Group), for folding rows by depth
+    data: Written | None = None
 
 
 def parse_shape(value: Any, location: Location, what: str = "input") -> Shape:
@@ -122,8 +126,8 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
                     label,
                 )
             trainable = layer_spec.trainable.value
-        nodes.append(Node(name, cls(name, values, where, inputs), inputs, trainable))
-    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.input.location, spec.groups)
+        nodes.append(Node(name, cls(name, values, where, inputs), inputs, trainable, layer_spec.tensors))
+    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.input.location, spec.groups, spec.data)
 
 
 def resolve_type(layer: LayerSpec) -> type[Layer]:

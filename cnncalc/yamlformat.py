@@ -9,8 +9,8 @@ from .blocks import BlockSpec
 from .network import LayerSpec, NetworkSpec, Written
 from .yamlsource import Node, load
 
-TOP_KEYS = ("name", "input", "layout", "blocks", "layers")
-ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "if")
+TOP_KEYS = ("name", "input", "layout", "data", "blocks", "layers")
+ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "if", "weight", "bias", "weights")
 BLOCK_KEYS = ("params", "layers")
 
 
@@ -45,6 +45,7 @@ def read(text: str, path: str) -> NetworkSpec:
         layers=read_layers(top["layers"], names, "'layers'"),
         name=read_name(top.get("name")),
         layout=written(top["layout"]) if "layout" in top else None,
+        data=written(top["data"]) if "data" in top else None,
         blocks=blocks,
     )
 
@@ -142,6 +143,12 @@ def layer_spec(entry: Node, blocks: set[str] = frozenset()) -> LayerSpec:
         spec.first = written(extras["first"])
     if "if" in extras:
         spec.condition = written(extras["if"])
+    spec.tensors = {key: written(extras[key]) for key in ("weight", "bias") if key in extras}
+    if "weights" in extras:
+        tensors = extras["weights"]
+        if not tensors.is_mapping:
+            raise CnnError("'weights' must map tensor names (weight, bias, running_mean, ...) to values", tensors.location)
+        spec.tensors.update({key: written(value) for key, value in tensors.value.items()})
     if "from" in extras:
         source = extras["from"]
         spec.inputs = [written(item) for item in source.value] if source.is_sequence else [written(source)]

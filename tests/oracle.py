@@ -139,9 +139,10 @@ def conv_case(draw, cls):
             groups=groups,
             bias=attrs["bias"],
         )
+        act = TORCH_ACTIVATIONS[attrs.get("activation", "identity")]()
         if isinstance(pads, list) and isinstance(pads[0], list):
-            return Wrapped(lambda m, x: m.conv(F.pad(x, torch_pad_list(pad_pairs(pads, rank)))), conv=layer)
-        return Wrapped(lambda m, x: m.conv(x), conv=layer)
+            return Wrapped(lambda m, x: act(m.conv(F.pad(x, torch_pad_list(pad_pairs(pads, rank))))), conv=layer)
+        return Wrapped(lambda m, x: act(m.conv(x)), conv=layer)
 
     return shape, [{cls.type_name: attrs}], build
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..attrs import Attr, Axis, Choice, Int, Number
-from .base import PASS, REGISTRY, Facts, Layer, Layout, Shape, product
+from ..lazy import np, numeric
+from .base import PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, product
 
 
 class Activation(Layer):
@@ -32,8 +33,11 @@ class Activation(Layer):
     def weights(self, shape: Shape, layout: Layout) -> dict[str, Shape]:
         return {}
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        return type(self).function(inputs[0], self.values)
 
-def activation(name: str, *aliases: str, per_element: int, formula: str, summary: str, attributes=()):
+
+def activation(name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=()):
     return REGISTRY.variant(
         Activation,
         name,
@@ -42,18 +46,41 @@ def activation(name: str, *aliases: str, per_element: int, formula: str, summary
         formula=formula,
         summary=summary,
         attributes=tuple(attributes),
+        function=staticmethod(function),
     )
 
 
-activation("identity", "Identity", per_element=0, formula="", summary="passes its input through")
-activation("relu", "ReLU", per_element=1, formula="max(x, 0)", summary="max(x, 0)")
-activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)")
+def _sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))  # the same function, without exp overflow
+
+
+def _softplus(x):
+    return np.where(x > 20, x, np.logaddexp(0, x))  # PyTorch: threshold 20
+
+
+def _relu6(x):
+    return np.clip(x, 0, 6)
+
+
+def _gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(x.dtype.type(0.7978845608028654) * (x + x.dtype.type(0.044715) * x**3)))
+    return 0.5 * x * (1 + numeric.erf(x / x.dtype.type(1.4142135623730951)))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x)
+activation("relu", "ReLU", per_element=1, formula="max(x, 0)", summary="max(x, 0)", function=lambda x, v: np.maximum(x, 0))
+activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x))
 activation(
     "leaky_relu",
     "LeakyReLU",
     per_element=2,
     formula="compare, multiply",
     summary="x if x > 0 else slope * x",
+    function=lambda x, v: np.where(x > 0, x, x * x.dtype.type(v["negative_slope"])),
     attributes=[Attr("negative_slope", Number(0), 0.01, ("alpha", "slope"), "slope below zero (PyTorch's default)")],
 )
 activation(
@@ -62,6 +89,7 @@ activation(
     per_element=4,
     formula="compare, exp, subtract, multiply",
     summary="x if x > 0 else alpha * (exp(x) - 1)",
+    function=lambda x, v: np.where(x > 0, x, x.dtype.type(v["alpha"]) * np.expm1(np.minimum(x, 0))),
     attributes=[Attr("alpha", Number(0), 1.0, (), "scale of the negative part")],
 )
 activation(
@@ -70,9 +98,17 @@ activation(
     per_element=5,
     formula="x * 0.5 * (1 + erf(x / sqrt 2)): divide, erf, add, two multiplies",
     summary="x * Phi(x), exact (erf) or tanh approximation",
+    function=lambda x, v: _gelu(x, v["approximate"]),
     attributes=[Attr("approximate", Choice("none", "tanh"), "none", (), "PyTorch's approximation switch")],
 )
-activation("sigmoid", "Sigmoid", per_element=3, formula="1 / (1 + exp(-x)): exp, add, divide", summary="1 / (1 + exp(-x))")
+activation(
+    "sigmoid",
+    "Sigmoid",
+    per_element=3,
+    formula="1 / (1 + exp(-x)): exp, add, divide",
+    summary="1 / (1 + exp(-x))",
+    function=lambda x, v: _sigmoid(x),
+)
 activation(
     "hardsigmoid",
     "Hardsigmoid",
@@ -80,18 +116,32 @@ activation(
     per_element=4,
     formula="min(max(x + 3, 0), 6) / 6: add, max, min, divide",
     summary="relu6(x + 3) / 6",
+    function=lambda x, v: _relu6(x + 3) / 6,
 )
-activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)")
+activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x))
 activation(
-    "softplus", "Softplus", per_element=3, formula="log(1 + exp(x)): exp, add, log", summary="log(1 + exp(x))"
+    "softplus",
+    "Softplus",
+    per_element=3,
+    formula="log(1 + exp(x)): exp, add, log",
+    summary="log(1 + exp(x))",
+    function=lambda x, v: _softplus(x),
 )
-activation("softsign", "Softsign", per_element=3, formula="x / (1 + |x|): abs, add, divide", summary="x / (1 + |x|)")
+activation(
+    "softsign",
+    "Softsign",
+    per_element=3,
+    formula="x / (1 + |x|): abs, add, divide",
+    summary="x / (1 + |x|)",
+    function=lambda x, v: x / (1 + np.abs(x)),
+)
 activation(
     "selu",
     "SELU",
     per_element=5,
     formula="scale * (x if x > 0 else alpha * (exp(x) - 1)): compare, exp, subtract, two multiplies",
     summary="scaled ELU with fixed constants (Klambauer et al. 2017)",
+    function=lambda x, v: x.dtype.type(SELU_SCALE) * np.where(x > 0, x, x.dtype.type(SELU_ALPHA) * np.expm1(np.minimum(x, 0))),
 )
 activation(
     "mish",
@@ -99,9 +149,16 @@ activation(
     per_element=5,
     formula="x * tanh(softplus(x)): softplus (3), tanh, multiply",
     summary="x * tanh(log(1 + exp(x)))",
+    function=lambda x, v: x * np.tanh(_softplus(x)),
 )
 activation(
-    "silu", "SiLU", "swish", per_element=4, formula="x * sigmoid(x): sigmoid (3), multiply", summary="x * sigmoid(x)"
+    "silu",
+    "SiLU",
+    "swish",
+    per_element=4,
+    formula="x * sigmoid(x): sigmoid (3), multiply",
+    summary="x * sigmoid(x)",
+    function=lambda x, v: x * _sigmoid(x),
 )
 activation(
     "hardswish",
@@ -111,6 +168,7 @@ activation(
     per_element=5,
     formula="x * hardsigmoid(x): hardsigmoid (4), multiply",
     summary="x * relu6(x + 3) / 6",
+    function=lambda x, v: x * _relu6(x + 3) / 6,
 )
 
 
@@ -135,6 +193,14 @@ class PReLU(Activation):
                 )
         return {"weight": (count,)}
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x, weight = inputs[0], params["weight"]
+        if weight.size > 1:
+            shape = [1] * x.ndim
+            shape[channel_axis(x, layout)] = weight.size
+            weight = weight.reshape(shape)
+        return np.where(x >= 0, x, weight * x)
+
 
 class Softmax(Activation):
     """exp(x) normalised to sum to 1 along an axis (stable form: the maximum is subtracted first)."""
@@ -148,6 +214,16 @@ class Softmax(Activation):
 
     def cost(self, shape: Shape, axis: int) -> int:
         return self.per_element * product(shape)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = inputs[0]
+        axis = sample_axis(self, "dim", x.ndim - 1) + 1
+        shifted = x - x.max(axis=axis, keepdims=True)
+        exp = np.exp(shifted)
+        return self.normalise(shifted, exp, exp.sum(axis=axis, keepdims=True))
+
+    def normalise(self, shifted, exp, total):
+        return exp / total
 
 
 def sample_axis(layer: Layer, attr: str, rank: int) -> int:
@@ -185,6 +261,9 @@ class LogSoftmax(Softmax):
     def cost(self, shape: Shape, axis: int) -> int:
         return self.per_element * product(shape) + product(shape) // shape[axis]
 
+    def normalise(self, shifted, exp, total):
+        return shifted - np.log(total)
+
 
 
 class FusedActivation:
@@ -216,6 +295,16 @@ class FusedActivation:
         cls = REGISTRY.get(name)
         defaults = {a.name: a.default for a in cls.attributes}
         return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).infer((shape,), layout)
+
+
+    def apply_activation(self: Layer, y, layout: Layout):
+        """The folded activation applied to the layer's output (in the file's layout)."""
+        name = self["activation"]
+        if name.lower() in FusedActivation.NONE:
+            return y
+        cls = REGISTRY.get(name)
+        defaults = {a.name: a.default for a in cls.attributes}
+        return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).forward([y], {}, layout)
 
 
 def fusable() -> list[type[Activation]]:

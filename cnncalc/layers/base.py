@@ -122,6 +122,10 @@ class Layer(abc.ABC):
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         """Output shape, weights and costs for inputs of these shapes."""
 
+    @abc.abstractmethod
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        """The output for these batched NumPy inputs and weights (PyTorch's semantics)."""
+
     # -- helpers for subclasses --------------------------------------------------------
     @property
     def label(self) -> str:
@@ -182,6 +186,21 @@ class Layer(abc.ABC):
 
     def received_input_text(self) -> str:
         return f"from '{self.sources[0]}'" if self.sources else "from the input"
+
+
+def channels_first(x, layout: Layout):
+    """A batched tensor in PyTorch's (N, C, *spatial) order (a view, no copy)."""
+    return x if not layout.channels_last or x.ndim < 3 else x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
+
+
+def channels_back(y, layout: Layout):
+    """The inverse of channels_first: back to the file's layout."""
+    return y if not layout.channels_last or y.ndim < 3 else y.transpose(0, *range(2, y.ndim), 1)
+
+
+def channel_axis(x, layout: Layout) -> int:
+    """The channel axis of a batched tensor in the file's layout."""
+    return x.ndim - 1 if layout.channels_last and x.ndim > 2 else 1
 
 
 class Registry:

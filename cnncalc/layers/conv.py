@@ -28,9 +28,10 @@ from ..attrs import (
     Padding,
     show,
 )
-from ..windows import Window, keras_transposed_size, same_padding, transposed_size, transposed_taps, window_taps
+from ..windows import Window, keras_transposed_size, same_padding, transposed_taps, window_taps
+from ..lazy import numeric
 from .activation import FusedActivation
-from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, product
+from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product
 
 PADDING = Attr("padding", Padding(), 0, ("p",), "zeros around the input: int, per dimension, [before, after] pairs, 'same' (TensorFlow) or 'valid'")
 PADDING_MODE = Attr(
@@ -152,6 +153,22 @@ class Conv(Windowed, FusedActivation):
             flops += fused.flops
         return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        windows = self.windows(x.shape[2:])
+        _, groups = self.channels(x.shape[1])
+        y = numeric.conv(
+            x,
+            params["weight"],
+            params.get("bias"),
+            [w.stride for w in windows],
+            [(w.before, w.after) for w in windows],
+            [w.dilation for w in windows],
+            groups,
+            self.values.get("padding_mode", "zeros"),
+        )
+        return self.apply_activation(channels_back(y, layout), layout)
+
 
 class DepthwiseConv(Conv):
     """Keras's DepthwiseConv: each input channel convolved with `multiplier` kernels of its own.
@@ -196,6 +213,22 @@ class SeparableConv(Conv):
         out_shape = layout.join(out, out_spatial)
         return self.finish(out_shape, params, macs, tuple(window_taps(w) for w in windows), warnings, layout)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        windows = self.windows(x.shape[2:])
+        rank = len(windows)
+        middle = numeric.conv(
+            x,
+            params["depthwise.weight"],
+            None,
+            [w.stride for w in windows],
+            [(w.before, w.after) for w in windows],
+            [w.dilation for w in windows],
+            x.shape[1],
+        )
+        y = numeric.conv(middle, params["pointwise.weight"], params.get("pointwise.bias"), [1] * rank, [(0, 0)] * rank, [1] * rank, 1)
+        return self.apply_activation(channels_back(y, layout), layout)
+
 
 class ConvTranspose(Conv):
     """Transposed convolution (the gradient of a conv): upsamples by the stride.
@@ -238,22 +271,13 @@ class ConvTranspose(Conv):
         channels, spatial = self.spatial_input(shape, layout)
         self.check_in(channels)
         out, groups = self.channels(channels)
-        rank = len(spatial)
-        kernel = self.per_dim("kernel", rank)
-        stride = self.per_dim("stride", rank)
-        dilation = self.per_dim("dilation", rank)
-        extra = self.per_dim("output_padding", rank) if self["output_padding"] is not None else None
+        kernel = self.per_dim("kernel", len(spatial))
         sizes, taps = [], []
-        for i, (n, k, s, d) in enumerate(zip(spatial, kernel, stride, dilation)):
-            if isinstance(self["padding"], str):
-                size = keras_transposed_size(n, k, s, d, self["padding"], extra[i] if extra else None)
-                before = self.keras_crop(size, k, s, d, extra is not None)
-            else:
-                before, after = self.padding_pairs(spatial, kernel, stride, dilation)[i]
-                size = transposed_size(n, k, s, d, before, after, extra[i] if extra else 0)
+        for i, (n, k, s, d, before, after, extra) in enumerate(self.geometry(spatial)):
+            size = (n - 1) * s + d * (k - 1) + 1 - before - after + extra
             if size < 1:
                 raise self.fail(
-                    f"the output would have {size} positions along {SPATIAL_NAMES[rank][i]}: the padding "
+                    f"the output would have {size} positions along {SPATIAL_NAMES[len(spatial)][i]}: the padding "
                     f"removes more than (in - 1)*stride + kernel span = {(n - 1) * s + d * (k - 1) + 1}; "
                     f"received input {self.received(shape)}; allowed: less padding",
                     "padding",
@@ -266,6 +290,43 @@ class ConvTranspose(Conv):
         macs = product(shape) * (out // groups) * product(kernel)
         return self.finish(layout.join(out, sizes), params, macs, tuple(taps), (), layout)
 
+
+    def geometry(self, spatial: Shape) -> list[tuple[int, int, int, int, int, int, int]]:
+        """Per dimension (n, k, s, d, before, after, output_padding) in PyTorch's terms: the
+        output is positions [before, full - after + output_padding) of the full-length
+        result; Keras's 'same'/'valid' become the crop that gives Keras's size."""
+        rank = len(spatial)
+        kernel, stride, dilation = (self.per_dim(a, rank) for a in ("kernel", "stride", "dilation"))
+        extra = self.per_dim("output_padding", rank) if self["output_padding"] is not None else (0,) * rank
+        keras = isinstance(self["padding"], str)
+        pairs = None if keras else self.padding_pairs(spatial, kernel, stride, dilation)
+        result = []
+        for i, (n, k, s, d) in enumerate(zip(spatial, kernel, stride, dilation)):
+            if keras:
+                given = self["output_padding"] is not None
+                size = keras_transposed_size(n, k, s, d, self["padding"], extra[i] if given else None)
+                before = self.keras_crop(size, k, s, d, given)
+                after = (n - 1) * s + d * (k - 1) + 1 - before - size
+                result.append((n, k, s, d, before, after, 0))
+            else:
+                result.append((n, k, s, d, *pairs[i], extra[i]))
+        return result
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        geometry = self.geometry(x.shape[2:])
+        _, groups = self.channels(x.shape[1])
+        y = numeric.conv_transpose(
+            x,
+            params["weight"],
+            params.get("bias"),
+            [g[2] for g in geometry],
+            [(g[4], g[5]) for g in geometry],
+            [g[3] for g in geometry],
+            groups,
+            [g[6] for g in geometry],
+        )
+        return self.apply_activation(channels_back(y, layout), layout)
 
     def keras_crop(self, size: int, k: int, s: int, d: int, has_output_padding: bool) -> int:
         """Positions Keras crops before the output: none for 'valid'; for 'same' the forward

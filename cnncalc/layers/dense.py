@@ -16,8 +16,9 @@ all positions, not features computed from them (as torchscan and Araujo et al. t
 from __future__ import annotations
 
 from ..attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
+from ..lazy import np
 from .activation import FusedActivation
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, channels_back, channels_first, product
 
 
 @REGISTRY.register("linear", "Dense", "fc", "fully_connected")
@@ -49,6 +50,12 @@ class Linear(Layer, FusedActivation):
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
         return Facts(out_shape, params, macs=macs, flops=flops, field=field)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        y = inputs[0] @ params["weight"].T
+        if "bias" in params:
+            y = y + params["bias"]
+        return self.apply_activation(y, layout)
+
 
 EPS = Attr("eps", Number(0, describe="a non-negative number"), 1e-5, ("epsilon",), "added to the variance")
 
@@ -75,6 +82,14 @@ class Norm(Layer):
         if center:
             params["bias"] = size
         return params
+
+    def scale_shift(self, y, params: dict, axis: int, shape):
+        """y * weight + bias, the per-channel (or per-element) affine part."""
+        if "weight" in params:
+            y = y * params["weight"].reshape(shape)
+        if "bias" in params:
+            y = y + params["bias"].reshape(shape)
+        return y
 
     def cost(self, shape: Shape, params: dict, slices: int) -> int:
         per_element = self.stats_per_element + 2 + len(params)
@@ -115,6 +130,22 @@ class BatchNorm(Norm):
         buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}
         return Facts(shape, params, buffers, flops=self.cost(shape, params, self.slices(channels)), field=PASS)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = inputs[0]
+        axis = channel_axis(x, layout)
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        if "running_mean" in params:  # inference: the running statistics
+            mean, var = params["running_mean"].reshape(shape), params["running_var"].reshape(shape)
+        else:  # no running statistics: the batch's own (per channel), as PyTorch in eval mode
+            axes = self.statistics_axes(x, axis)
+            mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + x.dtype.type(self["eps"]))
+        return self.scale_shift(y, params, axis, shape).astype(x.dtype, copy=False)
+
+    def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
+        return tuple(a for a in range(x.ndim) if a != axis)
+
     def check_positions(self, shape: Shape, layout: Layout) -> None:
         """Running statistics need nothing of the positions."""
 
@@ -143,6 +174,9 @@ class InstanceNorm(BatchNorm):
 
     def slices(self, channels: int) -> int:
         return channels
+
+    def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
+        return tuple(a for a in range(1, x.ndim) if a != axis)  # per sample and channel
 
 
 @REGISTRY.register("layernorm", "LayerNorm", "LayerNormalization", "layer_normalization")
@@ -176,6 +210,14 @@ class LayerNorm(Norm):
         slices = product(shape) // product(normalised)
         return Facts(shape, params, flops=self.cost(shape, params, slices), field=PASS)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = inputs[0]
+        count = 1 if self["shape"] is None else len(self["shape"]) if isinstance(self["shape"], tuple) else 1
+        axes = tuple(range(x.ndim - count, x.ndim))
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + x.dtype.type(self["eps"]))
+        return self.scale_shift(y, params, None, x.shape[x.ndim - count :]).astype(x.dtype, copy=False)
+
 
 @REGISTRY.register("groupnorm", "GroupNorm", "GroupNormalization", "group_normalization")
 class GroupNorm(Norm):
@@ -208,6 +250,15 @@ class GroupNorm(Norm):
             )
         params = self.affine_weights((channels,))
         return Facts(shape, params, flops=self.cost(shape, params, self["groups"]), field=PASS)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        batch, channels = x.shape[:2]
+        grouped = x.reshape(batch, self["groups"], -1)
+        mean, var = grouped.mean(axis=2, keepdims=True), grouped.var(axis=2, keepdims=True)
+        y = ((grouped - mean) / np.sqrt(var + x.dtype.type(self["eps"]))).reshape(x.shape)
+        shape = [1, channels] + [1] * (x.ndim - 2)
+        return channels_back(self.scale_shift(y, params, 1, shape).astype(x.dtype, copy=False), layout)
 
 
 REGISTRY.variant(BatchNorm, "batchnorm", "BatchNormalization", "batch_normalization", "bn")

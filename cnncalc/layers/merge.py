@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..attrs import Attr, Axis
 from ..errors import format_shape
+from ..lazy import np
 from .activation import sample_axis
 from .base import REGISTRY, Facts, Layer, Layout, Shape, product
 
@@ -43,6 +44,14 @@ class Elementwise(Merge):
         out_shape = tuple(out)
         return Facts(out_shape, flops=(len(shapes) - 1) * product(out_shape), field=MERGE)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        rank = max(x.ndim for x in inputs)
+        aligned = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs]
+        result = aligned[0]
+        for x in aligned[1:]:
+            result = result * x if self.operation == "multiply" else result + x
+        return result
+
 
 @REGISTRY.register("concat", "Concatenate", "cat", "concatenate")
 class Concat(Merge):
@@ -70,6 +79,13 @@ class Concat(Merge):
         field = MERGE if axis == layout.channel_axis(rank) else None
         return Facts(tuple(out), field=field)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        rank = inputs[0].ndim - 1
+        axis = layout.channel_axis(rank) if self["axis"] is None else sample_axis(self, "axis", rank)
+        return np.concatenate(inputs, axis=axis + 1)
 
-REGISTRY.variant(Elementwise, "add", "Add", "sum", summary="sum of the inputs (broadcasting)")
-REGISTRY.variant(Elementwise, "multiply", "Multiply", "mul", summary="product of the inputs (broadcasting)")
+
+REGISTRY.variant(Elementwise, "add", "Add", "sum", summary="sum of the inputs (broadcasting)", operation="add")
+REGISTRY.variant(
+    Elementwise, "multiply", "Multiply", "mul", summary="product of the inputs (broadcasting)", operation="multiply"
+)

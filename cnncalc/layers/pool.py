@@ -12,7 +12,8 @@ from math import gcd
 
 from ..attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding
 from ..windows import Taps, window_taps
-from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, product
+from ..lazy import numeric
+from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, channels_back, channels_first, product
 from .conv import Windowed
 
 POOL_PADDING = Attr(
@@ -59,6 +60,28 @@ class Pool(Windowed):
         volume = product(w.kernel for w in windows)
         flops = product(out_shape) * (volume - 1 + self.reduce_cost)
         return Facts(out_shape, flops=flops, field=tuple(window_taps(w) for w in windows), warnings=warnings)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        spatial = x.shape[2:]
+        windows = self.windows(spatial)
+        extra = []
+        for n, w in zip(spatial, windows):  # ceil mode reads past the padding on the right
+            out = w.output_size(n)
+            extra.append(max(0, (out - 1) * w.stride + w.extent - w.padded(n)))
+        kind = "max" if isinstance(self, MaxPool) else "avg"
+        include = bool(self.values.get("count_include_pad")) and not isinstance(self["padding"], str)
+        y = numeric.pool(
+            x,
+            [w.kernel for w in windows],
+            [w.stride for w in windows],
+            [(w.before, w.after) for w in windows],
+            [w.dilation for w in windows],
+            extra,
+            kind,
+            include,
+        )
+        return channels_back(y.astype(x.dtype, copy=False), layout)
 
     def padding_limit(self, window) -> int:
         """PyTorch: padding at most half the kernel (not the dilated span)."""
@@ -125,6 +148,13 @@ class AdaptivePool(Pool):
         flops = channels * (product(bin_sums) + (self.reduce_cost - 1) * product(sizes))
         return Facts(out_shape, flops=flops, field=tuple(taps))
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        wanted = self.per_dim("output_size", x.ndim - 2)
+        sizes = [n if m is None else m for n, m in zip(x.shape[2:], wanted)]
+        kind = "max" if isinstance(self, AdaptiveMaxPool) else "avg"
+        return channels_back(numeric.adaptive_pool(x, sizes, kind).astype(x.dtype, copy=False), layout)
+
 
 def adaptive_taps(n: int, m: int) -> Taps:
     """Bins repeat every m / gcd(n, m) outputs, shifted by n / gcd(n, m) inputs."""
@@ -158,6 +188,12 @@ class GlobalPool(Pool):
         out_shape = layout.join(channels, (1,) * len(spatial)) if self["keepdims"] else (channels,)
         flops = channels * (product(spatial) - 1 + self.reduce_cost)
         return Facts(out_shape, flops=flops, field=GLOBAL)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        axes = tuple(range(2, x.ndim))
+        y = x.max(axis=axes, keepdims=True) if isinstance(self, GlobalMaxPool) else x.mean(axis=axes, keepdims=True, dtype=x.dtype)
+        return channels_back(y, layout) if self["keepdims"] else y.reshape(x.shape[:2])
 
 
 class GlobalAvgPool(GlobalPool):

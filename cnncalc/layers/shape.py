@@ -10,8 +10,9 @@ from fractions import Fraction
 from ..attrs import Attr, Axis, Choice, Flag, Int, Ints, Number, Numbers, Padding, Shape as ShapeKind, show
 from ..errors import format_shape
 from ..windows import Taps, constant_taps
+from ..lazy import numeric
 from .activation import sample_axis
-from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, product
+from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product
 
 
 @REGISTRY.register("flatten", "Flatten")
@@ -32,6 +33,10 @@ class Flatten(Layer):
             raise self.fail(f"start_dim comes after end_dim for input {self.received(shape)}", "start_dim")
         out = (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
         return Facts(out, field=GLOBAL if len(out) == 1 else None)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = inputs[0]
+        return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
 
 
 @REGISTRY.register("reshape", "Reshape", "view", "Unflatten")
@@ -62,6 +67,10 @@ class Reshape(Layer):
             )
         return Facts(target, field=GLOBAL if len(target) == 1 else None)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = inputs[0]
+        return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
+
 
 class Dropout(Layer):
     """Zeroes values at random while training; the identity at inference."""
@@ -73,6 +82,9 @@ class Dropout(Layer):
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         return Facts(shapes[0], field=PASS)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        return inputs[0]  # inference
 
 
 REGISTRY.variant(
@@ -136,6 +148,11 @@ class Pad(Spatial):
         field = tuple(constant_taps(-before) for before, _ in pairs)
         return Facts(out, field=field)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        pairs = self.pairs("padding", x.ndim - 2)
+        return channels_back(numeric.pad(x, pairs, self["mode"], self["value"]), layout)
+
 
 class Crop(Spatial):
     """Cuts the spatial dimensions: to a centred `size` (U-Net, torchvision's center_crop) or by
@@ -153,26 +170,34 @@ class Crop(Spatial):
         if (self["size"] is None) == (self["cropping"] is None):
             raise self.fail("give exactly one of 'size' (centre crop) and 'cropping' (amounts per side)")
 
+    def crop_pairs(self, spatial: Shape) -> tuple[tuple[int, int], ...]:
+        """Positions removed (before, after) per spatial dimension."""
+        if self["size"] is None:
+            return self.pairs("cropping", len(spatial))
+        # torchvision center_crop: the start is int(round((n - size) / 2)).
+        sizes = self.per_dim("size", len(spatial))
+        return tuple((round((n - m) / 2), n - m - round((n - m) / 2)) for n, m in zip(spatial, sizes))
+
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
         channels, spatial = self.spatial_of(shape, layout)
-        if self["size"] is not None:
-            sizes = self.per_dim("size", len(spatial))
-            # torchvision center_crop: the start is int(round((n - size) / 2)).
-            pairs = tuple((round((n - m) / 2), n - m - round((n - m) / 2)) for n, m in zip(spatial, sizes))
-            attr = "size"
-        else:
-            pairs = self.pairs("cropping", len(spatial))
-            attr = "cropping"
+        pairs = self.crop_pairs(spatial)
         out = [n - a - b for n, (a, b) in zip(spatial, pairs)]
+        attr = "cropping" if self["size"] is None else "size"
         if min(min(a, b) for a, b in pairs) < 0 or min(out) < 1:
+            wanted = out if attr == "cropping" else list(self.per_dim("size", len(spatial)))
             raise self.fail(
-                f"cannot crop {self.received(shape)} to spatial size {out if attr == 'cropping' else list(sizes)}; "
-                "allowed: a crop smaller than the input",
+                f"cannot crop {self.received(shape)} to spatial size {wanted}; allowed: a crop smaller than the input",
                 attr,
             )
         field = tuple(constant_taps(before) for before, _ in pairs)
         return Facts(layout.join(channels, out), field=field)
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        pairs = self.crop_pairs(x.shape[2:])
+        index = (slice(None), slice(None), *(slice(a, n - b) for n, (a, b) in zip(x.shape[2:], pairs)))
+        return channels_back(x[index], layout)
 
 
 MODES_BY_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -234,6 +259,13 @@ class Upsample(Spatial):
         field = taps if all(t is not None for t in taps) else None
         return Facts(out, flops=product(out) * self.cost_per_output(rank), field=field)
 
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        sizes = layout.split(self.infer((inputs[0].shape[1:],), layout).output_shape)[1]
+        scales = None if self["size"] is not None else self.per_dim("scale", x.ndim - 2)
+        y = numeric.upsample(x, sizes, scales, self["mode"], self["align_corners"])
+        return channels_back(y.astype(x.dtype, copy=False), layout)
+
     def cost_per_output(self, rank: int) -> int:
         if self["mode"].startswith("nearest"):
             return 0
@@ -294,6 +326,13 @@ class PixelShuffle(Spatial):
             )
         out = layout.join(channels // (r * r), [n * r for n in spatial])
         return Facts(out, field=tuple(constant_taps(0, r) for _ in spatial))
+
+    def forward(self, inputs: list, params: dict, layout: Layout):
+        x = channels_first(inputs[0], layout)
+        batch, channels, height, width = x.shape
+        r = self["factor"]
+        y = x.reshape(batch, channels // (r * r), r, r, height, width).transpose(0, 1, 4, 2, 5, 3)
+        return channels_back(y.reshape(batch, channels // (r * r), height * r, width * r), layout)
 
 
 REGISTRY.variant(Pad, "pad", "ZeroPad", "ConstantPad")

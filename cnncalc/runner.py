@@ -1,0 +1,229 @@
+"""`cnncalc run`: the network executed in NumPy, layer by layer, to prove the shapes.
+
+Weights come from a .npz file keyed LAYER.weight, LAYER.bias, LAYER.running_mean,
+LAYER.running_var in PyTorch's layouts (a state_dict saved with numpy.savez loads as it
+is), from the YAML file itself, or from a seeded generator; the input from a .npy file,
+the YAML `data:`, or the same generator. Tensors are freed after their last use, and the
+peak memory is estimated before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .analysis import Summary
+from .errors import CnnError, Location, format_shape
+from .network import INPUT, Network
+from .numeric import TILE_BYTES
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch state_dict buffers without a role here
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    name: str
+    type: str
+    expected_shape: tuple[int, ...]  # with the batch
+    shape: tuple[int, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.expected_shape == self.shape
+
+
+@dataclass(frozen=True)
+class RunResult:
+    layers: tuple[LayerRun, ...]
+    forward_seconds: float
+    random_weights: tuple[str, ...]
+    output: np.ndarray
+    outputs: dict = field(default_factory=dict)  # every layer's output, when asked to keep them
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(layer.ok for layer in self.layers)
+
+
+def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, on_layer: Callable | None = None):
+    """Run every node; returns (final output, {name: output} if keep, per-layer seconds and shapes)."""
+    uses: dict[str, int] = {}
+    for node in network.nodes:
+        for name in node.inputs:
+            uses[name] = uses.get(name, 0) + 1
+    values = {INPUT: x}
+    kept, timings = {}, []
+    last = network.nodes[-1].name
+    for node in network.nodes:
+        inputs = [values[name] for name in node.inputs]
+        start = time.perf_counter()
+        out = np.asarray(node.layer.forward(inputs, params.get(node.name, {}), network.layout))
+        timings.append((node, out.shape, time.perf_counter() - start))
+        values[node.name] = out
+        if keep:
+            kept[node.name] = out
+        for name in node.inputs:
+            uses[name] -= 1
+            if uses[name] == 0 and name != last:
+                del values[name]
+        if on_layer:
+            on_layer(node)
+    return values[last], kept, timings
+
+
+def initial_value(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A seeded stand-in for a missing tensor, scaled as PyTorch initialises them."""
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "running_mean":
+        return rng.normal(0.0, 0.1, shape)
+    if leaf == "running_var":
+        return rng.uniform(0.5, 1.5, shape)
+    if len(shape) >= 2:  # conv and linear weights: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        bound = 1.0 / math.sqrt(math.prod(shape[1:]))
+        return rng.uniform(-bound, bound, shape)
+    if leaf == "weight":  # norm scales, PReLU slopes
+        return rng.uniform(0.5, 1.5, shape) if "prelu" not in key else np.full(shape, 0.25)
+    return rng.uniform(-0.1, 0.1, shape)
+
+
+def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng) -> tuple[dict, list[str], list[str]]:
+    """Every layer's tensors: given ones checked for shape, missing ones drawn at random."""
+    params: dict[str, dict[str, np.ndarray]] = {}
+    random_layers, used = [], set()
+    inline = {node.name: node.tensors for node in network.nodes if node.tensors}
+    for row in summary.rows:
+        tensors = {}
+        for leaf, shape in (*row.weights, *row.buffers):
+            key = f"{row.name}.{leaf}"
+            source = inline.get(row.name, {}).get(leaf)
+            value = source.value if source is not None else given.get(key)
+            if value is None:
+                tensors[leaf] = initial_value(key, shape, rng).astype(dtype)
+                if row.name not in random_layers:
+                    random_layers.append(row.name)
+                continue
+            array = np.asarray(value, dtype=dtype)
+            if array.shape != tuple(shape):
+                where = source.location if source is not None else None
+                raise CnnError(
+                    f"weight '{key}' has shape {format_shape(array.shape)} but layer '{row.name}' ({row.type}) "
+                    f"needs {format_shape(shape)} (PyTorch's layout)",
+                    where,
+                )
+            tensors[leaf] = array
+            used.add(key)
+        params[row.name] = tensors
+    unused = sorted(k for k in given if k not in used and not k.endswith(IGNORED_KEYS))
+    return params, random_layers, unused
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except FileNotFoundError:
+        raise CnnError(f"no such weights file: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise CnnError(f"{path} is not a NumPy .npz archive of arrays: {exc}") from None
+
+
+def load_input(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CnnError(f"no such data file: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise CnnError(f"{path} is not a NumPy .npy array: {exc}") from None
+
+
+def make_input(network: Network, batch: int, data, dtype, rng, where: Location | None) -> np.ndarray:
+    """The input batch: given data (with or without the batch axis) or seeded noise."""
+    shape = network.input_shape
+    if data is None:
+        return rng.standard_normal((batch, *shape)).astype(dtype)
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except (TypeError, ValueError):
+        raise CnnError("the input data must be a (nested) list of numbers", where) from None
+    if array.shape == tuple(shape):
+        array = array[None]
+    if array.shape[1:] != tuple(shape):
+        raise CnnError(
+            f"the input data has shape {format_shape(array.shape)} but the network takes {format_shape(shape)} "
+            f"per sample (with or without a batch axis in front)",
+            where,
+        )
+    return array
+
+
+def estimate_peak(summary: Summary, network: Network, batch: int, itemsize: int, keep: bool) -> int:
+    """Bytes at the busiest moment: live activations, the layer's working copies, weights."""
+    sizes = {INPUT: math.prod(network.input_shape) * batch * itemsize}
+    uses: dict[str, int] = {}
+    for node in network.nodes:
+        for name in node.inputs:
+            uses[name] = uses.get(name, 0) + 1
+    live = sizes[INPUT]
+    peak = live
+    weights = (summary.totals.params + summary.totals.running_stats) * itemsize
+    for node, row in zip(network.nodes, summary.rows):
+        out = math.prod(row.output_shape) * batch * itemsize
+        sizes[node.name] = out
+        biggest_input = max(sizes[name] for name in node.inputs)
+        # the output, a padded copy of the input and a tile of gathered windows while it runs
+        peak = max(peak, live + out + biggest_input + min(TILE_BYTES, out * 9))
+        live += out
+        for name in node.inputs:
+            uses[name] -= 1
+            if uses[name] == 0 and not keep:
+                live -= sizes[name]
+    return peak + weights
+
+
+def machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def save_npz(path: str, outputs: dict[str, np.ndarray]) -> None:
+    """Written to a temporary file beside the target, then renamed: never half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **outputs)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int, weights: dict,
+        data, data_location: Location | None, keep: bool, on_layer: Callable | None = None) -> RunResult:
+    numpy_type = DTYPES[dtype]
+    rng = np.random.default_rng(seed)
+    params, random_layers, unused = prepare_weights(summary, network, weights, numpy_type, rng)
+    x = make_input(network, batch, data, numpy_type, rng, data_location)
+    batch = x.shape[0]
+    start = time.perf_counter()
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        output, kept, timings = execute(network, params, x, keep, on_layer)
+    total = time.perf_counter() - start
+    layers = tuple(
+        LayerRun(node.name, node.layer.type_name, (batch, *row.output_shape), tuple(shape), seconds)
+        for (node, shape, seconds), row in zip(timings, summary.rows)
+    )
+    warnings = (f"unused weights in the file: {', '.join(unused)}",) if unused else ()
+    return RunResult(layers, total, tuple(random_layers), output, kept, warnings)
