@@ -151,9 +151,10 @@ class _Expander:
                 keep = self.value(entry.condition, env, "'if'")
                 if not isinstance(keep, bool):
                     raise CnnError(f"'if' must be true or false; received {show(keep)}", entry.condition.location)
-                if not keep:
+                if not keep:  # the identity: its output is its input, also for the next layer
                     refs = self.refs(entry, env)
                     outputs[name] = resolve(refs[0]).value if refs else previous
+                    previous = outputs[name]
                     continue
             refs = [resolve(r) for r in self.refs(entry, env)] or [Written(previous, entry.location)]
             repeat = self.repeat(entry, env)

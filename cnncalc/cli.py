@@ -130,6 +130,81 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth) -> None:
     run_safely(act)
 
 
+def parse_size(text: str) -> int:
+    """'4G', '512M', '1.5GiB' or a number of bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
+    if not match:
+        raise CnnError(f"--max-memory must be a size such as 4G or 512M; received '{text}'")
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+@main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size of the random input.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random weights and input.")
+@click.option("--weights", metavar="FILE.npz", help="Weights keyed LAYER.weight, LAYER.bias, ... in PyTorch's layouts.")
+@click.option("--data", metavar="FILE.npy", help="The input, with or without the batch axis.")
+@click.option("--save", metavar="FILE.npz", help="Write every layer's output, keyed by layer name.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@click.option("--dtype", type=click.Choice(("float32", "float64")), default="float32", show_default=True)
+@click.option("--max-memory", metavar="SIZE", help="Refuse to run above this estimated peak (default: half the machine's memory).")
+def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dtype, max_memory) -> None:
+    """Run the network in NumPy and check every layer's real output shape (exit 1 on a mismatch)."""
+
+    def act():
+        from . import runner
+        from .analysis import analyse
+        from .render import run_json, run_table
+
+        net = load_network(Source(file, expression), input_shape)
+        inline = net.data
+        given = runner.load_npz(weights) if weights else {}
+        values = runner.load_input(data) if data else (inline.value if inline is not None else None)
+        if values is not None and getattr(values, "ndim", None) == len(net.input_shape) + 1:
+            batch_size = values.shape[0]
+        elif values is not None and len(getattr(values, "shape", ())) == len(net.input_shape):
+            batch_size = 1
+        else:
+            batch_size = batch
+        summary = analyse(net, batch_size, dtype)
+        limit = parse_size(max_memory) if max_memory else runner.machine_memory() // 2
+        itemsize = 4 if dtype == "float32" else 8
+        peak = runner.estimate_peak(summary, net, batch_size, itemsize, keep=bool(save))
+        if peak > limit:
+            raise CnnError(
+                f"running this network needs about {peak / 2**30:.2f} GiB at its peak, more than the limit of "
+                f"{limit / 2**30:.2f} GiB; allowed: a smaller --input or --batch, or a higher --max-memory"
+            )
+        result = execute_with_progress(runner, net, summary, batch_size, dtype, seed, given, values, inline, bool(save))
+        if save:
+            runner.save_npz(save, result.outputs)
+        click.echo(run_json(result) if fmt == "json" else run_table(result, net.name), nl=False)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        return EXIT_OK if result.ok else EXIT_DIFFERENCE
+
+    run_safely(act)
+
+
+def execute_with_progress(runner, net, summary, batch, dtype, seed, given, values, inline, keep):
+    """The run, with a progress bar on a terminal's stderr when it should take over a second."""
+    stream = click.get_text_stream("stderr")
+    slow = summary.totals.flops > 10**10  # about a second at this machine's rate
+    options = dict(batch=batch, dtype=dtype, seed=seed, weights=given, data=values,
+                   data_location=inline.location if inline is not None else None, keep=keep)
+    if not (slow and stream.isatty()):
+        return runner.run(net, summary, **options)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=stream), transient=True) as progress:
+        task = progress.add_task("forward", total=len(net.nodes))
+        return runner.run(net, summary, on_layer=lambda node: progress.advance(task), **options)
+
+
 @main.command()
 @click.argument("name", required=False)
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)

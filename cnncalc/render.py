@@ -233,3 +233,67 @@ def to_table(summary: Summary, depth: int | None = None, width: int | None = Non
 
 
 RENDERERS = {Format.TABLE: to_table, Format.JSON: to_json, Format.CSV: to_csv, Format.MARKDOWN: to_markdown}
+
+
+def run_json(result) -> str:
+    """CONTRACT.md §7: shapes with the batch dimension."""
+    return json.dumps(
+        {
+            "ok": result.ok,
+            "forward_seconds": round(result.forward_seconds, 6),
+            "layers": [
+                {
+                    "name": layer.name,
+                    "expected_shape": list(layer.expected_shape),
+                    "shape": list(layer.shape),
+                    "ok": layer.ok,
+                    "seconds": round(layer.seconds, 6),
+                }
+                for layer in result.layers
+            ],
+            "random_weights": list(result.random_weights),
+            "warnings": list(result.warnings),
+        },
+        indent=2,
+    ) + "\n"
+
+
+SMALL_OUTPUT = 64  # elements: an output this small is printed
+
+
+def run_table(result, name: str | None, width: int | None = None) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("layer", overflow="fold", ratio=3)
+    table.add_column("type", overflow="fold", ratio=2)
+    table.add_column("expected", no_wrap=True)
+    table.add_column("real", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("ms", justify="right", no_wrap=True)
+    for layer in result.layers:
+        table.add_row(
+            layer.name,
+            layer.type,
+            shape_text(layer.expected_shape),
+            shape_text(layer.shape),
+            "ok" if layer.ok else "MISMATCH",
+            f"{layer.seconds * 1000:.2f}",
+        )
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, no_color=True, highlight=False)
+    console.print(f"{name or 'network'}: forward pass in NumPy, batch {result.layers[0].shape[0]}")
+    console.print(table)
+    mismatches = sum(not layer.ok for layer in result.layers)
+    verdict = "all shapes as computed" if not mismatches else f"{mismatches} shape(s) differ from the computed ones"
+    console.print(f"{len(result.layers)} layers, {verdict}; forward {result.forward_seconds:.3f} s")
+    if result.random_weights:
+        listed = ", ".join(result.random_weights[:6]) + (", ..." if len(result.random_weights) > 6 else "")
+        console.print(f"random weights (seeded) for {len(result.random_weights)} layer(s): {listed}", soft_wrap=True)
+    if result.output.size <= SMALL_OUTPUT:
+        import numpy as np
+
+        console.print("output:")
+        console.print(np.array2string(result.output, precision=6, suppress_small=True), soft_wrap=True)
+    return console.file.getvalue()

