@@ -120,3 +120,45 @@ def test_save_is_atomic_and_keeps_a_good_file(tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.npz"]
+
+
+HOMEWORK = ROOT / "examples" / "homework"
+
+
+def final_output(path, tmp_path):
+    result = invoke("run", path, "--save", tmp_path / "o.npz", "--format", "json", "--dtype", "float64")
+    assert result.exit_code == 0, result.output
+    name = json.loads(result.stdout)["layers"][-1]["name"]
+    with np.load(tmp_path / "o.npz") as saved:
+        return saved[name][0]
+
+
+def test_course_conv_patch_gives_minus_one(tmp_path):
+    """REFERENCE.md worked examples: patch [[1,2,0],[0,1,3],[2,1,1]] with filter [[1,0,-1]]*3 -> -1."""
+    assert final_output(HOMEWORK / "conv-patch.yaml", tmp_path).item() == -1.0
+
+
+def test_course_max_pooling(tmp_path):
+    """REFERENCE.md: 2x2 max pooling, stride 2 -> [[6, 8], [14, 16]]."""
+    assert final_output(HOMEWORK / "maxpool.yaml", tmp_path).tolist() == [[[6.0, 8.0], [14.0, 16.0]]]
+
+
+def test_course_softmax_and_cross_entropy(tmp_path):
+    """REFERENCE.md: softmax of [0.87, 3.2, 0.31, 7.2, 1.2, 0.4] ~ [1.7e-3, 1.8e-2, 9.9e-4, 0.98, 2.4e-3, 1.1e-3]."""
+    probabilities = final_output(HOMEWORK / "softmax.yaml", tmp_path)
+    np.testing.assert_allclose(probabilities, [1.7e-3, 1.8e-2, 9.9e-4, 0.98, 2.4e-3, 1.1e-3], rtol=0.06)
+    assert abs(-np.log(probabilities[3]) - (-np.log(0.98))) < 0.01
+
+
+def test_small_outputs_are_printed():
+    assert "[[[[-1.]]]]" in invoke("run", HOMEWORK / "conv-patch.yaml").stdout
+
+
+def test_inline_weights_with_a_wrong_shape_point_at_the_file(tmp_path):
+    text = (HOMEWORK / "conv-patch.yaml").read_text().replace("[[[[1, 0, -1],", "[[[[1, 0],")
+    text = text.replace("               [1, 0, -1],\n               [1, 0, -1]]]]", "               [1, 0]]]]")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = invoke("run", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}:12:13: error: weight 'conv.weight' has shape (1, 1, 2, 2)")
