@@ -55,23 +55,26 @@ class RunResult:
 
 
 def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, on_layer: Callable | None = None,
-            expected: dict | None = None):
+            expected: dict | None = None, folded: frozenset = frozenset()):
     """Run every node; returns (final output, {name: output} if keep, per-layer seconds and shapes).
 
     With `expected` shapes (batch included) it stops at the first layer whose real output
-    differs: nothing after it can be trusted, and may not even run.
+    differs: nothing after it can be trusted, and may not even run. `folded` BatchNorm
+    layers (see fold_batchnorms) pass their input through.
     """
-    uses: dict[str, int] = {}
-    for node in network.nodes:
-        for name in node.inputs:
-            uses[name] = uses.get(name, 0) + 1
+    uses = count_uses(network)
     values = {INPUT: x}
     kept, timings = {}, []
     last = network.nodes[-1].name
     for node in network.nodes:
         inputs = [values[name] for name in node.inputs]
         start = time.perf_counter()
-        out = np.asarray(node.layer.forward(inputs, params.get(node.name, {}), network.layout))
+        if node.name in folded:  # its scale and shift already live in the conv before it
+            out = inputs[0]
+        else:
+            # a tensor nobody reads after this layer may be overwritten by it (ReLU, BN, add)
+            owned = not keep and node.inputs[0] != INPUT and uses[node.inputs[0]] == 1
+            out = np.asarray(node.layer.forward(inputs, params.get(node.name, {}), network.layout, owned))
         timings.append((node, out.shape, time.perf_counter() - start))
         values[node.name] = out
         if keep:
@@ -87,19 +90,70 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
     return values[last], kept, timings
 
 
-def initial_value(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """A seeded stand-in for a missing tensor, scaled as PyTorch initialises them."""
+FOLDABLE = ("conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d")
+
+
+def count_uses(network: Network) -> dict[str, int]:
+    uses: dict[str, int] = {}
+    for node in network.nodes:
+        for name in node.inputs:
+            uses[name] = uses.get(name, 0) + 1
+    return uses
+
+
+def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
+    """Inference BatchNorm after a conv that only it reads, folded into the conv's weights:
+    w' = w * scale, b' = b * scale + shift (one pass over memory saved). Returns the
+    folded BatchNorm layers, which then pass their input through."""
+    by_name = {node.name: node for node in network.nodes}
+    uses = count_uses(network)
+    folded = set()
+    for node in network.nodes:
+        source = by_name.get(node.inputs[0])
+        tensors = params.get(node.name, {})
+        if (
+            node.layer.type_name.startswith("batchnorm")
+            and "running_mean" in tensors
+            and source is not None
+            and source.layer.type_name in FOLDABLE
+            and uses.get(source.name) == 1
+            and source.layer["activation"].lower() in ("linear", "none")
+            and not network.layout.channels_last
+        ):
+            dtype = tensors["running_mean"].dtype
+            scale = 1 / np.sqrt(tensors["running_var"] + dtype.type(node.layer["eps"]))
+            scale = scale * tensors["weight"] if "weight" in tensors else scale
+            shift = -tensors["running_mean"] * scale + (tensors["bias"] if "bias" in tensors else 0)
+            conv = dict(params[source.name])
+            weight = conv["weight"]
+            conv["weight"] = (weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(dtype)
+            conv["bias"] = ((conv["bias"] * scale if "bias" in conv else 0) + shift).astype(dtype)
+            params[source.name] = conv
+            folded.add(node.name)
+    return frozenset(folded)
+
+
+def initial_value(key: str, shape: tuple[int, ...], rng: np.random.Generator, dtype) -> np.ndarray:
+    """A seeded stand-in for a missing tensor, scaled as PyTorch initialises them, drawn
+    directly in the target precision (no float64 copy of a large weight)."""
     leaf = key.rsplit(".", 1)[-1]
+
+    def uniform(low: float, high: float) -> np.ndarray:
+        values = rng.random(shape, dtype=dtype)
+        values *= dtype(high - low)
+        values += dtype(low)
+        return values
+
     if leaf == "running_mean":
-        return rng.normal(0.0, 0.1, shape)
+        return rng.standard_normal(shape, dtype=dtype) * dtype(0.1)
     if leaf == "running_var":
-        return rng.uniform(0.5, 1.5, shape)
+        return uniform(0.5, 1.5)
     if len(shape) >= 2:  # conv and linear weights: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
         bound = 1.0 / math.sqrt(math.prod(shape[1:]))
-        return rng.uniform(-bound, bound, shape)
+        return uniform(-bound, bound)
     if leaf == "weight":  # norm scales, PReLU slopes
-        return rng.uniform(0.5, 1.5, shape) if "prelu" not in key else np.full(shape, 0.25)
-    return rng.uniform(-0.1, 0.1, shape)
+        return uniform(0.5, 1.5) if "prelu" not in key else np.full(shape, 0.25, dtype=dtype)
+    return uniform(-0.1, 0.1)
 
 
 def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng) -> tuple[dict, list[str], list[str]]:
@@ -114,7 +168,7 @@ def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng)
             source = inline.get(row.name, {}).get(leaf)
             value = source.value if source is not None else given.get(key)
             if value is None:
-                tensors[leaf] = initial_value(key, shape, rng).astype(dtype)
+                tensors[leaf] = initial_value(key, shape, rng, dtype)
                 if row.name not in random_layers:
                     random_layers.append(row.name)
                 continue
@@ -224,10 +278,12 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     params, random_layers, unused = prepare_weights(summary, network, weights, numpy_type, rng)
     x = make_input(network, batch, data, numpy_type, rng, data_location)
     batch = x.shape[0]
-    start = time.perf_counter()
     expected = {row.name: (batch, *row.output_shape) for row in summary.rows}
+    # Preparation, like loading the weights: not part of the timed forward pass.
+    folded = frozenset() if keep else fold_batchnorms(network, params)
+    start = time.perf_counter()
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        output, kept, timings = execute(network, params, x, keep, on_layer, expected)
+        output, kept, timings = execute(network, params, x, keep, on_layer, expected, folded)
     total = time.perf_counter() - start
     layers = tuple(
         LayerRun(node.name, node.layer.type_name, (batch, *row.output_shape), tuple(shape), seconds)

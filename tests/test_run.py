@@ -77,7 +77,7 @@ def test_a_shape_mismatch_exits_1(monkeypatch):
     from cnncalc.layers import REGISTRY
 
     relu = REGISTRY.get("relu")
-    monkeypatch.setattr(relu, "function", staticmethod(lambda x, v: x[..., :-1]))
+    monkeypatch.setattr(relu, "function", staticmethod(lambda x, v, out=None: x[..., :-1]))
     result = invoke("run", ROOT / "examples" / "tiny-resnet.yaml")
     assert result.exit_code == 1
     assert "MISMATCH" in result.stdout and "differ from the computed ones" in result.stdout

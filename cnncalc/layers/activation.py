@@ -33,7 +33,9 @@ class Activation(Layer):
     def weights(self, shape: Shape, layout: Layout) -> dict[str, Shape]:
         return {}
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        if owned and self.type_name == "relu":
+            return type(self).function(inputs[0], self.values, out=inputs[0])
         return type(self).function(inputs[0], self.values)
 
 
@@ -72,7 +74,7 @@ SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.050700987355480493
 
 
 activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x)
-activation("relu", "ReLU", per_element=1, formula="max(x, 0)", summary="max(x, 0)", function=lambda x, v: np.maximum(x, 0))
+activation("relu", "ReLU", per_element=1, formula="max(x, 0)", summary="max(x, 0)", function=lambda x, v, out=None: np.maximum(x, 0, out=out))
 activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x))
 activation(
     "leaky_relu",
@@ -193,7 +195,7 @@ class PReLU(Activation):
                 )
         return {"weight": (count,)}
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x, weight = inputs[0], params["weight"]
         if weight.size > 1:
             shape = [1] * x.ndim
@@ -215,7 +217,7 @@ class Softmax(Activation):
     def cost(self, shape: Shape, axis: int) -> int:
         return self.per_element * product(shape)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         axis = sample_axis(self, "dim", x.ndim - 1) + 1
         shifted = x - x.max(axis=axis, keepdims=True)

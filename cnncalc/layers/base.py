@@ -123,8 +123,11 @@ class Layer(abc.ABC):
         """Output shape, weights and costs for inputs of these shapes."""
 
     @abc.abstractmethod
-    def forward(self, inputs: list, params: dict, layout: Layout):
-        """The output for these batched NumPy inputs and weights (PyTorch's semantics)."""
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        """The output for these batched NumPy inputs and weights (PyTorch's semantics).
+
+        `owned`: nothing reads inputs[0] after this layer, so it may be overwritten.
+        """
 
     # -- helpers for subclasses --------------------------------------------------------
     @property

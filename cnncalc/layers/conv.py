@@ -153,7 +153,7 @@ class Conv(Windowed, FusedActivation):
             flops += fused.flops
         return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         windows = self.windows(x.shape[2:])
         _, groups = self.channels(x.shape[1])
@@ -213,7 +213,7 @@ class SeparableConv(Conv):
         out_shape = layout.join(out, out_spatial)
         return self.finish(out_shape, params, macs, tuple(window_taps(w) for w in windows), warnings, layout)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         windows = self.windows(x.shape[2:])
         rank = len(windows)
@@ -312,7 +312,7 @@ class ConvTranspose(Conv):
                 result.append((n, k, s, d, *pairs[i], extra[i]))
         return result
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         geometry = self.geometry(x.shape[2:])
         _, groups = self.channels(x.shape[1])

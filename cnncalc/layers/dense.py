@@ -50,7 +50,7 @@ class Linear(Layer, FusedActivation):
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
         return Facts(out_shape, params, macs=macs, flops=flops, field=field)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         y = inputs[0] @ params["weight"].T
         if "bias" in params:
             y = y + params["bias"]
@@ -130,7 +130,7 @@ class BatchNorm(Norm):
         buffers = {"running_mean": (channels,), "running_var": (channels,)} if self["track_running_stats"] else {}
         return Facts(shape, params, buffers, flops=self.cost(shape, params, self.slices(channels)), field=PASS)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         axis = channel_axis(x, layout)
         shape = [1] * x.ndim
@@ -140,8 +140,16 @@ class BatchNorm(Norm):
         else:  # no running statistics: the batch's own (per channel), as PyTorch in eval mode
             axes = self.statistics_axes(x, axis)
             mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
-        y = (x - mean) / np.sqrt(var + x.dtype.type(self["eps"]))
-        return self.scale_shift(y, params, axis, shape).astype(x.dtype, copy=False)
+        # (x - mean) / sqrt(var + eps) * weight + bias as one scale and one shift: two passes
+        scale = 1 / np.sqrt(var + x.dtype.type(self["eps"]))
+        if "weight" in params:
+            scale = scale * params["weight"].reshape(shape)
+        shift = -mean * scale
+        if "bias" in params:
+            shift = shift + params["bias"].reshape(shape)
+        y = np.multiply(x, scale.astype(x.dtype, copy=False), out=x if owned else None)
+        y += shift.astype(x.dtype, copy=False)
+        return y
 
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(x.ndim) if a != axis)
@@ -210,7 +218,7 @@ class LayerNorm(Norm):
         slices = product(shape) // product(normalised)
         return Facts(shape, params, flops=self.cost(shape, params, slices), field=PASS)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         count = 1 if self["shape"] is None else len(self["shape"]) if isinstance(self["shape"], tuple) else 1
         axes = tuple(range(x.ndim - count, x.ndim))
@@ -251,7 +259,7 @@ class GroupNorm(Norm):
         params = self.affine_weights((channels,))
         return Facts(shape, params, flops=self.cost(shape, params, self["groups"]), field=PASS)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         batch, channels = x.shape[:2]
         grouped = x.reshape(batch, self["groups"], -1)

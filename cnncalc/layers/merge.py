@@ -44,12 +44,14 @@ class Elementwise(Merge):
         out_shape = tuple(out)
         return Facts(out_shape, flops=(len(shapes) - 1) * product(out_shape), field=MERGE)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         rank = max(x.ndim for x in inputs)
         aligned = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs]
         result = aligned[0]
         for x in aligned[1:]:
-            result = result * x if self.operation == "multiply" else result + x
+            combine = np.multiply if self.operation == "multiply" else np.add
+            fits = owned and result is inputs[0] and result.shape == np.broadcast_shapes(result.shape, x.shape)
+            result = combine(result, x, out=result if fits else None)
         return result
 
 
@@ -79,7 +81,7 @@ class Concat(Merge):
         field = MERGE if axis == layout.channel_axis(rank) else None
         return Facts(tuple(out), field=field)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         rank = inputs[0].ndim - 1
         axis = layout.channel_axis(rank) if self["axis"] is None else sample_axis(self, "axis", rank)
         return np.concatenate(inputs, axis=axis + 1)

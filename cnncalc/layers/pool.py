@@ -61,7 +61,7 @@ class Pool(Windowed):
         flops = product(out_shape) * (volume - 1 + self.reduce_cost)
         return Facts(out_shape, flops=flops, field=tuple(window_taps(w) for w in windows), warnings=warnings)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         spatial = x.shape[2:]
         windows = self.windows(spatial)
@@ -148,7 +148,7 @@ class AdaptivePool(Pool):
         flops = channels * (product(bin_sums) + (self.reduce_cost - 1) * product(sizes))
         return Facts(out_shape, flops=flops, field=tuple(taps))
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         wanted = self.per_dim("output_size", x.ndim - 2)
         sizes = [n if m is None else m for n, m in zip(x.shape[2:], wanted)]
@@ -189,7 +189,7 @@ class GlobalPool(Pool):
         flops = channels * (product(spatial) - 1 + self.reduce_cost)
         return Facts(out_shape, flops=flops, field=GLOBAL)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         axes = tuple(range(2, x.ndim))
         y = x.max(axis=axes, keepdims=True) if isinstance(self, GlobalMaxPool) else x.mean(axis=axes, keepdims=True, dtype=x.dtype)

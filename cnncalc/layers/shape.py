@@ -34,7 +34,7 @@ class Flatten(Layer):
         out = (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
         return Facts(out, field=GLOBAL if len(out) == 1 else None)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
 
@@ -67,7 +67,7 @@ class Reshape(Layer):
             )
         return Facts(target, field=GLOBAL if len(target) == 1 else None)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
 
@@ -83,7 +83,7 @@ class Dropout(Layer):
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         return Facts(shapes[0], field=PASS)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         return inputs[0]  # inference
 
 
@@ -148,7 +148,7 @@ class Pad(Spatial):
         field = tuple(constant_taps(-before) for before, _ in pairs)
         return Facts(out, field=field)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         pairs = self.pairs("padding", x.ndim - 2)
         return channels_back(numeric.pad(x, pairs, self["mode"], self["value"]), layout)
@@ -193,7 +193,7 @@ class Crop(Spatial):
         field = tuple(constant_taps(before) for before, _ in pairs)
         return Facts(layout.join(channels, out), field=field)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         pairs = self.crop_pairs(x.shape[2:])
         index = (slice(None), slice(None), *(slice(a, n - b) for n, (a, b) in zip(x.shape[2:], pairs)))
@@ -259,7 +259,7 @@ class Upsample(Spatial):
         field = taps if all(t is not None for t in taps) else None
         return Facts(out, flops=product(out) * self.cost_per_output(rank), field=field)
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         sizes = layout.split(self.infer((inputs[0].shape[1:],), layout).output_shape)[1]
         scales = None if self["size"] is not None else self.per_dim("scale", x.ndim - 2)
@@ -327,7 +327,7 @@ class PixelShuffle(Spatial):
         out = layout.join(channels // (r * r), [n * r for n in spatial])
         return Facts(out, field=tuple(constant_taps(0, r) for _ in spatial))
 
-    def forward(self, inputs: list, params: dict, layout: Layout):
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         batch, channels, height, width = x.shape
         r = self["factor"]
