@@ -114,3 +114,16 @@ def test_depth_folds_block_instances():
     rows = list(csv.DictReader(io.StringIO(one)))
     assert sum(int(r["params"]) for r in rows[:-1]) == 25_557_032
     assert "layer1.0.conv1" in run("summary", path).stdout
+
+
+def test_summary_never_imports_numpy_or_torch():
+    """Start-up matters for a calculator: the analysis is plain Python integers."""
+    code = (
+        "import sys\n"
+        "from cnncalc.cli import main\n"
+        "sys.argv = ['cnncalc', 'summary', sys.argv[1], '--format', 'json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'numpy' not in sys.modules and 'torch' not in sys.modules, sorted(m for m in sys.modules if 'numpy' in m)[:3]\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "resnet50.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -162,3 +162,20 @@ def test_inline_weights_with_a_wrong_shape_point_at_the_file(tmp_path):
     result = invoke("run", path)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{path}:12:13: error: weight 'conv.weight' has shape (1, 1, 2, 2)")
+
+
+def test_long_runs_show_progress_on_a_terminal(monkeypatch):
+    import io
+
+    import click
+
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(click, "get_text_stream", lambda name: terminal)
+    result = invoke("run", ROOT / "examples" / "vgg16.yaml", "--format", "json")  # 31 GFLOPs: a long run
+    assert result.exit_code == 0 and json.loads(result.stdout)["ok"]
+    assert "forward" in terminal.getvalue()
