@@ -26,6 +26,8 @@ class ReceptiveField:
     size: tuple[int, ...]
     stride: tuple[Fraction, ...]
     padding: tuple[Fraction, ...]
+    center: tuple[Fraction, ...] = ()  # C: output o's field is centred at C + S*o, input coordinates
+    covers: bool = False  # every output position sees every input position
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,29 @@ class Span:
             return 0, slope, Fraction(0)
         return max(sizes), slope, -min(offsets)
 
+    def center(self) -> Fraction:
+        """C such that output position o's field is centred at C + S*o: exact for integer
+        strides; after upsampling the centres alternate around it (a phase, not a shift),
+        so C is their mean offset over one period."""
+        slope = self.first.slope
+        offsets = [
+            Fraction(self.first.at(o) + self.last.at(o), 2) - slope * o
+            for o in range(self.first.period)
+            if self.first.at(o) is not None
+        ]
+        return sum(offsets, Fraction(0)) / len(offsets) if offsets else Fraction(0)
+
+    def covers(self, n: int, outputs: int) -> bool:
+        """Does every one of `outputs` positions see all n input positions? Both ends of the
+        field never decrease, so the last output's start and the first's end decide."""
+        first, last = self.first.at(outputs - 1), self.last.at(0)
+        if first is None or last is None or not (self.first.monotone and self.last.monotone):
+            return all(
+                self.first.at(o) is not None and self.first.at(o) <= 0 and self.last.at(o) >= n - 1
+                for o in range(min(outputs, MAX_FIELD_PERIOD))
+            )
+        return first <= 0 and last >= n - 1
+
 
 UNDEFINED = "undefined"
 
@@ -248,6 +273,7 @@ class FieldTracker:
 
     def __init__(self, network: Network):
         self.layout = network.layout
+        self.input_spatial = network.layout.split(network.input_shape)[1] if len(network.input_shape) > 1 else ()
         rank = len(network.input_shape) - 1
         self.spans: dict[str, object] = {INPUT: tuple(Span(IDENTITY, IDENTITY) for _ in range(rank)) if rank else GLOBAL}
         self.undefined_reported = False
@@ -263,7 +289,10 @@ class FieldTracker:
         if state in (GLOBAL, UNDEFINED):
             return None
         r, s, p = zip(*(span.field() for span in state))
-        return ReceptiveField(tuple(r), tuple(s), tuple(p))
+        center = tuple(span.center() for span in state)
+        out_spatial = self.layout.split(facts.output_shape)[1]
+        covers = all(span.covers(n, m) for span, n, m in zip(state, self.input_spatial, out_spatial))
+        return ReceptiveField(tuple(r), tuple(s), tuple(p), center, covers)
 
     def compose(self, name, inputs, in_shapes, facts: Facts, warnings):
         states = [self.spans[i] for i in inputs]
@@ -298,6 +327,9 @@ class FieldTracker:
                 warnings.append(f"{name}: inputs are not aligned, their effective strides differ: {strides}")
                 spans.append(max(parts, key=lambda p: p.field()[0]))
                 continue
+            if len({p.center() for p in parts}) > 1:
+                centres = ", ".join(f"'{i}' ({float(p.center()):g})" for i, p in zip(inputs, parts))
+                warnings.append(f"{name}: inputs are not aligned, the centres of their fields differ along axis {dim + 1}: {centres}")
             spans.append(Span(combine([p.first for p in parts], min), combine([p.last for p in parts], max)))
         return tuple(spans)
 

@@ -130,6 +130,38 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth) -> None:
     run_safely(act)
 
 
+@main.command()
+@network_options
+@click.option("--verify", is_flag=True, help="Also measure every field by propagation through the NumPy forward pass.")
+def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
+    """Receptive field of every layer: size r, effective stride S, padding P and centre.
+
+    With --verify, each field is also measured by running the network on inputs that are
+    zero but for one slice, and checked against the formula at every output position
+    (exit 1 on any difference).
+    """
+
+    def act():
+        from .analysis import analyse
+        from .render import RF_RENDERERS, Format
+
+        net = load_network(Source(file, expression), input_shape)
+        result = analyse(net, batch, dtype)
+        measured = None
+        if verify:
+            from .fieldcheck import measure
+
+            measured = measure(net, result)
+        click.echo(RF_RENDERERS[Format(fmt)](result, measured), nl=False)
+        if fmt == "table":
+            for warning in result.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        if measured is not None and not all(agrees for _, agrees in measured.values()):
+            return EXIT_DIFFERENCE
+
+    run_safely(act)
+
+
 def parse_size(text: str) -> int:
     """'4G', '512M', '1.5GiB' or a number of bytes."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
@@ -202,7 +234,7 @@ def execute_with_progress(runner, net, summary, batch, dtype, seed, given, value
 
     with Progress(console=Console(file=stream), transient=True) as progress:
         task = progress.add_task("forward", total=len(net.nodes))
-        return runner.run(net, summary, on_layer=lambda node: progress.advance(task), **options)
+        return runner.run(net, summary, on_layer=lambda node, out: progress.advance(task), **options)
 
 
 @main.command()

@@ -64,6 +64,7 @@ def field_json(field: ReceptiveField | None):
         "size": list(field.size),
         "stride": [number(s) for s in field.stride],
         "padding": [number(p) for p in field.padding],
+        "center": [number(c) for c in field.center],
     }
 
 
@@ -297,3 +298,128 @@ def run_table(result, name: str | None, width: int | None = None) -> str:
         console.print("output:")
         console.print(np.array2string(result.output, precision=6, suppress_small=True), soft_wrap=True)
     return console.file.getvalue()
+
+
+# -- cnncalc rf --------------------------------------------------------------------------------
+
+RF_COLUMNS = ("layer", "type", "output", "r", "S", "P", "centre", "measured")
+
+
+def covering_layer(summary: Summary) -> str | None:
+    """The first layer whose every output position sees the whole input (or mixes it all)."""
+    for row in summary.rows:
+        if (row.receptive_field is None and summary_has_spatial(summary)) or (row.receptive_field and row.receptive_field.covers):
+            return row.name
+    return None
+
+
+def summary_has_spatial(summary: Summary) -> bool:
+    return len(summary.input_shape) > 1
+
+
+def rf_cells(row: Row, measured: dict | None) -> list[str]:
+    field = row.receptive_field
+    check = ""
+    if measured is not None and row.name in measured:
+        size, agrees = measured[row.name]
+        shown = "global" if size is None else "x".join("-" if v is None else str(v) for v in size)
+        if size is not None and len(set(size)) == 1:
+            shown = "-" if size[0] is None else str(size[0])
+        check = shown + (" ok" if agrees else " DIFFERS")
+    if field is None:
+        return [row.name, row.type, shape_text(row.output_shape), "global", "", "", "", check]
+    return [
+        row.name,
+        row.type,
+        shape_text(row.output_shape),
+        per_dim_text(field.size),
+        per_dim_text(field.stride),
+        per_dim_text(field.padding),
+        per_dim_text(field.center),
+        check,
+    ]
+
+
+def rf_note(summary: Summary) -> str:
+    layer = covering_layer(summary)
+    if layer is None:
+        return "No layer's field covers the whole input."
+    return f"From layer '{layer}' on, every output position sees the whole input."
+
+
+def rf_json(summary: Summary, measured: dict | None = None) -> str:
+    layers = []
+    for row in summary.rows:
+        entry = {
+            "name": row.name,
+            "type": row.type,
+            "output_shape": list(row.output_shape),
+            "receptive_field": field_json(row.receptive_field),
+            "covers_input": row.receptive_field.covers if row.receptive_field else row.name == covering_layer(summary) or None,
+        }
+        if measured is not None and row.name in measured:
+            size, agrees = measured[row.name]
+            entry["measured"] = {"size": None if size is None else list(size), "agrees": agrees}
+        layers.append(entry)
+    data = {
+        "name": summary.name,
+        "input_shape": list(summary.input_shape),
+        "layout": summary.layout,
+        "layers": layers,
+        "covers_input_from": covering_layer(summary),
+        "warnings": list(summary.warnings),
+    }
+    if measured is not None:
+        data["verified"] = all(agrees for _, agrees in measured.values())
+    return json.dumps(data, indent=2) + "\n"
+
+
+def rf_csv(summary: Summary, measured: dict | None = None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RF_COLUMNS if measured is not None else RF_COLUMNS[:-1])
+    for row in summary.rows:
+        cells = rf_cells(row, measured)
+        writer.writerow(cells if measured is not None else cells[:-1])
+    return out.getvalue()
+
+
+def rf_markdown(summary: Summary, measured: dict | None = None) -> str:
+    columns = RF_COLUMNS if measured is not None else RF_COLUMNS[:-1]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in summary.rows:
+        cells = rf_cells(row, measured)
+        lines.append("| " + " | ".join(cells[: len(columns)]) + " |")
+    return "\n".join(lines) + "\n\n" + rf_note(summary) + "\n"
+
+
+def rf_table(summary: Summary, measured: dict | None = None, width: int | None = None) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    columns = RF_COLUMNS if measured is not None else RF_COLUMNS[:-1]
+    for title in columns:
+        right = title in ("r", "S", "P", "centre", "measured")
+        table.add_column(title, justify="right" if right else "left", overflow="fold", no_wrap=right)
+    covering = covering_layer(summary)
+    for row in summary.rows:
+        cells = rf_cells(row, measured)[: len(columns)]
+        if row.name == covering:
+            cells[0] += " *"
+        table.add_row(*cells)
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, no_color=True, highlight=False)
+    console.print(f"{summary.name or 'network'}: receptive fields in input pixels (r size, S stride, P padding)")
+    console.print(table)
+    console.print(("* " if covering else "") + rf_note(summary))
+    if measured is not None:
+        differing = [name for name, (_, agrees) in measured.items() if not agrees]
+        console.print(
+            "measured by propagation through the NumPy forward pass: "
+            + ("all agree with the formula" if not differing else f"{len(differing)} layer(s) differ: {', '.join(differing[:5])}")
+        )
+    return console.file.getvalue()
+
+
+RF_RENDERERS = {Format.TABLE: rf_table, Format.JSON: rf_json, Format.CSV: rf_csv, Format.MARKDOWN: rf_markdown}

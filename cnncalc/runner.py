@@ -84,7 +84,7 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
             if uses[name] == 0 and name != last:
                 del values[name]
         if on_layer:
-            on_layer(node)
+            on_layer(node, out)
         if expected is not None and out.shape != expected[node.name]:
             return out, kept, timings
     return values[last], kept, timings

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from ..attrs import Attr, Axis, Choice, Int, Number
 from ..lazy import np, numeric
-from .base import PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, product
 
 
 class Activation(Layer):
@@ -212,7 +212,10 @@ class Softmax(Activation):
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
         axis = sample_axis(self, "dim", len(shape))
-        return Facts(shape, flops=self.cost(shape, axis), field=PASS)
+        # Along the channels (or a flat vector) positions stay apart; along a spatial axis
+        # every output depends on every position of that axis.
+        spatial = len(shape) > 1 and axis != layout.channel_axis(len(shape))
+        return Facts(shape, flops=self.cost(shape, axis), field=GLOBAL if spatial else PASS)
 
     def cost(self, shape: Shape, axis: int) -> int:
         return self.per_element * product(shape)

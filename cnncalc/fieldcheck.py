@@ -1,0 +1,189 @@
+"""`cnncalc rf --verify`: every receptive field measured by propagation, independently of
+the formula, through the NumPy forward pass.
+
+For each spatial axis and each input coordinate i, one probe input is zero everywhere
+except the slice at coordinate i along that axis (all channels, every position of the
+other axes), which is one. With positive weights (each output the mean of what it reads,
+so nothing overflows), zero biases and unit BatchNorm, an output position changes
+against the all-zero input exactly when its field contains i. A batch of probes, one per
+coordinate, measures every output position's field along that axis at once.
+
+The formula's field (the hull of the input positions an output reads, padding included)
+is then checked at every output position (see `judge`: exact away from the borders, an
+upper bound near them). Two conventions of the formula are kept during the check:
+normalisation that computes statistics over positions (layer, group, instance norm and
+BatchNorm without running statistics) runs as the identity, and padding modes other than
+zeros pad with zeros, since the field counts padding as padding, not as the input it
+copies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .analysis import FieldTracker, Summary
+from .layers import GLOBAL
+from .network import Network
+from .runner import execute
+
+STATISTICS = ("layernorm", "groupnorm", "instancenorm")
+PROBES_PER_BATCH = 16
+
+
+def probe_weights(summary: Summary, network: Network) -> dict:
+    """Positive weights averaging what each output reads; zero biases; unit BatchNorm."""
+    params = {}
+    for row in summary.rows:
+        tensors = {}
+        for leaf, shape in (*row.weights, *row.buffers):
+            name = leaf.rsplit(".", 1)[-1]
+            if name == "running_mean" or (name == "bias"):
+                tensors[leaf] = np.zeros(shape)
+            elif name == "running_var":
+                tensors[leaf] = np.ones(shape)
+            elif len(shape) >= 2:
+                tensors[leaf] = np.full(shape, 1.0 / np.prod(shape[1:]))
+            else:
+                tensors[leaf] = np.ones(shape) if "prelu" not in row.type else np.full(shape, 0.25)
+        params[row.name] = tensors
+    return params
+
+
+class _Probing:
+    """The network's layers with the verification conventions applied (see the module doc)."""
+
+    def __init__(self, network: Network, params: dict):
+        self.network = network
+        self.identity = set()
+        for node in network.nodes:
+            kind = node.layer.type_name
+            without_stats = kind.startswith("batchnorm") and "running_mean" not in params.get(node.name, {})
+            if kind.startswith(STATISTICS) or without_stats:
+                self.identity.add(node.name)
+
+    def __enter__(self):
+        self.saved = {}
+        for node in self.network.nodes:
+            layer = node.layer
+            changes = {}
+            if node.name in self.identity:
+                changes["forward"] = lambda inputs, params, layout, owned=False: inputs[0]
+            if layer.values.get("padding_mode", "zeros") != "zeros" or layer.values.get("mode") in ("reflect", "replicate", "circular"):
+                values = dict(layer.values)
+                values["padding_mode" if "padding_mode" in values else "mode"] = "zeros" if "padding_mode" in values else "constant"
+                changes["values"] = values
+            if changes:
+                self.saved[node.name] = {key: layer.__dict__.get(key) for key in changes}
+                layer.__dict__.update(changes)
+        return self
+
+    def __exit__(self, *exc):
+        by_name = {node.name: node for node in self.network.nodes}
+        for name, saved in self.saved.items():
+            layer = by_name[name].layer
+            for key, value in saved.items():
+                if value is None:
+                    layer.__dict__.pop(key, None)
+                else:
+                    layer.__dict__[key] = value
+
+
+def spatial_view(x: np.ndarray, layout, rank: int) -> np.ndarray | None:
+    """(B, C, *spatial) of a batched output, or None when it has no spatial axes left."""
+    if x.ndim - 2 != rank:
+        return None
+    return np.moveaxis(x, -1, 1) if layout.channels_last else x
+
+
+def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ...] | None, bool]]:
+    """Per layer: (measured field size per axis, or None if it sees everything) and whether
+    the formula agrees with the measurement at every output position."""
+    shape = network.input_shape
+    rank = len(shape) - 1
+    if rank < 1:
+        return {}
+    layout = network.layout
+    channels, spatial = layout.split(shape)
+    params = probe_weights(summary, network)
+    tracker = FieldTracker(network)
+    shapes = {"input": shape, **{row.name: row.output_shape for row in summary.rows}}
+    for node in network.nodes:
+        in_shapes = tuple(shapes[name] for name in node.inputs)
+        tracker.step(node.name, node.inputs, in_shapes, node.layer.infer(in_shapes, layout), [])
+    hits: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.rows}
+    with _Probing(network, params), np.errstate(all="ignore"):
+        zero = np.zeros((1, *shape))
+        _, baseline, _ = execute(network, params, zero, keep=True)
+        for axis in range(rank):
+            per_layer: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.rows}
+            for start in range(0, spatial[axis], PROBES_PER_BATCH):
+                stop = min(start + PROBES_PER_BATCH, spatial[axis])
+                probes = np.zeros((stop - start, channels, *spatial))
+                for b, i in enumerate(range(start, stop)):
+                    index = [b, slice(None)] + [slice(None)] * rank
+                    index[2 + axis] = i
+                    probes[tuple(index)] = 1.0
+                if layout.channels_last:
+                    probes = np.moveaxis(probes, 1, -1)
+
+                def record(node, out, per_layer=per_layer, axis=axis):
+                    changed = spatial_view(np.asarray(out) != baseline[node.name], layout, rank)
+                    if changed is None:
+                        per_layer[node.name].append(np.asarray(out != baseline[node.name]).reshape(len(out), -1).any(axis=1))
+                        return
+                    others = tuple(a for a in range(1, changed.ndim) if a != 2 + axis)
+                    per_layer[node.name].append(changed.any(axis=others))  # (probes, outputs along axis)
+
+                execute(network, params, probes, on_layer=record)
+            for name, parts in per_layer.items():
+                hits[name].append(np.concatenate(parts, axis=0))
+    # Interior bounds: the field of a layer's position -1 ends at span.last(-1), that of its
+    # first position past the end starts at span.first(n). An output whose field lies
+    # strictly between those of every layer so far uses no padded or left-over position.
+    verdicts = {}
+    bounds = [(-1, n) for n in spatial]  # the input's own: positions -1 and n
+    for row in summary.rows:
+        state = tracker.spans[row.name]
+        # a layer's own positions past its ends are read only by the layers after it
+        verdicts[row.name] = judge(state, hits[row.name], spatial, bounds)
+        if isinstance(state, tuple) and len(state) == rank:
+            sizes = layout.split(row.output_shape)[1]
+            for axis, (span, n) in enumerate(zip(state, sizes)):
+                left, right = bounds[axis]
+                before, after = span.last.at(-1), span.first.at(n)
+                bounds[axis] = (left if before is None else max(left, before), right if after is None else min(right, after))
+    return {name: verdict for name, verdict in verdicts.items() if verdict is not None}
+
+
+def judge(state, per_axis: list[np.ndarray], spatial, bounds) -> tuple[tuple[int | None, ...] | None, bool] | None:
+    """The formula's field against the measured one, output position by output position.
+
+    The formula (Araujo et al.) is the field in the network without borders. Near a
+    border the real dependency can be smaller: an intermediate layer's padding holds zeros,
+    not the inputs its extrapolated field would cover, and rows a floor division leaves
+    over are never read. So: everywhere the measured field lies within the formula's
+    (clipped to the input); at interior positions (the field strictly inside `bounds`, so no
+    padding or leftover can be involved) their ends are equal. The measured
+    size is the largest interior field (None when the input is too small to have one).
+    None is returned where the formula defines no field.
+    """
+    if state == GLOBAL or any(hit.ndim == 1 for hit in per_axis):
+        return None, state == GLOBAL and all(hit.all() for hit in per_axis)
+    if not isinstance(state, tuple):
+        return None
+    sizes, agrees = [], True
+    for span, hit, n, (left, right) in zip(state, per_axis, spatial, bounds):
+        interior = []
+        for o in range(hit.shape[1]):
+            rows = np.flatnonzero(hit[:, o])
+            first, last = span.first.at(o), span.last.at(o)
+            if first is None or max(first, 0) > min(last, n - 1):
+                agrees &= rows.size == 0
+                continue
+            if rows.size:
+                agrees &= bool(rows[0] >= max(first, 0) and rows[-1] <= min(last, n - 1))
+            if first > left and last < right:
+                agrees &= bool(rows.size and rows[0] == first and rows[-1] == last)
+                interior.append(int(last - first + 1))
+        sizes.append(max(interior) if interior else None)
+    return tuple(sizes), bool(agrees)
