@@ -51,22 +51,27 @@ def read_source(source: Source) -> tuple[str, str]:
 
 
 def load_network(source: Source, input_shape: str | None):
-    from . import network, yamlformat
-
-    text, path = read_source(source)
-    SOURCES[path] = text
-    if source.expression is not None or not (path.endswith((".yaml", ".yml")) or looks_like_yaml(text)):
-        raise CnnError(
-            "the compact DSL is not supported yet; write the network in YAML (a .yaml file)",
-            Location(path, 1, 1),
-        )
+    from . import network
     from .blocks import expand
 
-    spec = expand(yamlformat.read(text, path))
+    spec = read_spec(source)
     override = None
     if input_shape is not None:
         override = network.parse_shape(input_shape, Location("--input", 1, 1), "--input")
-    return network.build(spec, override)
+    return network.build(expand(spec), override)
+
+
+def read_spec(source: Source):
+    """The network as written (blocks not yet expanded): YAML for .yaml/.yml files and
+    YAML-looking standard input, the DSL for -e TEXT and any other file."""
+    from . import dsl, yamlformat
+
+    text, path = read_source(source)
+    SOURCES[path] = text
+    is_yaml = source.expression is None and (
+        path.endswith((".yaml", ".yml")) or (source.path == "-" and looks_like_yaml(text))
+    )
+    return yamlformat.read(text, path) if is_yaml else dsl.read(text, path)
 
 
 def looks_like_yaml(text: str) -> bool:
@@ -94,7 +99,11 @@ def run_safely(action) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="cnncalc")
 def main() -> None:
-    """Shapes, parameters, MACs, FLOPs, memory and receptive fields of a CNN, from a YAML file."""
+    """Shapes, parameters, MACs, FLOPs, memory and receptive fields of a CNN.
+
+    FILE is a .yaml/.yml file (YAML), any other file (the DSL), '-' for standard input
+    (either), or -e TEXT for DSL text on the command line.
+    """
 
 
 def network_options(command):
@@ -113,7 +122,7 @@ def network_options(command):
 def summary(file, expression, input_shape, batch, fmt, dtype, depth) -> None:
     """Per-layer table: output shape, params, MACs, receptive field; totals below.
 
-    FILE is a .yaml network description, or '-' for standard input.
+    FILE is a .yaml file, a DSL file, '-' for standard input, or -e TEXT.
     """
 
     def act():
@@ -235,6 +244,22 @@ def execute_with_progress(runner, net, summary, batch, dtype, seed, given, value
     with Progress(console=Console(file=stream), transient=True) as progress:
         task = progress.add_task("forward", total=len(net.nodes))
         return runner.run(net, summary, on_layer=lambda node, out: progress.advance(task), **options)
+
+
+@main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option("--to", "target", type=click.Choice(("yaml", "dsl")), required=True, help="The format to write.")
+def convert(file, expression, target) -> None:
+    """Write the same network in the other format (blocks, names and inputs kept)."""
+
+    def act():
+        from .writers import to_dsl, to_yaml
+
+        spec = read_spec(Source(file, expression))
+        click.echo(to_yaml(spec) if target == "yaml" else to_dsl(spec), nl=False)
+
+    run_safely(act)
 
 
 @main.command()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cnncalc.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-BAD = sorted((ROOT / "tests" / "bad").glob("*.yaml"))
+BAD = sorted([*(ROOT / "tests" / "bad").glob("*.yaml"), *(ROOT / "tests" / "bad").glob("*.dsl")])
 
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)

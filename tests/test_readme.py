@@ -42,22 +42,22 @@ def test_first_summary_is_a_real_run(monkeypatch):
 def test_vgg16_tail_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
     real = lines(run("summary", "examples/vgg16.yaml"))
-    shown = lines(blocks("text")[1])
+    shown = lines(blocks("text")[4])
     assert real[-len(shown):] == shown
 
 
 def test_markdown_and_layers_excerpts_are_real(monkeypatch):
     monkeypatch.chdir(ROOT)
     markdown = lines(run("summary", "examples/tiny-resnet.yaml", "--format", "markdown"))
-    assert lines(blocks("text")[2]) == markdown[: len(lines(blocks("text")[2]))]
+    assert lines(blocks("text")[5]) == markdown[: len(lines(blocks("text")[5]))]
     detail = lines(run("layers", "conv2d"))
-    shown = [line for line in lines(blocks("text")[5]) if line.strip() != "..."]
+    shown = [line for line in lines(blocks("text")[8]) if line.strip() != "..."]
     assert shown == detail[: len(shown)]
 
 
 def test_error_example_is_real(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[6]) == lines(run("summary", "tests/bad/unknown-attribute.yaml"))
+    assert lines(blocks("text")[9]) == lines(run("summary", "tests/bad/unknown-attribute.yaml"))
 
 
 def test_json_excerpt_figures_are_real(monkeypatch):
@@ -79,7 +79,7 @@ def test_every_layer_family_is_documented():
 
 def test_resnet50_depth_table_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[7]) == lines(run("summary", "examples/resnet50.yaml", "--depth", "1"))
+    assert lines(blocks("text")[10]) == lines(run("summary", "examples/resnet50.yaml", "--depth", "1"))
     layers = json.loads(run("summary", "examples/resnet50.yaml", "--format", "json"))["layers"]
     assert f"every one of its {len(layers)} layers" in README
 
@@ -90,9 +90,18 @@ def test_run_example_is_a_real_run_up_to_its_timings(monkeypatch):
     def masked(text):
         return [re.sub(r"\d+\.\d+", "#", line) for line in lines(text)]
 
-    assert masked(blocks("text")[4]) == masked(run("run", "examples/homework/conv-patch.yaml"))
+    assert masked(blocks("text")[7]) == masked(run("run", "examples/homework/conv-patch.yaml"))
 
 
 def test_rf_example_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[3]) == lines(run("rf", "examples/lenet5.yaml", "--verify"))
+    assert lines(blocks("text")[6]) == lines(run("rf", "examples/lenet5.yaml", "--verify"))
+
+
+def test_dsl_section_is_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    one_liner = "input 1x28x28 | conv2d 32 k=3 | relu | maxpool2d 2 | flatten | linear 10"
+    assert f'cnncalc summary -e "{one_liner}"' in README
+    assert lines(blocks("text")[1]) == lines(run("summary", "-e", one_liner))
+    dsl_file = "".join(l for l in (ROOT / "examples" / "resnet50.dsl").read_text().splitlines(keepends=True) if not l.startswith("#"))
+    assert lines(blocks("text")[2]) == lines(dsl_file)

@@ -1,0 +1,180 @@
+"""A NetworkSpec written back as YAML or as DSL (`cnncalc convert`), blocks kept.
+
+The output is meant to be read: attributes in one flow mapping per layer in YAML, one
+line per layer in the DSL, the same spellings the user wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from .errors import CnnError
+from .network import LayerSpec, NetworkSpec, Written
+
+PLAIN = re.compile(r"^[A-Za-z_$][\w.\-$()* /+%<>=!]*$")
+
+
+# -- YAML ---------------------------------------------------------------------------------------
+def yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    plain = PLAIN.match(text) or re.fullmatch(r"\d+(x\d+)+", text)
+    if plain and yaml.safe_load(f"k: {text}") == {"k": text} and "," not in text and ": " not in text:
+        return text
+    return json.dumps(text)
+
+
+def yaml_entry(layer: LayerSpec, indent: str) -> list[str]:
+    kind = layer.type.value
+    extras = []
+    if layer.name is not None:
+        extras.append(f"name: {yaml_scalar(layer.name.value)}")
+    if layer.inputs is not None:
+        refs = [r.value for r in layer.inputs]
+        extras.append(f"from: {yaml_scalar(refs[0] if len(refs) == 1 else refs)}")
+    for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition)):
+        if written is not None:
+            extras.append(f"{key}: {yaml_scalar(written.value)}")
+    if layer.first is not None:
+        extras.append(f"first: {yaml_scalar(layer.first.value)}")
+    for key, written in layer.tensors.items():
+        if key in ("weight", "bias"):
+            extras.append(f"{key}: {yaml_scalar(written.value)}")
+    others = {k: w.value for k, w in layer.tensors.items() if k not in ("weight", "bias")}
+    if others:
+        extras.append(f"weights: {yaml_scalar(others)}")
+    attrs = {k: w.value for k, w in layer.attrs.items()}
+    if layer.primary is not None and attrs:  # YAML has one mapping: the main value joins it
+        from .layers import REGISTRY
+
+        cls = REGISTRY.get(str(kind))
+        if cls is not None and cls.primary == "from":
+            extras.insert(1 if layer.name is not None else 0, f"from: {yaml_scalar(layer.primary.value)}")
+        elif cls is not None and cls.primary is not None:
+            attrs = {cls.primary: layer.primary.value, **attrs}
+    if attrs:
+        head = f"{kind}: {yaml_scalar(attrs)}"
+    elif layer.primary is not None:
+        head = f"{kind}: {yaml_scalar(layer.primary.value)}"
+    else:
+        head = f"{kind}:" if extras else kind
+    return [f"{indent}- {head}"] + [f"{indent}  {extra}" for extra in extras]
+
+
+def to_yaml(spec: NetworkSpec) -> str:
+    lines = []
+    if spec.name:
+        lines.append(f"name: {yaml_scalar(spec.name)}")
+    lines.append(f"input: {yaml_scalar(spec.input.value)}")
+    if spec.layout is not None:
+        lines.append(f"layout: {yaml_scalar(spec.layout.value)}")
+    if spec.data is not None:
+        lines.append(f"data: {yaml_scalar(spec.data.value)}")
+    if spec.blocks:
+        lines.append("blocks:")
+        for name, block in spec.blocks.items():
+            lines.append(f"  {name}:")
+            if block.params:
+                lines.append(f"    params: {yaml_scalar({k: w.value for k, w in block.params.items()})}")
+            lines.append("    layers:")
+            for layer in block.layers:
+                lines += yaml_entry(layer, "      ")
+    lines.append("layers:")
+    for layer in spec.layers:
+        lines += yaml_entry(layer, "  ")
+    return "\n".join(lines) + "\n"
+
+
+# -- DSL ----------------------------------------------------------------------------------------
+WORD = re.compile(r"[\w][\w.\-]*")
+
+
+def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        if not tensor and len(value) > 1 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            return "x".join(str(v) for v in value)
+        inner = ",".join(dsl_value(v, where, tensor) for v in value)
+        return f"[{inner}]" if tensor else f"({inner})"
+    text = str(value)
+    if text.startswith("$") or (WORD.fullmatch(text) and text.lower() not in ("true", "false", "null", "none")):
+        return text
+    raise CnnError(
+        f"the value {json.dumps(text)} has no DSL spelling (only names, numbers and sizes do); keep this network in YAML",
+        where.location if where is not None else None,
+    )
+
+
+def main_attribute(layer: LayerSpec) -> str | None:
+    """The key (as written) of the attribute the type's main value sets, if given."""
+    from .layers import REGISTRY
+
+    cls = REGISTRY.get(str(layer.type.value))
+    if cls is None or cls.primary in (None, "from") or layer.primary is not None:
+        return None
+    spellings = next((a.spellings for a in cls.attributes if a.name == cls.primary), ())
+    return next((key for key in layer.attrs if key in spellings), None)
+
+
+def dsl_line(layer: LayerSpec) -> str:
+    parts = []
+    if layer.name is not None:
+        parts.append(f"{dsl_value(layer.name.value, layer.name)}:")
+    parts.append(str(layer.type.value))
+    main = main_attribute(layer)
+    if layer.primary is not None:
+        parts.append(dsl_value(layer.primary.value, layer.primary))
+    elif main is not None:
+        parts.append(dsl_value(layer.attrs[main].value, layer.attrs[main]))
+    for key, written in layer.attrs.items():
+        if key != main:
+            parts.append(f"{key}={dsl_value(written.value, written)}")
+    if layer.inputs is not None:
+        parts.append("from=" + ",".join(dsl_value(r.value, r) for r in layer.inputs))
+    for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition)):
+        if written is not None:
+            parts.append(f"{key}={dsl_value(written.value, written)}")
+    if layer.first is not None:
+        parts += [f"first.{key}={dsl_value(w.value, w)}" for key, w in layer.first.fields.items()]
+    for key, written in layer.tensors.items():
+        if key not in ("weight", "bias"):
+            raise CnnError(f"the tensor '{key}' has no DSL spelling (only weight= and bias=); keep this network in YAML", written.location)
+        parts.append(f"{key}={dsl_value(written.value, written, tensor=True)}")
+    return " ".join(parts)
+
+
+def to_dsl(spec: NetworkSpec) -> str:
+    lines = []
+    if spec.name:
+        lines.append(f"name {dsl_value(spec.name)}")
+    head = "input " + "x".join(str(v) for v in spec.input.value) if isinstance(spec.input.value, list) else f"input {spec.input.value}"
+    if spec.layout is not None and spec.layout.value == "channels_last":
+        head += " channels_last"
+    if spec.data is not None:
+        head += f" data={dsl_value(spec.data.value, spec.data, tensor=True)}"
+    lines.append(head)
+    for name, block in spec.blocks.items():
+        params = " ".join(f"{key}={dsl_value(w.value, w)}" for key, w in block.params.items())
+        lines.append(f"block {name}" + (f" {params}" if params else ""))
+        lines += [f"  {dsl_line(layer)}" for layer in block.layers]
+        lines.append("end")
+    lines += [dsl_line(layer) for layer in spec.layers]
+    return "\n".join(lines) + "\n"

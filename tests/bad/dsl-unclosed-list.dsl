@@ -1,0 +1,2 @@
+input 1x28x28
+conv2d 32 k=(3,3
