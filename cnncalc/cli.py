@@ -119,7 +119,9 @@ def network_options(command):
 @main.command()
 @network_options
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Fold block instances nested deeper than this into one row (0: every top-level instance).")
-def summary(file, expression, input_shape, batch, fmt, dtype, depth) -> None:
+@click.option("--explain", "explain_layer", is_flag=False, flag_value="*", default=None, metavar="[LAYER]",
+              help="Show the working (output size, params, MACs, receptive field) of LAYER, or of every layer.")
+def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_layer) -> None:
     """Per-layer table: output shape, params, MACs, receptive field; totals below.
 
     FILE is a .yaml file, a DSL file, '-' for standard input, or -e TEXT.
@@ -131,6 +133,11 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth) -> None:
 
         net = load_network(Source(file, expression), input_shape)
         result = analyse(net, batch, dtype)
+        if explain_layer is not None:
+            from .homework import explain
+
+            click.echo(explain(net, result, None if explain_layer == "*" else explain_layer), nl=False)
+            return
         click.echo(RENDERERS[Format(fmt)](result, depth), nl=False)
         if fmt == "table":
             for warning in result.warnings:
@@ -167,6 +174,167 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
                 click.echo(f"warning: {warning}", err=True)
         if measured is not None and not all(agrees for _, agrees in measured.values()):
             return EXIT_DIFFERENCE
+
+    run_safely(act)
+
+
+@main.command()
+@click.argument("file")
+@click.argument("answers")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+def check(file, answers, input_shape, batch, fmt) -> None:
+    """Mark a student's ANSWERS.yaml (figures by layer name, 'total' for totals) against FILE.
+
+    Each wrong answer shows the right value and the working. Exit 0 if all are right, 1 if
+    any is wrong.
+    """
+
+    def act():
+        import json
+
+        from .analysis import analyse
+        from .homework import check as mark
+
+        net = load_network(Source(file, None), input_shape)
+        result = analyse(net, batch)
+        text, path = read_source(Source(answers, None))
+        SOURCES[path] = text
+        marks = mark(net, result, text, path)
+        right = sum(m.ok for m in marks)
+        if fmt == "json":
+            click.echo(json.dumps({"score": right, "total": len(marks), "answers": [
+                {"layer": m.layer, "field": m.field, "given": m.given, "right": m.right, "ok": m.ok, "note": m.note,
+                 "working": list(m.working)} for m in marks]}, indent=2))
+        else:
+            for m in marks:
+                if m.ok:
+                    click.echo(f"right  {m.layer} {m.field}: {m.given}")
+                    continue
+                click.echo(f"WRONG  {m.layer} {m.field}: you wrote {m.given}, the network gives {m.right}")
+                if m.note:
+                    click.echo(f"       {m.note}")
+                for line in m.working:
+                    click.echo(f"       {line}")
+            click.echo(f"score: {right}/{len(marks)}")
+        return EXIT_OK if right == len(marks) else EXIT_DIFFERENCE
+
+    run_safely(act)
+
+
+def per_axis(text: str | None, option: str, axes: int, words: tuple[str, ...] = ()) -> list:
+    """'3' or '3x3' (one per axis) as a list of ints; also the given words (same, valid)."""
+    if text is None:
+        return [None] * axes
+    if text.lower() in words:
+        return [text.lower()] * axes
+    parts = text.lower().split("x")
+    if not all(part.strip().isdigit() for part in parts) or len(parts) not in (1, axes):
+        allowed = "a non-negative integer" + (", " + " or ".join(words) if words else "") + f", or {axes} of them like 3x3"
+        raise CnnError(f"{option} must be {allowed}; received '{text}'")
+    values = [int(part) for part in parts]
+    return values * axes if len(values) == 1 else values
+
+
+@main.command()
+@click.argument("n", metavar="N")
+@click.option("-k", "--kernel", required=True, help="Kernel size (3 or 3x3).")
+@click.option("-s", "--stride", help="Stride (default 1; for --pool the kernel).")
+@click.option("-p", "--padding", help="Padding: an integer, or same / valid (TensorFlow; Keras for --transposed).")
+@click.option("-d", "--dilation", help="Dilation (default 1).")
+@click.option("--transposed", is_flag=True, help="A transposed convolution.")
+@click.option("--output-padding", type=click.IntRange(min=0), help="Transposed convolution's output_padding.")
+@click.option("--pool", is_flag=True, help="Pooling (stride defaults to the kernel; --ceil allowed).")
+@click.option("--ceil", is_flag=True, help="Pooling's ceil_mode.")
+@click.option("--strict", is_flag=True, help="Make an inexact division an error.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool, ceil, strict, fmt) -> None:
+    """One layer's output size for an input of N (or HxW), with the formula and the numbers."""
+
+    def act():
+        import json
+
+        from . import homework
+
+        sizes = per_axis(n, "N", len(n.split("x")))
+        if any(v is None or v < 1 for v in sizes):
+            raise CnnError(f"N must be a positive size such as 28 or 224x224; received '{n}'")
+        axes = len(sizes)
+        ks = per_axis(kernel, "-k", axes)
+        ss = per_axis(stride, "-s", axes) if stride else (ks if pool else [1] * axes)
+        ps = per_axis(padding, "-p", axes, ("same", "valid")) if padding else [0] * axes
+        ds = per_axis(dilation, "-d", axes) if dilation else [1] * axes
+        for name, values, low in (("-k", ks, 1), ("-s", ss, 1), ("-d", ds, 1)):
+            if any(v < low for v in values):
+                raise CnnError(f"{name} must be at least {low}; received {'x'.join(map(str, values))}")
+        if ceil and not pool:
+            raise CnnError("--ceil goes with --pool (PyTorch's ceil_mode is a pooling option)")
+        if output_padding is not None and not transposed:
+            raise CnnError("--output-padding goes with --transposed")
+        results = []
+        for i in range(axes):
+            if transposed:
+                results.append(homework.transposed(sizes[i], ks[i], ss[i], ps[i], ds[i], output_padding))
+            else:
+                results.append(homework.conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil))
+        warnings = [w if axes == 1 else f"axis {i + 1}: {w}" for i, r in enumerate(results) for w in r.warnings]
+        if strict and warnings:
+            raise CnnError(warnings[0] + " (--strict)")
+        outputs = [r.output for r in results]
+        if fmt == "json":
+            formula = "\n".join(results[0].working) if axes == 1 else [("\n".join(r.working)) for r in results]
+            click.echo(json.dumps({"output": outputs[0] if axes == 1 else outputs, "formula": formula, "warnings": warnings}, indent=2))
+            return
+        for i, result in enumerate(results):
+            if axes > 1:
+                click.echo(f"axis {i + 1}:")
+            click.echo("\n".join(result.working))
+        click.echo(f"output: {'x'.join(map(str, outputs))}")
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+
+    run_safely(act)
+
+
+@main.command()
+@click.option("--in", "n_in", type=click.IntRange(min=1), required=True, help="Input size.")
+@click.option("--out", "n_out", type=click.IntRange(min=1), required=True, help="Wanted output size.")
+@click.option("-k", "--kernel", type=click.IntRange(min=1), help="Fix the kernel.")
+@click.option("-s", "--stride", type=click.IntRange(min=1), help="Fix the stride.")
+@click.option("-p", "--padding", help="Fix the padding (an integer, same or valid).")
+@click.option("-d", "--dilation", type=click.IntRange(min=1), help="Fix the dilation.")
+@click.option("--transposed", is_flag=True, help="Search transposed convolutions.")
+@click.option("--pool", is_flag=True, help="Search pooling layers.")
+@click.option("--all", "show_all", is_flag=True, help="List every setting found, not only the ten simplest.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, show_all, fmt) -> None:
+    """Which kernel, stride, padding and dilation turn size --in into size --out, simplest first."""
+
+    def act():
+        import json
+
+        from . import homework
+
+        pad = None
+        if padding is not None:
+            pad = padding.lower() if padding.lower() in ("same", "valid") else per_axis(padding, "-p", 1)[0]
+        found = homework.solve(n_in, n_out, kernel, stride, pad, dilation, transposed, pool)
+        shown = found if show_all else found[:10]
+        if fmt == "json":
+            click.echo(json.dumps([
+                {"kernel": s.kernel, "stride": s.stride, "padding": s.padding, "dilation": s.dilation,
+                 "convention": s.convention, "exact": not s.inexact} for s in shown], indent=2))
+        elif not found:
+            click.echo(f"no setting within kernel 1-11, stride 1-4, dilation 1-3 turns {n_in} into {n_out}")
+        else:
+            kind = "transposed convolution" if transposed else "pooling" if pool else "convolution"
+            click.echo(f"{kind} settings turning {n_in} into {n_out}, simplest first:")
+            for setting in shown:
+                click.echo(f"  {setting.describe()}")
+            if len(found) > len(shown):
+                click.echo(f"  ... {len(found) - len(shown)} more (--all)")
+        return EXIT_OK if found else EXIT_DIFFERENCE
 
     run_safely(act)
 

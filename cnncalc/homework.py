@@ -1,0 +1,340 @@
+"""Homework mode: one layer's output size with the working, inverse design, and checking
+a student's answers against the computed figures.
+
+Every number comes from the same window arithmetic as the analysis (windows.py); this
+module only writes the working out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import CnnError
+from .windows import Window, effective_kernel, keras_transposed_size, same_padding, transposed_size
+
+
+@dataclass(frozen=True)
+class Size:
+    """One dimension's output size, the lines of working, and warnings."""
+
+    output: int
+    working: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool: bool = False, ceil: bool = False) -> Size:
+    """A convolution's or pooling's output size (PyTorch's integer padding, TensorFlow's
+    'same' and 'valid'), worked out step by step."""
+    ke = effective_kernel(k, d)
+    lines = []
+    if p == "same":
+        before, after = same_padding(n, k, s, d)
+        out = -(-n // s)
+        lines += [
+            "TensorFlow 'same': out = ceil(in / stride)",
+            f"    = ceil({n} / {s}) = {out}",
+            "padding = max((out - 1)*stride + dilation*(kernel - 1) + 1 - in, 0)",
+            f"    = max({out - 1}*{s} + {d}*{k - 1} + 1 - {n}, 0) = {before + after}: {before} before, {after} after",
+        ]
+        window = Window(k, s, d, before, after)
+    else:
+        pad = 0 if p == "valid" else p
+        window = Window(k, s, d, pad, pad, ceil)
+        rounding = "ceil" if ceil else "floor"
+        padding = f"2*{pad}" if pad else "0"
+        span = n + 2 * pad - ke
+        lines += [
+            f"out = {rounding}((in + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1"
+            + ("   (PyTorch)" if p != "valid" else "   ('valid': no padding)"),
+            f"    = {rounding}(({n} + {padding} - {d}*({k} - 1) - 1) / {s}) + 1",
+            f"    = {rounding}({span} / {s}) + 1",
+        ]
+        if span < 0 and not ceil:
+            raise CnnError(
+                f"the window does not fit: the padded input has {n + 2 * pad} positions but the kernel spans {ke}; "
+                "allowed: a smaller kernel or dilation, or more padding"
+            )
+        out = (-(-span // s) if ceil else span // s) + 1
+        lines.append(f"    = {out - 1} + 1 = {out}")
+        if ceil and (out - 1) * s >= n + pad:
+            lines.append(
+                f"the last window would start at {out - 1}*{s} = {(out - 1) * s}, in the right padding "
+                f"(>= in + padding = {n + pad}): dropped, so out = {out - 1}   (PyTorch's ceil_mode rule)"
+            )
+            out -= 1
+    if out < 1:
+        raise CnnError(f"the output would have {out} positions; allowed: a smaller kernel or stride, or more padding")
+    warnings = []
+    unused = window.unused_inputs(n)
+    if unused:
+        first = n - unused
+        rows = f"row {first} is" if unused == 1 else f"rows {first} to {n - 1} are"
+        warnings.append(
+            f"the division is not exact: input {rows} (counting from 0) never under a window "
+            f"({window.padded(n)} - {ke} = {window.padded(n) - ke} is not a multiple of {s})"
+        )
+    return Size(out, tuple(lines), tuple(warnings))
+
+
+def transposed(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, output_padding: int | None = None) -> Size:
+    """A transposed convolution's output size: PyTorch's for integer padding, Keras's for
+    'same' and 'valid'."""
+    ke = effective_kernel(k, d)
+    if isinstance(p, str):
+        out = keras_transposed_size(n, k, s, d, p, output_padding)
+        if output_padding is None:
+            formula = "out = in * stride" if p == "same" else "out = (in - 1)*stride + max(dilation*(kernel - 1) + 1, stride)"
+            numbers = f"    = {n}*{s}" if p == "same" else f"    = ({n} - 1)*{s} + max({ke}, {s})"
+        else:
+            pad = ke // 2 if p == "same" else 0
+            formula = "out = (in - 1)*stride + dilation*(kernel - 1) + 1 - 2*pad + output_padding, pad = " + (
+                "kernel span // 2" if p == "same" else "0"
+            )
+            numbers = f"    = ({n} - 1)*{s} + {ke} - 2*{pad} + {output_padding}"
+        lines = [f"Keras '{p}': {formula}", f"{numbers} = {out}"]
+    else:
+        extra = output_padding or 0
+        out = transposed_size(n, k, s, d, p, p, extra)
+        lines = [
+            "out = (in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1   (PyTorch)",
+            f"    = ({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {extra} + 1",
+            f"    = {out}",
+        ]
+    if out < 1:
+        raise CnnError(f"the output would have {out} positions; allowed: less padding")
+    return Size(out, tuple(lines))
+
+
+# -- inverse design ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setting:
+    """A layer setting, ordered simplest first: exact division, no dilation, small stride,
+    small kernel, small padding."""
+
+    inexact: bool
+    dilation: int
+    stride: int
+    kernel: int
+    padding: int | str
+    convention: str = field(compare=False)
+
+    def describe(self) -> str:
+        parts = [f"kernel {self.kernel}", f"stride {self.stride}", f"padding {self.padding}"]
+        if self.dilation != 1:
+            parts.append(f"dilation {self.dilation}")
+        return ", ".join(parts) + f"  ({self.convention}" + (", inexact division" if self.inexact else "") + ")"
+
+
+KERNELS, STRIDES, DILATIONS = range(1, 12), range(1, 5), range(1, 4)
+
+
+def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilation=None,
+          transposed_conv: bool = False, pool: bool = False) -> list[Setting]:
+    """Every setting within the searched ranges (kernel 1-11, stride 1-4, dilation 1-3,
+    padding 0 to the kernel span) that turns n_in into n_out, simplest first."""
+    found = set()
+    for k in [kernel] if kernel else KERNELS:
+        for s in [stride] if stride else STRIDES:
+            for d in [dilation] if dilation else ([1] if pool else DILATIONS):
+                ke = effective_kernel(k, d)
+                pads = [padding] if padding is not None else [*range(0, ke), "same", "valid"]
+                for p in pads:
+                    if pool and isinstance(p, int) and p > k // 2:
+                        continue
+                    try:
+                        result = transposed(n_in, k, s, p, d) if transposed_conv else conv_size(n_in, k, s, p, d, pool=pool)
+                    except CnnError:
+                        continue
+                    if result.output == n_out:
+                        convention = ("Keras" if transposed_conv else "TensorFlow") if isinstance(p, str) else "PyTorch"
+                        found.add(Setting(bool(result.warnings), d, s, k, p, convention))
+    return sorted(found, key=lambda x: (x.inexact, x.dilation, x.stride, x.kernel, isinstance(x.padding, str), str(x.padding)))
+
+
+# -- the working of one layer of a network -------------------------------------------------------
+def window_working(n: int, window: Window, dim: str) -> list[str]:
+    """floor((in + before + after - d*(k - 1) - 1) / s) + 1 with this layer's numbers."""
+    rounding = "ceil" if window.ceil_mode else "floor"
+    span = window.padded(n) - window.extent
+    out = window.output_size(n)
+    return [
+        f"{dim}: {rounding}(({n} + {window.before} + {window.after} - {window.dilation}*({window.kernel} - 1) - 1)"
+        f" / {window.stride}) + 1 = {rounding}({span} / {window.stride}) + 1 = {out}"
+    ]
+
+
+def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
+    """Lines of working per quantity (output_shape, params, macs, receptive_field)."""
+    from .layers.base import SPATIAL_NAMES
+    from .layers.conv import ConvTranspose, SeparableConv, Windowed
+    from .layers.dense import Linear
+
+    layer = node.layer
+    work: dict[str, list[str]] = {"output_shape": [], "params": [], "macs": [], "receptive_field": []}
+    shape = in_shapes[0] if in_shapes else ()
+    if isinstance(layer, Windowed) and len(shape) > 1:
+        spatial = layout.split(shape)[1]
+        names = SPATIAL_NAMES.get(len(spatial), ())
+        if isinstance(layer, ConvTranspose):
+            for (n, k, s, d, before, after, extra), dim in zip(layer.geometry(spatial), names):
+                size = (n - 1) * s + d * (k - 1) + 1 - before - after + extra
+                work["output_shape"].append(
+                    f"{dim}: ({n} - 1)*{s} - {before} - {after} + {d}*({k} - 1) + 1 + {extra} = {size}"
+                )
+        else:
+            for n, window, dim in zip(spatial, layer.windows(spatial), names):
+                work["output_shape"] += window_working(n, window, dim)
+    work["output_shape"].append(f"output shape {tuple(row.output_shape)}")
+    weights = dict(row.weights)
+    if isinstance(layer, Linear) and "weight" in weights:
+        out, features = weights["weight"]
+        bias = " + 1" if "bias" in weights else ""
+        work["params"].append(f"(in {features}{bias}) x out {out} = {row.params:,}")
+        work["macs"].append(f"in {features} x out {out}" + (f" x {row.macs // (features * out):,} positions" if row.macs != features * out else "") + f" = {row.macs:,}")
+    elif isinstance(layer, Windowed) and not isinstance(layer, SeparableConv) and "weight" in weights:
+        first, second, *kernel = weights["weight"]
+        bias = " + 1" if "bias" in weights else ""
+        ksize = "x".join(map(str, kernel))
+        if isinstance(layer, ConvTranspose):  # weight (in, out/groups, *kernel)
+            biases = f" + bias {weights['bias'][0]}" if bias else ""
+            work["params"].append(f"kernel {ksize} x out/groups {second} x in {first}{biases} = {row.params:,}")
+            work["macs"].append(f"input elements x out/groups {second} x kernel {ksize} = {row.macs:,}")
+        else:
+            work["params"].append(f"(kernel {ksize} x in/groups {second}{bias}) x out {first} = {row.params:,}")
+            positions = row.macs // max(first * second * math.prod(kernel), 1)
+            work["macs"].append(f"output positions {positions:,} x out {first} x (kernel {ksize} x in/groups {second}) = {row.macs:,}")
+    elif weights:
+        parts = [f"{name} {tuple(shape)} = {math.prod(shape):,}" for name, shape in weights.items()]
+        work["params"].append("; ".join(parts) + f"; total {row.params:,}")
+    else:
+        work["params"].append("no learnable parameters: 0")
+    if row.running_stats:
+        work["params"].append(f"plus {row.running_stats:,} running statistics (not parameters; Keras counts them as non-trainable)")
+    if not work["macs"]:
+        work["macs"].append("0: only convolutions and linear layers count multiply-accumulates")
+    field = row.receptive_field
+    if field is None:
+        work["receptive_field"].append("global: this layer mixes every position")
+    else:
+        def text(values):
+            texts = sorted({str(float(v)) if getattr(v, 'denominator', 1) != 1 else str(int(v)) for v in values})
+            return texts[0] if len(texts) == 1 else "x".join(str(v) for v in values)
+
+        work["receptive_field"].append(
+            f"r = {text(field.size)}, stride S = {text(field.stride)}, padding P = {text(field.padding)}"
+            " (r_out = r_in + (effective kernel - 1) x S_in, S_out = S_in x stride)"
+        )
+    return work
+
+
+def explain(network, summary, name: str | None) -> str:
+    rows = {row.name: row for row in summary.rows}
+    if name is not None and name not in rows:
+        from .errors import did_you_mean
+
+        raise CnnError(f"no layer named '{name}'{did_you_mean(name, rows)}; 'cnncalc summary' lists them")
+    shapes = {"input": network.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    blocks = []
+    for node, row in zip(network.nodes, summary.rows):
+        if name is not None and row.name != name:
+            continue
+        work = layer_working(node, row, [shapes[i] for i in node.inputs], network.layout)
+        lines = [f"{row.name} ({row.type}), input {' + '.join(str(tuple(shapes[i])) for i in node.inputs)}"]
+        for title, key in (("output", "output_shape"), ("params", "params"), ("MACs", "macs"), ("receptive field", "receptive_field")):
+            lines += [f"  {title}: {work[key][0]}"] + [f"  {' ' * len(title)}  {line}" for line in work[key][1:]]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+# -- checking a student's answers ----------------------------------------------------------------
+FIELDS = ("output_shape", "params", "macs", "flops", "receptive_field")
+TOTAL_FIELDS = ("params", "trainable_params", "non_trainable_params", "macs", "flops")
+
+
+@dataclass(frozen=True)
+class Mark:
+    layer: str
+    field: str
+    given: object
+    right: object
+    ok: bool
+    note: str = ""
+    working: tuple[str, ...] = ()
+
+
+def check(network, summary, answers_text: str, answers_path: str) -> list[Mark]:
+    """Every answer against the computed figure; unknown layers and fields are bad input."""
+    from .errors import did_you_mean
+    from .yamlsource import load
+
+    root = load(answers_text, answers_path)
+    if not root.is_mapping:
+        raise CnnError("the answers must map layer names (and 'total') to their figures", root.location)
+    rows = {row.name: row for row in summary.rows}
+    shapes = {"input": network.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    nodes = {node.name: node for node in network.nodes}
+    marks = []
+    for name, node in root.value.items():
+        if name != "total" and name not in rows:
+            raise CnnError(
+                f"no layer named '{name}'{did_you_mean(name, [*rows, 'total'])}; allowed: a layer name or 'total'",
+                node.key_location,
+            )
+        if not node.is_mapping:
+            raise CnnError(f"the answers for '{name}' must be a mapping such as {{params: 320}}", node.location)
+        allowed = TOTAL_FIELDS if name == "total" else FIELDS
+        for field_name, answer in node.value.items():
+            if field_name not in allowed:
+                raise CnnError(
+                    f"unknown field '{field_name}'{did_you_mean(field_name, allowed)}; allowed: {', '.join(allowed)}",
+                    answer.key_location,
+                )
+            given = answer.plain()
+            if name == "total":
+                marks.append(_total_mark(summary, field_name, given))
+            else:
+                node_ = nodes[name]
+                work = layer_working(node_, rows[name], [shapes[i] for i in node_.inputs], network.layout)
+                marks.append(_layer_mark(rows[name], field_name, given, work, network.layout, [shapes[i] for i in node_.inputs]))
+    return marks
+
+
+def _total_mark(summary, field_name: str, given) -> Mark:
+    right = getattr(summary.totals, field_name)
+    note = ""
+    if field_name == "params" and given == summary.totals.params + summary.totals.running_stats and given != right:
+        note = "that is Keras's total, which counts BatchNorm's running statistics; PyTorch's parameters() does not"
+    working = tuple(f"{row.name}: {getattr(row, field_name):,}" for row in summary.rows if getattr(row, field_name))
+    return Mark("total", field_name, given, right, given == right, note, working + (f"sum: {right:,}",))
+
+
+def _layer_mark(row, field_name: str, given, work, layout, in_shapes) -> Mark:
+    if field_name == "output_shape":
+        right = list(row.output_shape)
+        ok = isinstance(given, list) and given == right
+        note = ""
+        if not ok and isinstance(given, list) and len(given) == len(right) > 1:
+            moved = right[1:] + right[:1] if not layout.channels_last else right[-1:] + right[:-1]
+            if given == moved:
+                note = (f"layout mix-up: these are the right sizes in {'channels_last (H, W, C)' if not layout.channels_last else 'channels_first (C, H, W)'} "
+                        f"order, but the file is {layout.name}")
+        if not ok and isinstance(given, list) and len(given) == len(right) + 1 and given[1:] == right:
+            note = "this includes a batch dimension; shapes here are per sample"
+        return Mark(row.name, field_name, given, right, ok, note, tuple(work["output_shape"]))
+    if field_name == "receptive_field":
+        field = row.receptive_field
+        right = None if field is None else (field.size[0] if len(set(field.size)) == 1 else list(field.size))
+        ok = given == right or (isinstance(given, int) and isinstance(right, list) and all(v == given for v in right))
+        return Mark(row.name, field_name, given, right, ok, "", tuple(work["receptive_field"]))
+    right = getattr(row, field_name)
+    note = ""
+    if field_name == "params" and given != right and row.type == "linear" and isinstance(given, int):
+        weights = dict(row.weights)
+        out = weights["weight"][0]
+        per_output = given / out - (1 if "bias" in weights else 0)
+        if per_output == int(per_output) and per_output > 0:
+            note = (f"{given:,} implies {int(per_output):,} input features, but this layer receives "
+                    f"{weights['weight'][1]:,} from {tuple(in_shapes[0])}")
+    key = "params" if field_name == "params" else "macs"
+    return Mark(row.name, field_name, given, right, given == right, note, tuple(work[key]) if field_name != "flops" else ())
