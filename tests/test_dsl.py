@@ -23,7 +23,7 @@ from cnncalc.writers import to_dsl, to_yaml
 from test_properties import conv_stack, random_layer
 
 ROOT = Path(__file__).resolve().parent.parent
-YAML_EXAMPLES = sorted([*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/homework/*.yaml")])
+YAML_EXAMPLES = sorted(p for p in [*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/homework/*.yaml")] if not p.stem.endswith("-answers"))
 
 
 def figures(spec) -> dict:
