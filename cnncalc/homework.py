@@ -69,9 +69,9 @@ def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool:
     unused = window.unused_inputs(n)
     if unused:
         first = n - unused
-        rows = f"row {first} is" if unused == 1 else f"rows {first} to {n - 1} are"
+        rows = f"row {first} (counting from 0) is" if unused == 1 else f"rows {first} to {n - 1} (counting from 0) are"
         warnings.append(
-            f"the division is not exact: input {rows} (counting from 0) never under a window "
+            f"the division is not exact: input {rows} never under a window "
             f"({window.padded(n)} - {ke} = {window.padded(n) - ke} is not a multiple of {s})"
         )
     return Size(out, tuple(lines), tuple(warnings))

@@ -18,6 +18,13 @@ def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", README, re.DOTALL)
 
 
+def block(first_line: str) -> str:
+    """The README's text block whose first line starts with first_line."""
+    found = [b for b in blocks("text") if b.startswith(first_line)]
+    assert len(found) == 1, f"{len(found)} README blocks start with {first_line!r}"
+    return found[0]
+
+
 def run(*args) -> str:
     result = CliRunner().invoke(main, list(args))
     assert result.exit_code in (0, 2), result.output
@@ -36,28 +43,28 @@ def test_readme_commands_are_the_ci_commands():
 
 def test_first_summary_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[0]) == lines(run("summary", "examples/mnist-421k.yaml"))
+    assert lines(block("mnist-421k: input")) == lines(run("summary", "examples/mnist-421k.yaml"))
 
 
 def test_vgg16_tail_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
     real = lines(run("summary", "examples/vgg16.yaml"))
-    shown = lines(blocks("text")[4])
+    shown = lines(block("classifier.6"))
     assert real[-len(shown):] == shown
 
 
 def test_markdown_and_layers_excerpts_are_real(monkeypatch):
     monkeypatch.chdir(ROOT)
     markdown = lines(run("summary", "examples/tiny-resnet.yaml", "--format", "markdown"))
-    assert lines(blocks("text")[5]) == markdown[: len(lines(blocks("text")[5]))]
+    assert lines(block("**tiny-resnet**")) == markdown[: len(lines(block("**tiny-resnet**")))]
     detail = lines(run("layers", "conv2d"))
-    shown = [line for line in lines(blocks("text")[8]) if line.strip() != "..."]
+    shown = [line for line in lines(block("conv2d: convolution")) if line.strip() != "..."]
     assert shown == detail[: len(shown)]
 
 
 def test_error_example_is_real(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[9]) == lines(run("summary", "tests/bad/unknown-attribute.yaml"))
+    assert lines(block("tests/bad/unknown-attribute.yaml")) == lines(run("summary", "tests/bad/unknown-attribute.yaml"))
 
 
 def test_json_excerpt_figures_are_real(monkeypatch):
@@ -79,7 +86,7 @@ def test_every_layer_family_is_documented():
 
 def test_resnet50_depth_table_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[10]) == lines(run("summary", "examples/resnet50.yaml", "--depth", "1"))
+    assert lines(block("resnet50: input")) == lines(run("summary", "examples/resnet50.yaml", "--depth", "1"))
     layers = json.loads(run("summary", "examples/resnet50.yaml", "--format", "json"))["layers"]
     assert f"every one of its {len(layers)} layers" in README
 
@@ -90,18 +97,29 @@ def test_run_example_is_a_real_run_up_to_its_timings(monkeypatch):
     def masked(text):
         return [re.sub(r"\d+\.\d+", "#", line) for line in lines(text)]
 
-    assert masked(blocks("text")[7]) == masked(run("run", "examples/homework/conv-patch.yaml"))
+    assert masked(block("conv-patch: forward pass")) == masked(run("run", "examples/homework/conv-patch.yaml"))
 
 
 def test_rf_example_is_a_real_run(monkeypatch):
     monkeypatch.chdir(ROOT)
-    assert lines(blocks("text")[6]) == lines(run("rf", "examples/lenet5.yaml", "--verify"))
+    assert lines(block("lenet5: receptive fields")) == lines(run("rf", "examples/lenet5.yaml", "--verify"))
 
 
 def test_dsl_section_is_real(monkeypatch):
     monkeypatch.chdir(ROOT)
     one_liner = "input 1x28x28 | conv2d 32 k=3 | relu | maxpool2d 2 | flatten | linear 10"
     assert f'cnncalc summary -e "{one_liner}"' in README
-    assert lines(blocks("text")[1]) == lines(run("summary", "-e", one_liner))
+    assert lines(block("network: input (1, 28, 28)")) == lines(run("summary", "-e", one_liner))
     dsl_file = "".join(l for l in (ROOT / "examples" / "resnet50.dsl").read_text().splitlines(keepends=True) if not l.startswith("#"))
-    assert lines(blocks("text")[2]) == lines(dsl_file)
+    assert lines(block("name resnet50")) == lines(dsl_file)
+
+
+def test_homework_examples_are_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["size", "28", "-k", "3", "-s", "2"])
+    assert lines(block("out = floor(")) == lines(result.stdout + result.stderr.replace("warning:", "warning:"))
+    assert lines(block("convolution settings turning 224")) == lines(run("solve", "--in", "224", "--out", "112", "-k", "7"))
+    assert lines(block("right  conv1 output_shape")) == lines(
+        CliRunner().invoke(main, ["check", "examples/homework/mnist-course.yaml", "examples/homework/mnist-course-answers.yaml"]).stdout
+    )
+    assert lines(block("conv2 (conv2d), input")) == lines(run("summary", "examples/mnist-421k.yaml", "--explain", "conv2"))
