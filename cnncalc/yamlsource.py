@@ -18,6 +18,7 @@ import yaml
 from .errors import CnnError, Location
 
 MAX_NODES = 1_000_000
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C composer when built in: same marks, 10x faster
 MAX_DEPTH = 100
 
 
@@ -49,7 +50,7 @@ class Node:
 def load(text: str, path: str) -> Node:
     """Parse YAML text into a located tree; malformed YAML is a CnnError."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at_end = mark is not None and mark.index >= len(text.rstrip())
