@@ -1,7 +1,7 @@
-"""Summary records as text: a rich table, JSON, CSV or markdown.
+"""Summary records as text: a plain table, JSON, CSV or markdown.
 
-Only this module formats numbers; only `table` imports rich (lazily, so JSON and CSV
-output start fast).
+Only this module formats numbers. Tables are plain fixed-width text (`plain_table`):
+a rich table took longer to lay out 175 rows than cnncalc takes to analyse them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,45 @@ class Format(str, Enum):
 
 
 UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+GAP = "   "
+
+
+def terminal_width() -> int:
+    """COLUMNS, else the terminal's width, else 80 (what a pipe or a file gets)."""
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def plain_table(headers, rows, right=(), width: int | None = None, fold=(1, 0)) -> list[str]:
+    """Columns padded to their widest cell (numbers right-aligned), a rule under the
+    header. When wider than `width`, the `fold` columns (types, then names) narrow and
+    their long cells continue on the next lines. Plain text: fast for thousands of rows."""
+    width = width or terminal_width()
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    excess = sum(widths) + len(GAP) * (len(widths) - 1) - width
+    for column in fold:  # in order: the first listed folds down to 10 before the next
+        cut = min(excess, widths[column] - max(len(headers[column]), 10))
+        if cut > 0:
+            widths[column] -= cut
+            excess -= cut
+
+    def line(cells) -> list[str]:
+        pieces = [[cell[i : i + w] for i in range(0, max(len(cell), 1), w)] or [""] for cell, w in zip(cells, widths)]
+        out = []
+        for depth in range(max(len(p) for p in pieces)):
+            parts = []
+            for column, (piece, w) in enumerate(zip(pieces, widths)):
+                text = piece[depth] if depth < len(piece) else ""
+                parts.append(text.rjust(w) if column in right else text.ljust(w))
+            out.append(GAP.join(parts).rstrip())
+        return out
+
+    total = sum(widths) + len(GAP) * (len(widths) - 1)
+    lines = line(headers) + ["\u2500" * total]
+    for row in rows:
+        lines += line(row)
+    return lines
 
 
 def human(n: int) -> str:
@@ -214,19 +253,10 @@ def to_markdown(summary: Summary, depth: int | None = None) -> str:
 
 
 def to_table(summary: Summary, depth: int | None = None, width: int | None = None) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("layer", overflow="fold", ratio=3)
-    table.add_column("type", overflow="fold", ratio=2)
-    table.add_column("output", no_wrap=True)
-    for title in ("params", "MACs", "RF", "S"):
-        table.add_column(title, justify="right", no_wrap=True)
+    rows = []
     for row in fold(summary, depth):
         size, stride = field_cells(row)
-        table.add_row(
+        rows.append([
             row.name,
             row.type,
             shape_text(row.output_shape),
@@ -234,14 +264,12 @@ def to_table(summary: Summary, depth: int | None = None, width: int | None = Non
             human(row.macs) if row.macs else "-",
             size,
             stride,
-        )
-    console = Console(file=io.StringIO(), width=width, force_terminal=False, no_color=True, highlight=False)
+        ])
     title = summary.name or "network"
-    console.print(f"{title}: input {shape_text(summary.input_shape)} ({summary.layout}), batch {summary.batch}")
-    console.print(table)
-    for line in totals_lines(summary):
-        console.print(line, soft_wrap=False)
-    return console.file.getvalue()
+    lines = [f"{title}: input {shape_text(summary.input_shape)} ({summary.layout}), batch {summary.batch}"]
+    lines += plain_table(("layer", "type", "output", "params", "MACs", "RF", "S"), rows, right=(3, 4, 5, 6), width=width)
+    lines += totals_lines(summary)
+    return "\n".join(lines) + "\n"
 
 
 RENDERERS = {Format.TABLE: to_table, Format.JSON: to_json, Format.CSV: to_csv, Format.MARKDOWN: to_markdown}
@@ -274,41 +302,25 @@ SMALL_OUTPUT = 64  # elements: an output this small is printed
 
 
 def run_table(result, name: str | None, width: int | None = None) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("layer", overflow="fold", ratio=3)
-    table.add_column("type", overflow="fold", ratio=2)
-    table.add_column("expected", no_wrap=True)
-    table.add_column("real", no_wrap=True)
-    table.add_column("", no_wrap=True)
-    table.add_column("ms", justify="right", no_wrap=True)
-    for layer in result.layers:
-        table.add_row(
-            layer.name,
-            layer.type,
-            shape_text(layer.expected_shape),
-            shape_text(layer.shape),
-            "ok" if layer.ok else "MISMATCH",
-            f"{layer.seconds * 1000:.2f}",
-        )
-    console = Console(file=io.StringIO(), width=width, force_terminal=False, no_color=True, highlight=False)
-    console.print(f"{name or 'network'}: forward pass in NumPy, batch {result.layers[0].shape[0]}")
-    console.print(table)
+    rows = [
+        [layer.name, layer.type, shape_text(layer.expected_shape), shape_text(layer.shape),
+         "ok" if layer.ok else "MISMATCH", f"{layer.seconds * 1000:.2f}"]
+        for layer in result.layers
+    ]
+    lines = [f"{name or 'network'}: forward pass in NumPy, batch {result.layers[0].shape[0]}"]
+    lines += plain_table(("layer", "type", "expected", "real", "", "ms"), rows, right=(5,), width=width)
     mismatches = sum(not layer.ok for layer in result.layers)
     verdict = "all shapes as computed" if not mismatches else f"{mismatches} shape(s) differ from the computed ones"
-    console.print(f"{len(result.layers)} layers, {verdict}; forward {result.forward_seconds:.3f} s")
+    lines.append(f"{len(result.layers)} layers, {verdict}; forward {result.forward_seconds:.3f} s")
     if result.random_weights:
         listed = ", ".join(result.random_weights[:6]) + (", ..." if len(result.random_weights) > 6 else "")
-        console.print(f"random weights (seeded) for {len(result.random_weights)} layer(s): {listed}", soft_wrap=True)
+        lines.append(f"random weights (seeded) for {len(result.random_weights)} layer(s): {listed}")
     if result.output.size <= SMALL_OUTPUT:
         import numpy as np
 
-        console.print("output:")
-        console.print(np.array2string(result.output, precision=6, suppress_small=True), soft_wrap=True)
-    return console.file.getvalue()
+        lines.append("output:")
+        lines.append(np.array2string(result.output, precision=6, suppress_small=True))
+    return "\n".join(lines) + "\n"
 
 
 # -- cnncalc rf --------------------------------------------------------------------------------
@@ -405,32 +417,24 @@ def rf_markdown(summary: Summary, measured: dict | None = None) -> str:
 
 
 def rf_table(summary: Summary, measured: dict | None = None, width: int | None = None) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     columns = RF_COLUMNS if measured is not None else RF_COLUMNS[:-1]
-    for title in columns:
-        right = title in ("r", "S", "P", "centre", "measured")
-        table.add_column(title, justify="right" if right else "left", overflow="fold", no_wrap=right)
     covering = covering_layer(summary)
+    rows = []
     for row in summary.rows:
         cells = rf_cells(row, measured)[: len(columns)]
         if row.name == covering:
             cells[0] += " *"
-        table.add_row(*cells)
-    console = Console(file=io.StringIO(), width=width, force_terminal=False, no_color=True, highlight=False)
-    console.print(f"{summary.name or 'network'}: receptive fields in input pixels (r size, S stride, P padding)")
-    console.print(table)
-    console.print(("* " if covering else "") + rf_note(summary))
+        rows.append(cells)
+    lines = [f"{summary.name or 'network'}: receptive fields in input pixels (r size, S stride, P padding)"]
+    lines += plain_table(columns, rows, right=tuple(range(3, len(columns))), width=width)
+    lines.append(("* " if covering else "") + rf_note(summary))
     if measured is not None:
         differing = [name for name, (_, agrees) in measured.items() if not agrees]
-        console.print(
-            "measured by propagation through the NumPy forward pass: "
+        lines.append(
+            "measured by propagation (NumPy forward pass): "
             + ("all agree with the formula" if not differing else f"{len(differing)} layer(s) differ: {', '.join(differing[:5])}")
         )
-    return console.file.getvalue()
+    return "\n".join(lines) + "\n"
 
 
 RF_RENDERERS = {Format.TABLE: rf_table, Format.JSON: rf_json, Format.CSV: rf_csv, Format.MARKDOWN: rf_markdown}
