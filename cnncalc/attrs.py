@@ -225,18 +225,6 @@ class OutputSize(Kind):
             raise AttrError(f"expected {self.describe}") from None
 
 
-class Names(Kind):
-    """One layer name or a list of them (the inputs of add, multiply, concat)."""
-
-    describe = "a layer name or a list of layer names"
-
-    def convert(self, value: Any) -> tuple[str, ...]:
-        values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(v, str) and v for v in values):
-            raise AttrError(f"expected {self.describe}")
-        return tuple(values)
-
-
 class Word(Kind):
     """A free word checked later against a table (an activation name)."""
 

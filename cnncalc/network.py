@@ -72,7 +72,6 @@ class Network:
     input_shape: Shape
     layout: Layout
     nodes: tuple[Node, ...]
-    input_location: Location
     groups: tuple = ()  # block instances (blocks.Group), for folding rows by depth
     data: Written | None = None
 
@@ -127,7 +126,7 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
                 )
             trainable = layer_spec.trainable.value
         nodes.append(Node(name, cls(name, values, where, inputs), inputs, trainable, layer_spec.tensors))
-    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.input.location, spec.groups, spec.data)
+    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.groups, spec.data)
 
 
 def resolve_type(layer: LayerSpec) -> type[Layer]:

@@ -65,10 +65,6 @@ class Window:
             out -= 1
         return out
 
-    def exact(self, n: int) -> bool:
-        """True when the windows tile the padded input with nothing left over."""
-        return (self.padded(n) - self.extent) % self.stride == 0
-
     def unused_inputs(self, n: int) -> int:
         """Real input positions at the end that no window reaches (floor mode leftovers)."""
         out = self.output_size(n)

@@ -123,3 +123,8 @@ def test_homework_examples_are_real(monkeypatch):
         CliRunner().invoke(main, ["check", "examples/homework/mnist-course.yaml", "examples/homework/mnist-course-answers.yaml"]).stdout
     )
     assert lines(block("conv2 (conv2d), input")) == lines(run("summary", "examples/mnist-421k.yaml", "--explain", "conv2"))
+
+
+def test_convert_example_is_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert lines(block("name: lenet5")) == lines(run("convert", "examples/lenet5.dsl", "--to", "yaml"))

@@ -48,8 +48,6 @@ MULTIPLIER = Attr("multiplier", Int(1), 1, ("depth_multiplier",), "output channe
 class Windowed(Layer):
     """A layer sliding a window over the spatial dimensions (conv and pooling)."""
 
-    ceil_mode_attr = False
-
     def padding_pairs(self, spatial: Shape, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
         padding = self["padding"]
         rank = len(spatial)
@@ -93,6 +91,13 @@ class Windowed(Layer):
                 )
             sizes.append(out)
         return tuple(sizes), tuple(warnings)
+
+
+def convolve(x, weight, bias, windows, groups: int, mode: str = "zeros"):
+    """numeric.conv with the strides, paddings and dilations of these windows."""
+    strides = [w.stride for w in windows]
+    pairs = [(w.before, w.after) for w in windows]
+    return numeric.conv(x, weight, bias, strides, pairs, [w.dilation for w in windows], groups, mode)
 
 
 class Conv(Windowed, FusedActivation):
@@ -155,18 +160,8 @@ class Conv(Windowed, FusedActivation):
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
-        windows = self.windows(x.shape[2:])
         _, groups = self.channels(x.shape[1])
-        y = numeric.conv(
-            x,
-            params["weight"],
-            params.get("bias"),
-            [w.stride for w in windows],
-            [(w.before, w.after) for w in windows],
-            [w.dilation for w in windows],
-            groups,
-            self.values.get("padding_mode", "zeros"),
-        )
+        y = convolve(x, params["weight"], params.get("bias"), self.windows(x.shape[2:]), groups, self.values.get("padding_mode", "zeros"))
         return self.apply_activation(channels_back(y, layout), layout)
 
 
@@ -216,17 +211,8 @@ class SeparableConv(Conv):
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         windows = self.windows(x.shape[2:])
-        rank = len(windows)
-        middle = numeric.conv(
-            x,
-            params["depthwise.weight"],
-            None,
-            [w.stride for w in windows],
-            [(w.before, w.after) for w in windows],
-            [w.dilation for w in windows],
-            x.shape[1],
-        )
-        y = numeric.conv(middle, params["pointwise.weight"], params.get("pointwise.bias"), [1] * rank, [(0, 0)] * rank, [1] * rank, 1)
+        middle = convolve(x, params["depthwise.weight"], None, windows, x.shape[1])
+        y = convolve(middle, params["pointwise.weight"], params.get("pointwise.bias"), [Window(1)] * len(windows), 1)
         return self.apply_activation(channels_back(y, layout), layout)
 
 
