@@ -23,10 +23,10 @@ import numpy as np
 
 from .analysis import FieldTracker, Summary
 from .layers import GLOBAL
+from .layers.dense import Norm
 from .network import Network
 from .runner import execute
 
-STATISTICS = ("layernorm", "groupnorm", "instancenorm")
 PROBES_PER_BATCH = 16
 
 
@@ -44,7 +44,7 @@ def probe_weights(summary: Summary, network: Network) -> dict:
             elif len(shape) >= 2:
                 tensors[leaf] = np.full(shape, 1.0 / np.prod(shape[1:]))
             else:
-                tensors[leaf] = np.ones(shape) if "prelu" not in row.type else np.full(shape, 0.25)
+                tensors[leaf] = np.ones(shape)
         params[row.name] = tensors
     return params
 
@@ -56,10 +56,9 @@ class _Probing:
         self.network = network
         self.identity = set()
         for node in network.nodes:
-            kind = node.layer.type_name
-            without_stats = kind.startswith("batchnorm") and "running_mean" not in params.get(node.name, {})
-            if kind.startswith(STATISTICS) or without_stats:
-                self.identity.add(node.name)
+            layer = node.layer
+            if isinstance(layer, Norm) and (layer.stats_per_element or "running_mean" not in params.get(node.name, {})):
+                self.identity.add(node.name)  # statistics over positions (or over the batch)
 
     def __enter__(self):
         self.saved = {}

@@ -20,6 +20,7 @@ import numpy as np
 
 from .analysis import Summary
 from .errors import CnnError, Location, format_shape
+from .layers.dense import BatchNorm
 from .network import INPUT, Network
 from .numeric import TILE_BYTES
 
@@ -90,9 +91,6 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
     return values[last], kept, timings
 
 
-FOLDABLE = ("conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d")
-
-
 def count_uses(network: Network) -> dict[str, int]:
     uses: dict[str, int] = {}
     for node in network.nodes:
@@ -112,10 +110,10 @@ def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
         source = by_name.get(node.inputs[0])
         tensors = params.get(node.name, {})
         if (
-            node.layer.type_name.startswith("batchnorm")
+            isinstance(node.layer, BatchNorm)
             and "running_mean" in tensors
             and source is not None
-            and source.layer.type_name in FOLDABLE
+            and getattr(source.layer, "folds_batchnorm", False)
             and uses.get(source.name) == 1
             and source.layer["activation"].lower() in ("linear", "none")
             and not network.layout.channels_last
@@ -134,8 +132,14 @@ def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
 
 
 def initial_value(key: str, shape: tuple[int, ...], rng: np.random.Generator, dtype) -> np.ndarray:
-    """A seeded stand-in for a missing tensor, scaled as PyTorch initialises them, drawn
-    directly in the target precision (no float64 copy of a large weight)."""
+    """A seeded stand-in for a missing tensor, scaled as PyTorch initialises them. Drawn in
+    float32 whatever the run's precision: the same seed gives the same network in float32
+    and float64, and a large weight needs no float64 temporary."""
+    return _draw(key, shape, rng).astype(dtype, copy=False)
+
+
+def _draw(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    dtype = np.float32
     leaf = key.rsplit(".", 1)[-1]
 
     def uniform(low: float, high: float) -> np.ndarray:
@@ -151,8 +155,8 @@ def initial_value(key: str, shape: tuple[int, ...], rng: np.random.Generator, dt
     if len(shape) >= 2:  # conv and linear weights: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
         bound = 1.0 / math.sqrt(math.prod(shape[1:]))
         return uniform(-bound, bound)
-    if leaf == "weight":  # norm scales, PReLU slopes
-        return uniform(0.5, 1.5) if "prelu" not in key else np.full(shape, 0.25, dtype=dtype)
+    if leaf == "weight":  # norm scales, PReLU slopes: positive, near 1
+        return uniform(0.5, 1.5)
     return uniform(-0.1, 0.1)
 
 

@@ -20,6 +20,7 @@ class Activation(Layer):
     family = "activation"
     per_element: ClassVar[int] = 1
     formula: ClassVar[str] = ""
+    in_place: ClassVar[bool] = False  # its function takes out= and may overwrite its input
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -34,12 +35,12 @@ class Activation(Layer):
         return {}
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
-        if owned and self.type_name == "relu":
+        if owned and self.in_place:
             return type(self).function(inputs[0], self.values, out=inputs[0])
         return type(self).function(inputs[0], self.values)
 
 
-def activation(name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=()):
+def activation(name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False):
     return REGISTRY.variant(
         Activation,
         name,
@@ -49,6 +50,7 @@ def activation(name: str, *aliases: str, per_element: int, formula: str, summary
         summary=summary,
         attributes=tuple(attributes),
         function=staticmethod(function),
+        in_place=in_place,
     )
 
 
@@ -74,7 +76,15 @@ SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.050700987355480493
 
 
 activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x)
-activation("relu", "ReLU", per_element=1, formula="max(x, 0)", summary="max(x, 0)", function=lambda x, v, out=None: np.maximum(x, 0, out=out))
+activation(
+    "relu",
+    "ReLU",
+    per_element=1,
+    formula="max(x, 0)",
+    summary="max(x, 0)",
+    function=lambda x, v, out=None: np.maximum(x, 0, out=out),
+    in_place=True,
+)
 activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x))
 activation(
     "leaky_relu",

@@ -104,6 +104,7 @@ class Conv(Windowed, FusedActivation):
     """Convolution: out channels, each a sum over in / groups channels of a sliding kernel."""
 
     family = "convolution"
+    folds_batchnorm = True  # weight (out, ...): a BatchNorm after it folds into weight and bias
     primary = "out"
     summary = "convolution with padding, stride, dilation and groups"
     flops_rule = "2 x MACs + output elements (bias) + fused activation"
@@ -187,6 +188,7 @@ class SeparableConv(Conv):
     """
 
     summary = "depthwise conv then pointwise 1x1 conv, Keras's SeparableConv"
+    folds_batchnorm = False  # two weights
     attributes = (OUT(), KERNEL(), STRIDE(), PADDING, DILATION(), MULTIPLIER, BIAS(), ACTIVATION(), IN_CHECK())
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
@@ -224,6 +226,7 @@ class ConvTranspose(Conv):
     """
 
     summary = "transposed convolution (PyTorch padding, or Keras 'same'/'valid')"
+    folds_batchnorm = False  # weight (in, out / groups, ...)
     attributes = (
         OUT(),
         KERNEL(),
