@@ -1,0 +1,73 @@
+"""Fuzzing with mutated example files: numbers made negative, zero, huge, fractional or
+text; lines deleted or duplicated; keys misspelt; references broken. Every outcome is a
+summary or cnncalc's own error with a location, never anything else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnncalc import dsl, network, yamlformat
+from cnncalc.analysis import analyse
+from cnncalc.blocks import expand
+from cnncalc.errors import CnnError
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = sorted(p for p in [*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/*.dsl"), *ROOT.glob("examples/homework/*.yaml")]
+               if not p.stem.endswith("-answers"))
+NUMBER = re.compile(r"(?<![\w.])\d+(?![\w.])")
+REPLACEMENTS = ["-3", "0", "10000000000000000000000", "1.5", "x", "null", "[]", "{}", "-1", "2e9", "'3'", "true"]
+
+
+@st.composite
+def mutated(draw, text: str) -> str:
+    lines = text.splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["number", "delete", "duplicate", "misspell", "reference", "swap"]))
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        line = lines[i]
+        if kind == "number":
+            numbers = list(NUMBER.finditer(line))
+            if numbers:
+                m = numbers[draw(st.integers(0, len(numbers) - 1))]
+                lines[i] = line[: m.start()] + draw(st.sampled_from(REPLACEMENTS)) + line[m.end() :]
+        elif kind == "delete":
+            del lines[i]
+        elif kind == "duplicate":
+            lines.insert(i, line)
+        elif kind == "misspell":
+            words = list(re.finditer(r"[a-z_]{3,}", line))
+            if words:
+                m = words[draw(st.integers(0, len(words) - 1))]
+                word = m.group()
+                j = draw(st.integers(0, len(word) - 2))
+                lines[i] = line[: m.start()] + word[:j] + word[j + 1] + word[j] + word[j + 2 :] + line[m.end() :]
+        elif kind == "reference":
+            lines[i] = re.sub(r"(from: |from=|\[)(\w+)", r"\1nowhere", line, count=1)
+        else:
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_mutated_examples_never_fail_but_with_a_located_error(path, data):
+    text = data.draw(mutated(path.read_text()))
+    reader = yamlformat.read if path.suffix == ".yaml" else dsl.read
+    try:
+        summary = analyse(network.build(expand(reader(text, path.name))))
+    except CnnError as exc:
+        assert exc.location is not None and exc.location.path in (path.name, "--input")
+        assert exc.location.line >= 1 and exc.location.column >= 1
+        rendered = exc.render({path.name: text})
+        assert rendered.startswith(f"{path.name}:") and "error:" in rendered
+        return
+    assert summary.totals.params >= 0
