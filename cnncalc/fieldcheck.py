@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .analysis import FieldTracker, Summary
+from .errors import CnnError
 from .layers import GLOBAL
 from .layers.dense import Norm
 from .network import Network
@@ -103,6 +104,14 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
         return {}
     layout = network.layout
     channels, spatial = layout.split(shape)
+    from .runner import estimate_peak, machine_memory
+
+    peak = estimate_peak(summary, network, min(PROBES_PER_BATCH, max(spatial)), 8, keep=True)
+    if peak > machine_memory() // 2:
+        raise CnnError(
+            f"verifying needs about {peak / 2**30:.2f} GiB at its peak (a batch of {PROBES_PER_BATCH} probes, "
+            f"every layer's output kept), more than half this machine's memory; allowed: a smaller --input"
+        )
     params = probe_weights(summary, network)
     tracker = FieldTracker(network)
     shapes = {"input": shape, **{row.name: row.output_shape for row in summary.rows}}

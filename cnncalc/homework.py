@@ -173,7 +173,7 @@ def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
     layer = node.layer
     work: dict[str, list[str]] = {"output_shape": [], "params": [], "macs": [], "receptive_field": []}
     shape = in_shapes[0] if in_shapes else ()
-    if isinstance(layer, Windowed) and len(shape) > 1:
+    if isinstance(layer, Windowed) and "kernel" in layer.values and len(shape) > 1:  # not adaptive or global pools
         spatial = layout.split(shape)[1]
         names = SPATIAL_NAMES.get(len(spatial), ())
         if isinstance(layer, ConvTranspose):

@@ -176,9 +176,12 @@ def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng)
                 if row.name not in random_layers:
                     random_layers.append(row.name)
                 continue
-            array = np.asarray(value, dtype=dtype)
+            where = source.location if source is not None else None
+            try:
+                array = np.asarray(value, dtype=dtype)
+            except (TypeError, ValueError):
+                raise CnnError(f"weight '{key}' must be a (nested) list of numbers in PyTorch's layout {format_shape(shape)}", where) from None
             if array.shape != tuple(shape):
-                where = source.location if source is not None else None
                 raise CnnError(
                     f"weight '{key}' has shape {format_shape(array.shape)} but layer '{row.name}' ({row.type}) "
                     f"needs {format_shape(shape)} (PyTorch's layout)",

@@ -184,3 +184,10 @@ def test_explain_working(overwrite):
     everything = invoke("summary", ROOT / "examples" / "lenet5.yaml", "--explain")
     assert everything.stdout.count("receptive field:") == 12
     assert invoke("summary", ROOT / "examples" / "lenet5.yaml", "--explain", "c33").exit_code == 2
+
+
+def test_explain_covers_adaptive_and_global_pooling():
+    """Found by fuzzing: window layers without a kernel (adaptive, global pools)."""
+    for path in ("resnet18.yaml", "mobilenetv2.yaml"):
+        result = invoke("summary", ROOT / "examples" / path, "--explain")
+        assert result.exit_code == 0, result.output

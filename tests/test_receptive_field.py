@@ -181,3 +181,9 @@ def test_verify_reports_a_wrong_formula(monkeypatch):
     monkeypatch.setattr(conv, "window_taps", shifted)
     result = CliRunner().invoke(main, ["rf", str(ROOT / "examples" / "lenet5.yaml"), "--verify"])
     assert result.exit_code == 1 and "differ" in result.stdout
+
+
+def test_verify_refuses_an_input_too_large_to_probe():
+    """Found by fuzzing: NumPy's own error escaped for a huge input."""
+    result = CliRunner().invoke(main, ["rf", str(ROOT / "examples" / "lenet5.yaml"), "--verify", "--input", "1x100000000x32"])
+    assert result.exit_code == 2 and "verifying needs about" in result.stderr

@@ -179,3 +179,13 @@ def test_long_runs_show_progress_on_a_terminal(monkeypatch):
     result = invoke("run", ROOT / "examples" / "vgg16.yaml", "--format", "json")  # 31 GFLOPs: a long run
     assert result.exit_code == 0 and json.loads(result.stdout)["ok"]
     assert "forward" in terminal.getvalue()
+
+
+def test_inline_weights_that_are_not_numbers_are_bad_input(tmp_path):
+    """Found by fuzzing: a word in an inline weight reached NumPy's conversion."""
+    text = (HOMEWORK / "conv-patch.yaml").read_text().replace("[[[[1, 0, -1],", "[[[[nowhere, 0, -1],")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = invoke("run", path)
+    assert result.exit_code == 2
+    assert "weight 'conv.weight' must be a (nested) list of numbers in PyTorch's layout (1, 1, 3, 3)" in result.stderr
