@@ -22,7 +22,7 @@ from .attrs import show
 from .errors import CnnError, Location, did_you_mean
 from .expr import ExprError, substitute
 from .layers import REGISTRY
-from .network import INPUT, LayerSpec, NetworkSpec, Written
+from .network import INPUT, LayerSpec, NetworkSpec, Written, auto_name
 
 MAX_LAYERS = 1_000_000
 MAX_NESTING = 32
@@ -100,12 +100,7 @@ class _Expander:
                     raise CnnError(f"a layer name must be a non-empty word; received {show(entry.name.value)}", entry.name.location)
                 names.append(entry.name.value)
                 continue
-            kind = self.type_name(entry)
-            while True:
-                counters[kind] = counters.get(kind, 0) + 1
-                candidate = f"{kind}_{counters[kind]}"
-                if candidate not in taken:
-                    break
+            candidate = auto_name(self.type_name(entry), counters, taken)
             taken.add(candidate)
             names.append(candidate)
         return names

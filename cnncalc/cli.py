@@ -377,12 +377,7 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
         inline = net.data
         given = runner.load_npz(weights) if weights else {}
         values = runner.load_input(data) if data else (inline.value if inline is not None else None)
-        if values is not None and getattr(values, "ndim", None) == len(net.input_shape) + 1:
-            batch_size = values.shape[0]
-        elif values is not None and len(getattr(values, "shape", ())) == len(net.input_shape):
-            batch_size = 1
-        else:
-            batch_size = batch
+        batch_size = runner.batch_of(net, values, batch)
         summary = analyse(net, batch_size, dtype)
         limit = parse_size(max_memory) if max_memory else runner.machine_memory() // 2
         itemsize = 4 if dtype == "float32" else 8

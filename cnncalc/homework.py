@@ -217,9 +217,7 @@ def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
     if field is None:
         work["receptive_field"].append("global: this layer mixes every position")
     else:
-        def text(values):
-            texts = sorted({str(float(v)) if getattr(v, 'denominator', 1) != 1 else str(int(v)) for v in values})
-            return texts[0] if len(texts) == 1 else "x".join(str(v) for v in values)
+        from .render import per_dim_text as text
 
         work["receptive_field"].append(
             f"r = {text(field.size)}, stride S = {text(field.stride)}, padding P = {text(field.padding)}"

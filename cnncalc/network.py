@@ -166,14 +166,20 @@ def assign_names(layers: list[LayerSpec], classes: list[type[Layer]]) -> list[st
         if layer.name is not None:
             names.append(layer.name.value)
             continue
-        while True:
-            counters[cls.type_name] = counters.get(cls.type_name, 0) + 1
-            candidate = f"{cls.type_name}_{counters[cls.type_name]}"
-            if candidate not in taken:
-                break
+        candidate = auto_name(cls.type_name, counters, taken)
         taken[candidate] = layer.location
         names.append(candidate)
     return names
+
+
+def auto_name(kind: str, counters: dict[str, int], taken) -> str:
+    """The next free TYPE_N for an unnamed layer: N counts that type from 1, skipping names
+    already in use."""
+    while True:
+        counters[kind] = counters.get(kind, 0) + 1
+        candidate = f"{kind}_{counters[kind]}"
+        if candidate not in taken:
+            return candidate
 
 
 def resolve_attrs(layer: LayerSpec, cls: type[Layer], label: str) -> tuple[dict[str, Any], Where]:

@@ -213,6 +213,19 @@ def load_input(path: str) -> np.ndarray:
         raise CnnError(f"{path} is not a NumPy .npy array: {exc}") from None
 
 
+def batch_of(network: Network, data, default: int) -> int:
+    """The batch the input will have: the data's first axis when it carries one, 1 for a
+    single sample, else `default` (and for data of the wrong shape, which make_input refuses)."""
+    if data is None:
+        return default
+    try:
+        dims = np.shape(data)
+    except ValueError:  # ragged lists
+        return default
+    rank = len(network.input_shape)
+    return dims[0] if len(dims) == rank + 1 else 1 if len(dims) == rank else default
+
+
 def make_input(network: Network, batch: int, data, dtype, rng, where: Location | None) -> np.ndarray:
     """The input batch: given data (with or without the batch axis) or seeded noise."""
     shape = network.input_shape

@@ -18,14 +18,21 @@ from .network import LayerSpec, NetworkSpec, Written
 PLAIN = re.compile(r"^[A-Za-z_$][\w.\-$()* /+%<>=!]*$")
 
 
-# -- YAML ---------------------------------------------------------------------------------------
-def yaml_scalar(value: Any) -> str:
+def literal(value: Any) -> str | None:
+    """null, true/false and numbers are spelled alike in YAML and the DSL."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    return None
+
+
+# -- YAML ---------------------------------------------------------------------------------------
+def yaml_scalar(value: Any) -> str:
+    if literal(value) is not None:
+        return literal(value)
     if isinstance(value, list):
         return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -103,12 +110,8 @@ WORD = re.compile(r"[\w][\w.\-]*")
 
 
 def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if literal(value) is not None:
+        return literal(value)
     if isinstance(value, list):
         if not tensor and len(value) > 1 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
             return "x".join(str(v) for v in value)

@@ -230,7 +230,7 @@ def separable_case(draw, cls):
 
     def build(x_shape):
         middle = channels * attrs["multiplier"]
-        depthwise = CONV[rank](middle // attrs["multiplier"], middle, per_dim(attrs["kernel"], rank), attrs["stride"], attrs["padding"], groups=channels, bias=False)
+        depthwise = CONV[rank](channels, middle, per_dim(attrs["kernel"], rank), attrs["stride"], attrs["padding"], groups=channels, bias=False)
         pointwise = CONV[rank](middle, attrs["out"], 1, bias=attrs["bias"])
         return Wrapped(lambda m, x: m.pointwise(m.depthwise(x)), depthwise=depthwise, pointwise=pointwise)
 

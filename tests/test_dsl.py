@@ -20,7 +20,7 @@ from cnncalc.cli import main
 from cnncalc.errors import CnnError
 from cnncalc.render import summary_json
 from cnncalc.writers import to_dsl, to_yaml
-from test_properties import conv_stack, random_layer
+from test_properties import RANDOM_NETWORK, conv_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 YAML_EXAMPLES = sorted(p for p in [*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/homework/*.yaml")] if not p.stem.endswith("-answers"))
@@ -52,11 +52,7 @@ def test_committed_dsl_versions_match_their_yaml(path):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    shape=st.lists(st.integers(1, 12), min_size=1, max_size=4),
-    layers=st.lists(random_layer(), min_size=1, max_size=5),
-    layout=st.sampled_from(["channels_first", "channels_last"]),
-)
+@given(**RANDOM_NETWORK)
 def test_random_networks_round_trip_through_the_dsl(shape, layers, layout):
     document = {"input": shape, "layout": layout, "layers": layers}
     try:

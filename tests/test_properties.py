@@ -37,12 +37,16 @@ def random_layer(draw):
     return {cls.type_name: attrs}
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
+# A random network: input shape, 1-5 random layers, layout (shared with test_dsl.py).
+RANDOM_NETWORK = dict(
     shape=st.lists(st.integers(1, 12), min_size=1, max_size=4),
     layers=st.lists(random_layer(), min_size=1, max_size=5),
     layout=st.sampled_from(["channels_first", "channels_last"]),
 )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**RANDOM_NETWORK)
 def test_random_networks_succeed_or_fail_with_a_located_error(shape, layers, layout):
     try:
         summary = summarise({"input": shape, "layout": layout, "layers": layers})
