@@ -43,6 +43,8 @@ class Group:
     name: str
     kind: str
     level: int
+    block: str | None = None  # the block this is an instance of (None: a repeat of layers or blocks)
+    params: tuple[tuple[str, Any], ...] = ()  # the instance's parameter values
 
 
 def expand(spec: NetworkSpec) -> NetworkSpec:
@@ -260,7 +262,7 @@ class _Expander:
                 raise CnnError(
                     f"block '{block.name}' needs the parameter '{missing[0]}' (it has no default)", entry.type.location
                 )
-            self.groups.append(Group(name, block.name, level + 1 + (repeat is not None)))
+            self.groups.append(Group(name, block.name, level + 1 + (repeat is not None), block.name, tuple(args.items())))
             layers, current = self.scope(
                 block.layers, args, name + ".", current, tuple(chain), level + 1 + (repeat is not None), resolve
             )

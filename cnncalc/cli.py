@@ -431,6 +431,23 @@ def convert(file, expression, target) -> None:
 
 
 @main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option("--to", "target", type=click.Choice(("pytorch", "keras")), required=True, help="The framework.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
+def export(file, expression, target, input_shape) -> None:
+    """Python code that builds the same network in PyTorch (class Net) or Keras (build_model())."""
+
+    def act():
+        from .export import to_keras, to_pytorch
+
+        network = load_network(Source(file, expression), input_shape)
+        click.echo(to_pytorch(network) if target == "pytorch" else to_keras(network), nl=False)
+
+    run_safely(act)
+
+
+@main.command()
 @click.argument("name", required=False)
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def layers(name, fmt) -> None:

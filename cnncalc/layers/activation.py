@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from ..attrs import Attr, Axis, Choice, Int, Number
 from ..lazy import np, numeric
+from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
 from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, product
 
 
@@ -21,9 +22,14 @@ class Activation(Layer):
     per_element: ClassVar[int] = 1
     formula: ClassVar[str] = ""
     in_place: ClassVar[bool] = False  # its function takes out= and may overwrite its input
+    torch_names: ClassVar[tuple[str, str | None]] = ("Identity", None)  # nn module, functional form
+    keras_name: ClassVar[str | None] = None  # Keras's activation string for this exact function
+    keras_build = None  # values -> the Keras layer, where the string does not fit
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if callable(cls.__dict__.get("keras_name")):  # a function of the attributes, not a name
+            cls.keras_build, cls.keras_name = staticmethod(cls.__dict__["keras_name"]), None
         if "formula" in cls.__dict__ and "flops_rule" not in cls.__dict__:
             cls.flops_rule = f"{cls.per_element} per element: {cls.formula}" if cls.per_element else "0"
 
@@ -34,13 +40,47 @@ class Activation(Layer):
     def weights(self, shape: Shape, layout: Layout) -> dict[str, Shape]:
         return {}
 
+    def options(self) -> dict:
+        """The attributes set to something other than their default (PyTorch's keywords)."""
+        return {a.name: self[a.name] for a in self.attributes if self[a.name] != a.default}
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(call(f"nn.{self.torch_names[0]}", **self.options()))
+
+    def torch_function(self, tensor: str, file_last_axis: int) -> str:
+        """This activation with its default attributes applied to `tensor` (a fused
+        activation); file_last_axis is where the file's last axis is in that tensor."""
+        function = self.torch_names[1]
+        if function is None:
+            return tensor
+        if isinstance(self, Softmax):
+            return f"{function}({tensor}, dim={file_last_axis})"
+        return f"{function}({tensor})"
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", self.keras_layer()),))
+
+    def keras_string(self) -> str | None:
+        """Keras's `activation=` name for this exact function, if it has one."""
+        return self.keras_name
+
+    def keras_layer(self) -> Call:
+        name = self.keras_string()
+        if name is not None:
+            return call("layers.Activation", name)
+        return self.keras_build(self.values)
+
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         if owned and self.in_place:
             return type(self).function(inputs[0], self.values, out=inputs[0])
         return type(self).function(inputs[0], self.values)
 
 
-def activation(name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False):
+def activation(
+    name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras
+):
+    """Register an activation. torch: (its nn module, its functional form); keras: the name
+    Keras's `activation=` takes for exactly this function, or None where there is none."""
     return REGISTRY.variant(
         Activation,
         name,
@@ -51,6 +91,8 @@ def activation(name: str, *aliases: str, per_element: int, formula: str, summary
         attributes=tuple(attributes),
         function=staticmethod(function),
         in_place=in_place,
+        torch_names=torch,
+        keras_name=keras,
     )
 
 
@@ -75,7 +117,7 @@ def _gelu(x, approximate):
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
-activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x)
+activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x, torch=("Identity", None), keras="linear")
 activation(
     "relu",
     "ReLU",
@@ -84,8 +126,10 @@ activation(
     summary="max(x, 0)",
     function=lambda x, v, out=None: np.maximum(x, 0, out=out),
     in_place=True,
+    torch=("ReLU", "F.relu"),
+    keras="relu",
 )
-activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x))
+activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x), torch=("ReLU6", "F.relu6"), keras="relu6")
 activation(
     "leaky_relu",
     "LeakyReLU",
@@ -94,6 +138,8 @@ activation(
     summary="x if x > 0 else slope * x",
     function=lambda x, v: np.where(x > 0, x, x * x.dtype.type(v["negative_slope"])),
     attributes=[Attr("negative_slope", Number(0), 0.01, ("alpha", "slope"), "slope below zero (PyTorch's default)")],
+    torch=("LeakyReLU", "F.leaky_relu"),
+    keras=lambda values: call("layers.LeakyReLU", negative_slope=values["negative_slope"]),
 )
 activation(
     "elu",
@@ -103,6 +149,8 @@ activation(
     summary="x if x > 0 else alpha * (exp(x) - 1)",
     function=lambda x, v: np.where(x > 0, x, x.dtype.type(v["alpha"]) * np.expm1(np.minimum(x, 0))),
     attributes=[Attr("alpha", Number(0), 1.0, (), "scale of the negative part")],
+    torch=("ELU", "F.elu"),
+    keras=lambda values: call("layers.ELU", alpha=values["alpha"]),
 )
 activation(
     "gelu",
@@ -112,6 +160,8 @@ activation(
     summary="x * Phi(x), exact (erf) or tanh approximation",
     function=lambda x, v: _gelu(x, v["approximate"]),
     attributes=[Attr("approximate", Choice("none", "tanh"), "none", (), "PyTorch's approximation switch")],
+    torch=("GELU", "F.gelu"),
+    keras=lambda values: call("layers.Activation", "gelu" if values["approximate"] == "tanh" else Raw("gelu_exact")),
 )
 activation(
     "sigmoid",
@@ -120,6 +170,8 @@ activation(
     formula="1 / (1 + exp(-x)): exp, add, divide",
     summary="1 / (1 + exp(-x))",
     function=lambda x, v: _sigmoid(x),
+    torch=("Sigmoid", "torch.sigmoid"),
+    keras="sigmoid",
 )
 activation(
     "hardsigmoid",
@@ -129,8 +181,10 @@ activation(
     formula="min(max(x + 3, 0), 6) / 6: add, max, min, divide",
     summary="relu6(x + 3) / 6",
     function=lambda x, v: _relu6(x + 3) / 6,
+    torch=("Hardsigmoid", "F.hardsigmoid"),
+    keras="hard_sigmoid",
 )
-activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x))
+activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x), torch=("Tanh", "torch.tanh"), keras="tanh")
 activation(
     "softplus",
     "Softplus",
@@ -138,6 +192,8 @@ activation(
     formula="log(1 + exp(x)): exp, add, log",
     summary="log(1 + exp(x))",
     function=lambda x, v: _softplus(x),
+    torch=("Softplus", "F.softplus"),
+    keras="softplus",
 )
 activation(
     "softsign",
@@ -146,6 +202,8 @@ activation(
     formula="x / (1 + |x|): abs, add, divide",
     summary="x / (1 + |x|)",
     function=lambda x, v: x / (1 + np.abs(x)),
+    torch=("Softsign", "F.softsign"),
+    keras="softsign",
 )
 activation(
     "selu",
@@ -154,6 +212,8 @@ activation(
     formula="scale * (x if x > 0 else alpha * (exp(x) - 1)): compare, exp, subtract, two multiplies",
     summary="scaled ELU with fixed constants (Klambauer et al. 2017)",
     function=lambda x, v: x.dtype.type(SELU_SCALE) * np.where(x > 0, x, x.dtype.type(SELU_ALPHA) * np.expm1(np.minimum(x, 0))),
+    torch=("SELU", "F.selu"),
+    keras="selu",
 )
 activation(
     "mish",
@@ -162,6 +222,8 @@ activation(
     formula="x * tanh(softplus(x)): softplus (3), tanh, multiply",
     summary="x * tanh(log(1 + exp(x)))",
     function=lambda x, v: x * np.tanh(_softplus(x)),
+    torch=("Mish", "F.mish"),
+    keras="mish",
 )
 activation(
     "silu",
@@ -171,6 +233,8 @@ activation(
     formula="x * sigmoid(x): sigmoid (3), multiply",
     summary="x * sigmoid(x)",
     function=lambda x, v: x * _sigmoid(x),
+    torch=("SiLU", "F.silu"),
+    keras="silu",
 )
 activation(
     "hardswish",
@@ -181,6 +245,8 @@ activation(
     formula="x * hardsigmoid(x): hardsigmoid (4), multiply",
     summary="x * relu6(x + 3) / 6",
     function=lambda x, v: x * _relu6(x + 3) / 6,
+    torch=("Hardswish", "F.hardswish"),
+    keras="hard_silu",
 )
 
 
@@ -213,6 +279,19 @@ class PReLU(Activation):
             weight = weight.reshape(shape)
         return np.where(x >= 0, x, weight * x)
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        """nn.PReLU's slopes run along dim 1, the channels."""
+        count = self["num_parameters"]
+        return TorchOp(call("nn.PReLU", count if count != 1 else None), wants=CHANNELS_FIRST if count != 1 else ANY)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Keras's PReLU learns one slope per element unless axes are shared: share all
+        of them (one slope) or all but the channels (one per channel)."""
+        rank = len(shapes[0])
+        channel = layout.channel_axis(rank) + 1 if rank > 1 else 1
+        shared = [axis for axis in range(1, rank + 1) if self["num_parameters"] == 1 or axis != channel]
+        return KerasOp((("", call("layers.PReLU", shared_axes=shared or None)),))
+
 
 class Softmax(Activation):
     """exp(x) normalised to sum to 1 along an axis (stable form: the maximum is subtracted first)."""
@@ -240,6 +319,20 @@ class Softmax(Activation):
     def normalise(self, shifted, exp, total):
         return exp / total
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(call(f"nn.{self.torch_names[0]}", dim=self["dim"]), wants=FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        if self.torch_names[0] == "Softmax":
+            return KerasOp((("", call("layers.Softmax", axis=self["dim"])),))
+        if self["dim"] != -1:
+            raise self.fail(
+                f"Keras has log_softmax only along the last axis; received dim={self['dim']}; allowed for "
+                "export to Keras: dim=-1",
+                "dim",
+            )
+        return KerasOp((("", call("layers.Activation", "log_softmax")),))
+
 
 def sample_axis(layer: Layer, attr: str, rank: int) -> int:
     """A batch-inclusive axis (PyTorch dim, Keras axis) as an index into the sample shape."""
@@ -261,6 +354,8 @@ REGISTRY.variant(
     per_element=5,
     formula="max, subtract, exp, sum, divide",
     summary="exp(x) / sum(exp(x)) along an axis",
+    torch_names=("Softmax", "F.softmax"),
+    keras_name="softmax",
 )
 
 
@@ -272,6 +367,8 @@ class LogSoftmax(Softmax):
     formula = "max, subtract, exp, sum, subtract; plus one log per slice"
     flops_rule = "5 per element (max, subtract, exp, sum, subtract) + 1 log per slice along the axis"
     summary = "log of softmax along an axis"
+    torch_names = ("LogSoftmax", "F.log_softmax")
+    keras_name = "log_softmax"
 
     def cost(self, shape: Shape, axis: int) -> int:
         return self.per_element * product(shape) + product(shape) // shape[axis]
@@ -320,6 +417,28 @@ class FusedActivation:
         cls = REGISTRY.get(name)
         defaults = {a.name: a.default for a in cls.attributes}
         return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).forward([y], {}, layout)
+
+
+    def fused(self: Layer) -> Activation | None:
+        name = self["activation"]
+        if name.lower() in FusedActivation.NONE:
+            return None
+        cls = REGISTRY.get(name)
+        return cls(f"{self.name}.activation", {a.name: a.default for a in cls.attributes}, self.where, (self.name,))
+
+    def torch_activation(self: Layer, expression: str, file_last_axis: int) -> str:
+        """The forward expression with the fused activation applied (PyTorch has no fused form)."""
+        fused = FusedActivation.fused(self)
+        return expression if fused is None else fused.torch_function(expression, file_last_axis)
+
+    def keras_activation(self: Layer) -> tuple[str | None, tuple[tuple[str, Call], ...]]:
+        """(Keras's `activation=` string, extra layers after the layer) for the fused activation."""
+        fused = FusedActivation.fused(self)
+        if fused is None:
+            return None, ()
+        if fused.keras_string() is not None:
+            return fused.keras_string(), ()
+        return None, (("_activation", fused.keras_layer()),)
 
 
 def fusable() -> list[type[Activation]]:

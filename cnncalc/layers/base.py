@@ -15,10 +15,13 @@ import abc
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from ..attrs import Attr, show
 from ..errors import CnnError, Location, did_you_mean, format_shape
+
+if TYPE_CHECKING:
+    from .code import KerasOp, TorchOp
 
 Shape = tuple[int, ...]
 
@@ -128,6 +131,15 @@ class Layer(abc.ABC):
 
         `owned`: nothing reads inputs[0] after this layer, so it may be overwritten.
         """
+
+    @abc.abstractmethod
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "TorchOp":
+        """This layer in PyTorch for inputs of these shapes (file layout), exactly, or a
+        self.fail(...) saying why PyTorch cannot express it."""
+
+    @abc.abstractmethod
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "KerasOp":
+        """This layer in Keras 3 (functional API), exactly, or a self.fail(...)."""
 
     # -- helpers for subclasses --------------------------------------------------------
     @property

@@ -12,6 +12,7 @@ activation's own cost.
 from __future__ import annotations
 
 from math import gcd
+from typing import Any
 
 from ..attrs import (
     ACTIVATION,
@@ -31,6 +32,7 @@ from ..attrs import (
 from ..windows import Window, keras_transposed_size, same_padding, transposed_taps, window_taps
 from ..lazy import numeric
 from .activation import FusedActivation
+from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
 from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product
 
 PADDING = Attr("padding", Padding(), 0, ("p",), "zeros around the input: int, per dimension, [before, after] pairs, 'same' (TensorFlow) or 'valid'")
@@ -91,6 +93,61 @@ class Windowed(Layer):
                 )
             sizes.append(out)
         return tuple(sizes), tuple(warnings)
+
+
+    def torch_padding(self, windows, mode: str = "zeros") -> tuple[Any, str]:
+        """(the module's padding argument, the forward expression): symmetric padding goes
+        to the module, TensorFlow's 'same' at stride 1 stays 'same', anything else becomes
+        an explicit F.pad before it (exact, never silently different)."""
+        pairs = [(w.before, w.after) for w in windows]
+        if all(before == after for before, after in pairs):
+            return (single(tuple(b for b, _ in pairs)) or None), "{m}({x})"
+        if self["padding"] == "same" and all(w.stride == 1 for w in windows):
+            return "same", "{m}({x})"
+        options = "" if mode == "zeros" else f", mode={mode!r}"
+        return None, f"{{m}}(F.pad({{x}}, {torch_pad(pairs)}{options}))"
+
+    def keras_padding(self, spatial: Shape, windows, layout: Layout) -> tuple[str, tuple[tuple[str, Call], ...]]:
+        """(Keras's padding name, layers before): 'same' or 'valid' where they give exactly
+        these pads, else an explicit ZeroPadding layer and 'valid'."""
+        pairs = tuple((w.before, w.after) for w in windows)
+        if not any(b or a for b, a in pairs):
+            return "valid", ()
+        same = tuple(same_padding(n, w.kernel, w.stride, w.dilation) for n, w in zip(spatial, windows))
+        if pairs == same:
+            return "same", ()
+        return "valid", keras_pad(pairs, layout, "_pad")
+
+
+def keras_format(layout: Layout) -> str | None:
+    """Keras's data_format argument: only written when it is not Keras's default."""
+    return None if layout.channels_last else "channels_first"
+
+
+def keras_pairs(pairs) -> tuple:
+    """Keras's 1-D padding and cropping take one (before, after) pair, not a list of them."""
+    pairs = tuple(tuple(pair) for pair in pairs)
+    return pairs[0] if len(pairs) == 1 else pairs
+
+
+def keras_pad(pairs, layout: Layout, suffix: str = "") -> tuple[tuple[str, Call], ...]:
+    rank = len(pairs)
+    return ((suffix, call(f"layers.ZeroPadding{rank}D", padding=keras_pairs(pairs), data_format=keras_format(layout))),)
+
+
+def keras_crop(pairs, layout: Layout, suffix: str = "") -> tuple[tuple[str, Call], ...]:
+    """A Cropping layer; Keras's Cropping1D knows only (N, L, C), so a channels_first
+    input is turned around it."""
+    rank = len(pairs)
+    if rank == 1 and not layout.channels_last:
+        return channels_last_1d(call("layers.Cropping1D", cropping=keras_pairs(pairs)), suffix)
+    return ((suffix, call(f"layers.Cropping{rank}D", cropping=keras_pairs(pairs), data_format=keras_format(layout))),)
+
+
+def channels_last_1d(layer: Call, suffix: str = "") -> tuple[tuple[str, Call], ...]:
+    """A 1-D Keras layer that only knows (N, L, C), applied to (N, C, L)."""
+    turn = call("layers.Permute", (2, 1))
+    return ((suffix + "_to_last", turn), (suffix, layer), (suffix + "_to_first", turn))
 
 
 def convolve(x, weight, bias, windows, groups: int, mode: str = "zeros"):
@@ -165,6 +222,69 @@ class Conv(Windowed, FusedActivation):
         y = convolve(x, params["weight"], params.get("bias"), self.windows(x.shape[2:]), groups, self.values.get("padding_mode", "zeros"))
         return self.apply_activation(channels_back(y, layout), layout)
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        channels, spatial = layout.split(shapes[0])
+        windows = self.windows(spatial)
+        mode = self.values.get("padding_mode", "zeros")
+        padding, expression = self.torch_padding(windows, mode)
+        module = self.torch_module(channels, windows, padding, mode if padding is not None else "zeros")
+        return TorchOp(module, self.torch_activation(expression, 1 if layout.channels_last else -1), CHANNELS_FIRST)
+
+    def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
+        out, groups = self.channels(channels)
+        return call(
+            f"nn.Conv{len(windows)}d",
+            channels,
+            out,
+            kernel_size=single(tuple(w.kernel for w in windows)),
+            **self.torch_window_options(windows),
+            padding=padding,
+            groups=groups if groups != 1 else None,
+            bias=False if not self["bias"] else None,
+            padding_mode=mode if mode != "zeros" else None,
+        )
+
+    @staticmethod
+    def torch_window_options(windows) -> dict:
+        strides, dilations = tuple(w.stride for w in windows), tuple(w.dilation for w in windows)
+        return {
+            "stride": single(strides) if set(strides) != {1} else None,
+            "dilation": single(dilations) if set(dilations) != {1} else None,
+        }
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        channels, spatial = layout.split(shapes[0])
+        windows = self.windows(spatial)
+        if self.values.get("padding_mode", "zeros") != "zeros":
+            raise self.fail(
+                f"Keras pads convolutions only with zeros; received padding_mode='{self['padding_mode']}'; "
+                "allowed for export to Keras: padding_mode='zeros' (or a pad layer before the conv)",
+                "padding_mode",
+            )
+        strides, dilations = tuple(w.stride for w in windows), tuple(w.dilation for w in windows)
+        if set(strides) != {1} and set(dilations) != {1}:
+            raise self.fail(
+                f"Keras does not combine strides > 1 with dilation > 1; received stride={show(single(strides))} "
+                f"and dilation={show(single(dilations))}; allowed for export to Keras: one of them 1",
+                "dilation",
+            )
+        padding, before = self.keras_padding(spatial, windows, layout)
+        activation, after = self.keras_activation()
+        options = {
+            "strides": single(strides) if set(strides) != {1} else None,
+            "padding": padding if padding != "valid" else None,
+            "dilation_rate": single(dilations) if set(dilations) != {1} else None,
+            "use_bias": False if not self["bias"] else None,
+            "activation": activation,
+            "data_format": keras_format(layout),
+        }
+        layer = self.keras_layer(channels, single(tuple(w.kernel for w in windows)), len(windows), options)
+        return KerasOp((*before, ("", layer), *after))
+
+    def keras_layer(self, channels: int, kernel, rank: int, options: dict) -> Call:
+        out, groups = self.channels(channels)
+        return call(f"layers.Conv{rank}D", out, kernel, groups=groups if groups != 1 else None, **options)
+
 
 class DepthwiseConv(Conv):
     """Keras's DepthwiseConv: each input channel convolved with `multiplier` kernels of its own.
@@ -178,6 +298,12 @@ class DepthwiseConv(Conv):
 
     def channels(self, channels: int) -> tuple[int, int]:
         return channels * self["multiplier"], channels
+
+    def keras_layer(self, channels: int, kernel, rank: int, options: dict) -> Call:
+        if rank == 3:
+            raise self.fail("Keras has no 3-D depthwise convolution; allowed for export to Keras: 1-D or 2-D")
+        multiplier = self["multiplier"]
+        return call(f"layers.DepthwiseConv{rank}D", kernel, depth_multiplier=multiplier if multiplier != 1 else None, **options)
 
 
 class SeparableConv(Conv):
@@ -216,6 +342,29 @@ class SeparableConv(Conv):
         middle = convolve(x, params["depthwise.weight"], None, windows, x.shape[1])
         y = convolve(middle, params["pointwise.weight"], params.get("pointwise.bias"), [Window(1)] * len(windows), 1)
         return self.apply_activation(channels_back(y, layout), layout)
+
+    def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
+        """The SeparableConv helper module: depthwise then pointwise, PyTorch's names."""
+        multiplier = self["multiplier"]
+        return call(
+            "SeparableConv",
+            Raw(f"nn.Conv{len(windows)}d"),
+            channels,
+            self["out"],
+            kernel_size=single(tuple(w.kernel for w in windows)),
+            multiplier=multiplier if multiplier != 1 else None,
+            **self.torch_window_options(windows),
+            padding=padding,
+            bias=False if not self["bias"] else None,
+        )
+
+    def keras_layer(self, channels: int, kernel, rank: int, options: dict) -> Call:
+        if rank == 3:
+            raise self.fail("Keras has no 3-D separable convolution; allowed for export to Keras: 1-D or 2-D")
+        multiplier = self["multiplier"]
+        return call(
+            f"layers.SeparableConv{rank}D", self["out"], kernel, depth_multiplier=multiplier if multiplier != 1 else None, **options
+        )
 
 
 class ConvTranspose(Conv):
@@ -316,6 +465,95 @@ class ConvTranspose(Conv):
             [g[6] for g in geometry],
         )
         return self.apply_activation(channels_back(y, layout), layout)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        """PyTorch pads both sides alike: pad by the smaller side, crop the rest exactly.
+
+        Wanted: positions [before, full - after + extra) of the full result. With padding
+        p = min(before, after) and output_padding q = max(0, extra + p - after), PyTorch
+        gives [p, full - p + q), which contains them; a slice keeps exactly those."""
+        channels, spatial = layout.split(shapes[0])
+        out_channels, groups = self.channels(channels)
+        _, out_spatial = layout.split(out)
+        paddings, extras, crops = [], [], []
+        for (n, k, s, d, before, after, extra), size in zip(self.geometry(spatial), out_spatial):
+            p = min(before, after)
+            q = max(0, extra + p - after)
+            paddings.append(p)
+            extras.append(q)
+            crops.append((before - p, size))
+        strides, dilations = self.per_dim("stride", len(spatial)), self.per_dim("dilation", len(spatial))
+        module = call(
+            f"nn.ConvTranspose{len(spatial)}d",
+            channels,
+            out_channels,
+            kernel_size=single(self.per_dim("kernel", len(spatial))),
+            stride=single(strides) if set(strides) != {1} else None,
+            padding=single(tuple(paddings)) if any(paddings) else None,
+            output_padding=single(tuple(extras)) if any(extras) else None,
+            groups=groups if groups != 1 else None,
+            bias=False if not self["bias"] else None,
+            dilation=single(dilations) if set(dilations) != {1} else None,
+        )
+        expression = "{m}({x})"
+        full = [(n - 1) * s + d * (k - 1) + 1 - p * 2 + q for (n, k, s, d, *_), p, q in zip(self.geometry(spatial), paddings, extras)]
+        if any(start or size != length for (start, size), length in zip(crops, full)):
+            expression += "[:, :, " + ", ".join(f"{start}:{start + size}" for start, size in crops) + "]"
+        return TorchOp(module, self.torch_activation(expression, 1 if layout.channels_last else -1), CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Keras's own 'same'/'valid' as written; PyTorch's padding as 'valid' with an
+        output_padding, then a Cropping layer (exact)."""
+        channels, spatial = layout.split(shapes[0])
+        rank = len(spatial)
+        if self["groups"] != 1:
+            raise self.fail(
+                f"Keras's transposed convolutions have no groups; received groups={self['groups']}; allowed for "
+                "export to Keras: groups=1",
+                "groups",
+            )
+        strides, dilations = self.per_dim("stride", rank), self.per_dim("dilation", rank)
+        if set(strides) != {1} and set(dilations) != {1}:
+            raise self.fail(
+                f"Keras does not combine strides > 1 with dilation > 1; received stride={show(single(strides))} "
+                f"and dilation={show(single(dilations))}; allowed for export to Keras: one of them 1",
+                "dilation",
+            )
+        activation, after_layers = self.keras_activation()
+        if isinstance(self["padding"], str):
+            padding, extra, crop = self["padding"], self["output_padding"], None
+        else:
+            extras, pairs = [], []
+            for n, k, s, d, before, after, wanted in self.geometry(spatial):
+                q = max(0, wanted - after)
+                if q >= s:
+                    raise self.fail(
+                        f"this output_padding and padding need output_padding {q} in Keras, which allows less "
+                        f"than the stride {s}; allowed for export to Keras: output_padding - padding < stride",
+                        "output_padding",
+                    )
+                extras.append(q)
+                pairs.append((before, after + q - wanted))
+            padding, extra = "valid", single(tuple(extras))
+            crop = pairs if any(b or a for b, a in pairs) else None
+        layer = call(
+            f"layers.Conv{rank}DTranspose",
+            self["out"],
+            single(self.per_dim("kernel", rank)),
+            strides=single(strides) if set(strides) != {1} else None,
+            padding=padding if padding != "valid" else None,
+            output_padding=single(extra) if isinstance(extra, tuple) else extra,
+            dilation_rate=single(dilations) if set(dilations) != {1} else None,
+            use_bias=False if not self["bias"] else None,
+            activation=activation if crop is None else None,
+            data_format=keras_format(layout),
+        )
+        layers = [("", layer)]
+        if crop is not None:
+            layers.extend(keras_crop(crop, layout, "_crop"))
+            if activation is not None:
+                layers.append(("_activation", call("layers.Activation", activation)))
+        return KerasOp((*layers, *after_layers))
 
     def keras_crop(self, size: int, k: int, s: int, d: int, has_output_padding: bool) -> int:
         """Positions Keras crops before the output: none for 'valid'; for 'same' the forward

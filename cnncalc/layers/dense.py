@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
 from ..lazy import np
 from .activation import FusedActivation
+from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
 from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, channels_back, channels_first, product
 
 
@@ -55,6 +56,15 @@ class Linear(Layer, FusedActivation):
         if "bias" in params:
             y = y + params["bias"]
         return self.apply_activation(y, layout)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        module = call("nn.Linear", shapes[0][-1], self["out"], bias=False if not self["bias"] else None)
+        return TorchOp(module, self.torch_activation("{m}({x})", -1), FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        activation, after = self.keras_activation()
+        layer = call("layers.Dense", self["out"], use_bias=False if not self["bias"] else None, activation=activation)
+        return KerasOp((("", layer), *after))
 
 
 EPS = Attr("eps", Number(0, describe="a non-negative number"), 1e-5, ("epsilon",), "added to the variance")
@@ -94,6 +104,32 @@ class Norm(Layer):
     def cost(self, shape: Shape, params: dict, slices: int) -> int:
         per_element = self.stats_per_element + 2 + len(params)
         return per_element * product(shape) + (3 * slices if self.stats_per_element else 0)
+
+    def learns(self) -> tuple[bool, bool]:
+        """(scale, shift): Keras's scale and center, else PyTorch's affine (and bias)."""
+        scale = self["scale"] if self["scale"] is not None else self["affine"]
+        center = self["center"] if self["center"] is not None else self["affine"] and self.values.get("bias", True)
+        return bool(scale), bool(center)
+
+    def torch_affine(self) -> bool:
+        """PyTorch's single affine switch, refusing a scale without a shift or the reverse."""
+        scale, center = self.learns()
+        if scale != center:
+            raise self.fail(
+                f"PyTorch learns the scale and the shift together (affine); received scale={str(scale).lower()} "
+                f"and center={str(center).lower()}; allowed for export to PyTorch: both or neither",
+                "scale" if self.given("scale") else "center",
+            )
+        return scale
+
+    def keras_options(self) -> dict:
+        scale, center = self.learns()
+        return {"epsilon": self["eps"], "center": False if not center else None, "scale": False if not scale else None}
+
+    @staticmethod
+    def torch_rank(shape: Shape) -> int:
+        """BatchNorm1d takes (N, C) and (N, C, L); 2d (N, C, H, W); 3d (N, C, D, H, W)."""
+        return max(len(shape) - 1, 1)
 
 
 SCALE = Attr("scale", Flag(), None, (), "learn a scale (Keras; default: affine)")
@@ -154,6 +190,34 @@ class BatchNorm(Norm):
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(x.ndim) if a != axis)
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        shape = shapes[0]
+        kind = "InstanceNorm" if isinstance(self, InstanceNorm) else "BatchNorm"
+        affine, track = self.torch_affine(), self["track_running_stats"]
+        default_affine, default_track = kind == "BatchNorm", kind == "BatchNorm"
+        module = call(
+            f"nn.{kind}{self.torch_rank(shape)}d",
+            self.channels_of(shape, layout),
+            eps=self["eps"] if self["eps"] != 1e-5 else None,
+            momentum=self["momentum"] if self["momentum"] != 0.1 else None,
+            affine=affine if affine != default_affine else None,
+            track_running_stats=track if track != default_track else None,
+        )
+        return TorchOp(module, wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Keras's BatchNormalization at inference; its momentum is 1 - PyTorch's."""
+        axis = 1 if not layout.channels_last and len(shapes[0]) > 1 else -1
+        if not self["track_running_stats"]:
+            raise self.fail(
+                "Keras's BatchNormalization always keeps running statistics and uses them at inference; received "
+                "track_running_stats=false; allowed for export to Keras: track_running_stats=true",
+                "track_running_stats",
+            )
+        momentum = round(1 - self["momentum"], 12)
+        layer = call("layers.BatchNormalization", axis=axis if axis != -1 else None, momentum=momentum, **self.keras_options())
+        return KerasOp((("", layer),))
+
     def check_positions(self, shape: Shape, layout: Layout) -> None:
         """Running statistics need nothing of the positions."""
 
@@ -185,6 +249,19 @@ class InstanceNorm(BatchNorm):
 
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(1, x.ndim) if a != axis)  # per sample and channel
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Instance normalisation is group normalisation with one channel per group."""
+        if self["track_running_stats"]:
+            raise self.fail(
+                "Keras has no instance normalisation with running statistics; received track_running_stats=true; "
+                "allowed for export to Keras: track_running_stats=false",
+                "track_running_stats",
+            )
+        channels = self.channels_of(shapes[0], layout)
+        axis = 1 if not layout.channels_last else -1
+        layer = call("layers.GroupNormalization", groups=channels, axis=axis if axis != -1 else None, **self.keras_options())
+        return KerasOp((("", layer),))
 
 
 @REGISTRY.register("layernorm", "LayerNorm", "LayerNormalization", "layer_normalization")
@@ -225,6 +302,32 @@ class LayerNorm(Norm):
         mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
         y = (x - mean) / np.sqrt(var + x.dtype.type(self["eps"]))
         return self.scale_shift(y, params, None, x.shape[x.ndim - count :]).astype(x.dtype, copy=False)
+
+    def normalised(self, shape: Shape) -> Shape:
+        wanted = self["shape"]
+        return (shape[-1],) if wanted is None else (wanted if isinstance(wanted, tuple) else (wanted,))
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        scale, center = self.learns()
+        if center and not scale:
+            raise self.fail(
+                "PyTorch's LayerNorm cannot learn a shift without a scale; allowed for export to PyTorch: "
+                "scale and center, scale only, or neither",
+                "center",
+            )
+        module = call(
+            "nn.LayerNorm",
+            self.normalised(shapes[0]) if len(self.normalised(shapes[0])) > 1 else self.normalised(shapes[0])[0],
+            eps=self["eps"] if self["eps"] != 1e-5 else None,
+            elementwise_affine=False if not scale else None,
+            bias=False if scale and not center else None,
+        )
+        return TorchOp(module, wants=FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        count = len(self.normalised(shapes[0]))
+        axis = -1 if count == 1 else list(range(-count, 0))
+        return KerasOp((("", call("layers.LayerNormalization", axis=axis if axis != -1 else None, **self.keras_options())),))
 
 
 @REGISTRY.register("groupnorm", "GroupNorm", "GroupNormalization", "group_normalization")
@@ -267,6 +370,21 @@ class GroupNorm(Norm):
         y = ((grouped - mean) / np.sqrt(var + x.dtype.type(self["eps"]))).reshape(x.shape)
         shape = [1, channels] + [1] * (x.ndim - 2)
         return channels_back(self.scale_shift(y, params, 1, shape).astype(x.dtype, copy=False), layout)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        module = call(
+            "nn.GroupNorm",
+            self["groups"],
+            self.channels_of(shapes[0], layout),
+            eps=self["eps"] if self["eps"] != 1e-5 else None,
+            affine=False if not self.torch_affine() else None,
+        )
+        return TorchOp(module, wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        axis = 1 if not layout.channels_last and len(shapes[0]) > 1 else -1
+        layer = call("layers.GroupNormalization", groups=self["groups"], axis=axis if axis != -1 else None, **self.keras_options())
+        return KerasOp((("", layer),))
 
 
 REGISTRY.variant(BatchNorm, "batchnorm", "BatchNormalization", "batch_normalization", "bn")

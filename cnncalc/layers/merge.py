@@ -10,6 +10,7 @@ from ..attrs import Attr, Axis
 from ..errors import format_shape
 from ..lazy import np
 from .activation import sample_axis
+from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
 from .base import REGISTRY, Facts, Layer, Layout, Shape, product
 
 MERGE = "merge"  # receptive-field step: each output position reads the same position of every input
@@ -54,6 +55,16 @@ class Elementwise(Merge):
             result = combine(result, x, out=result if fits else None)
         return result
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        """a + b (or a * b) broadcasts from the last axis, so inputs of different ranks
+        must be in the file's layout; equal ranks work in either."""
+        symbol = " * " if self.operation == "multiply" else " + "
+        same_rank = len({len(shape) for shape in shapes}) == 1
+        return TorchOp(None, symbol.join(f"{{x{i}}}" for i in range(len(shapes))), ANY if same_rank else FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", call("layers.Multiply" if self.operation == "multiply" else "layers.Add")),))
+
 
 @REGISTRY.register("concat", "Concatenate", "cat", "concatenate")
 class Concat(Merge):
@@ -85,6 +96,17 @@ class Concat(Merge):
         rank = inputs[0].ndim - 1
         axis = layout.channel_axis(rank) if self["axis"] is None else sample_axis(self, "axis", rank)
         return np.concatenate(inputs, axis=axis + 1)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        if self["axis"] is None:
+            return TorchOp(None, "torch.cat([{xs}], dim=1)", CHANNELS_FIRST)
+        return TorchOp(None, f"torch.cat([{{xs}}], dim={self['axis']})", FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        rank = len(shapes[0])
+        axis = self["axis"] if self["axis"] is not None else layout.channel_axis(rank) + 1
+        axis = axis if axis < 0 else axis - rank - 1  # Keras counts the batch too; -1 is the last
+        return KerasOp((("", call("layers.Concatenate", axis=axis if axis != -1 else None)),))
 
 
 REGISTRY.variant(Elementwise, "add", "Add", "sum", summary="sum of the inputs (broadcasting)", operation="add")

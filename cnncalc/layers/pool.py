@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from math import gcd
 
-from ..attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding
+from ..attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding, show
 from ..windows import Taps, window_taps
 from ..lazy import numeric
 from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, channels_back, channels_first, product
-from .conv import Windowed
+from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
+from .conv import Windowed, keras_format, keras_pad
 
 POOL_PADDING = Attr(
     "padding",
@@ -82,6 +83,84 @@ class Pool(Windowed):
             include,
         )
         return channels_back(y.astype(x.dtype, copy=False), layout)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        """PyTorch's pooling as written; TensorFlow's 'same' as symmetric padding where it
+        is, else an explicit pad (-inf for max; for average a ratio of sums so that, as in
+        TensorFlow, the padding is not counted)."""
+        _, spatial = layout.split(shapes[0])
+        windows = self.windows(spatial)
+        kind = "Max" if isinstance(self, MaxPool) else "Avg"
+        pairs = [(w.before, w.after) for w in windows]
+        expression = "{m}({x})"
+        options: dict = {}
+        if isinstance(self["padding"], str):
+            options["count_include_pad"] = False if kind == "Avg" and any(b for b, _ in pairs) else None
+            if all(b == a for b, a in pairs):
+                options["padding"] = single(tuple(b for b, _ in pairs)) or None
+            elif kind == "Max":
+                expression = f"{{m}}(F.pad({{x}}, {torch_pad(pairs)}, value=float('-inf')))"
+            else:
+                options["count_include_pad"] = None
+                pads = torch_pad(pairs)
+                expression = f"{{m}}(F.pad({{x}}, {pads})) / {{m}}(F.pad(torch.ones_like({{x}}[:1, :1]), {pads}))"
+        else:
+            options["padding"] = single(tuple(b for b, _ in pairs)) or None
+            options["ceil_mode"] = True if self["ceil_mode"] else None
+            if kind == "Avg" and not self["count_include_pad"] and options["padding"]:
+                options["count_include_pad"] = False
+        stride = None if self["stride"] is None else single(tuple(w.stride for w in windows))
+        dilations = tuple(w.dilation for w in windows)
+        if kind == "Max":
+            options["dilation"] = single(dilations) if set(dilations) != {1} else None
+        kernel = single(tuple(w.kernel for w in windows))
+        module = call(f"nn.{kind}Pool{len(spatial)}d", kernel, stride=stride, **options)
+        return TorchOp(module, expression, CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Keras pools with 'valid' or 'same'. PyTorch's padding becomes 'same' where the pads
+        agree, else a pad layer (zeros for average with the padding counted, -inf for max)."""
+        _, spatial = layout.split(shapes[0])
+        windows = self.windows(spatial)
+        rank = len(spatial)
+        is_max = isinstance(self, MaxPool)
+        if any(w.dilation != 1 for w in windows):
+            raise self.fail("Keras's pooling has no dilation; allowed for export to Keras: dilation=1", "dilation")
+        # ceil_mode's last window reads past the padding: for max pooling that is more -inf
+        # on the right, for average pooling PyTorch's divisor has no Keras equivalent.
+        extra = [max(0, (w.output_size(n) - 1) * w.stride + w.extent - w.padded(n)) for w, n in zip(windows, spatial)]
+        if any(extra) and not is_max:
+            raise self.fail(
+                "Keras has no ceil_mode, and here it adds a window; allowed for export to Keras: "
+                "ceil_mode=false, or sizes where it makes no difference",
+                "ceil_mode",
+            )
+        pairs = tuple((w.before, w.after + more) for w, more in zip(windows, extra))
+        before: tuple = ()
+        if isinstance(self["padding"], str) or not any(b or a for b, a in pairs):
+            padding = self["padding"] if isinstance(self["padding"], str) else "valid"
+        elif not is_max and self["count_include_pad"]:
+            padding = "valid"
+            before = keras_pad(pairs, layout, "_pad")
+        elif is_max:
+            padding = "valid"
+            before = (("_pad", call("MaxPoolPadding", pairs, data_format=keras_format(layout))),)
+        else:
+            raise self.fail(
+                "Keras's average pooling counts either all of its padding or, with 'same', none of TensorFlow's; "
+                "received count_include_pad=false with padding "
+                f"{show(self['padding'])}; allowed for export to Keras: count_include_pad=true, or padding 'same'",
+                "count_include_pad",
+            )
+        strides = tuple(w.stride for w in windows)
+        layer = call(
+            f"layers.{'Max' if is_max else 'Average'}Pooling{rank}D",
+            single(tuple(w.kernel for w in windows)),
+            strides=single(strides),
+            padding=padding if padding != "valid" else None,
+            data_format=keras_format(layout),
+        )
+        return KerasOp((*before, ("", layer)))
 
     def padding_limit(self, window) -> int:
         """PyTorch: padding at most half the kernel (not the dilated span)."""
@@ -156,6 +235,17 @@ class AdaptivePool(Pool):
         return channels_back(numeric.adaptive_pool(x, sizes, kind).astype(x.dtype, copy=False), layout)
 
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        kind = "Max" if isinstance(self, AdaptiveMaxPool) else "Avg"
+        sizes = layout.split(out)[1]
+        return TorchOp(call(f"nn.Adaptive{kind}Pool{len(sizes)}d", single(sizes)), wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        kind = "Max" if isinstance(self, AdaptiveMaxPool) else "Average"
+        sizes = layout.split(out)[1]
+        return KerasOp((("", call(f"layers.Adaptive{kind}Pooling{len(sizes)}D", single(sizes), data_format=keras_format(layout))),))
+
+
 def adaptive_taps(n: int, m: int) -> Taps:
     """Bins repeat every m / gcd(n, m) outputs, shifted by n / gcd(n, m) inputs."""
     g = gcd(n, m)
@@ -194,6 +284,21 @@ class GlobalPool(Pool):
         axes = tuple(range(2, x.ndim))
         y = x.max(axis=axes, keepdims=True) if isinstance(self, GlobalMaxPool) else x.mean(axis=axes, keepdims=True, dtype=x.dtype)
         return channels_back(y, layout) if self["keepdims"] else y.reshape(x.shape[:2])
+
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        axes = tuple(range(2, len(shapes[0]) + 1))
+        reduce = "amax" if isinstance(self, GlobalMaxPool) else "mean"
+        keep = ", keepdim=True" if self["keepdims"] else ""
+        return TorchOp(None, f"{{x}}.{reduce}({single(axes)!r}{keep})", CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        kind = "Max" if isinstance(self, GlobalMaxPool) else "Average"
+        rank = len(shapes[0]) - 1
+        layer = call(
+            f"layers.Global{kind}Pooling{rank}D", keepdims=True if self["keepdims"] else None, data_format=keras_format(layout)
+        )
+        return KerasOp((("", layer),))
 
 
 class GlobalAvgPool(GlobalPool):

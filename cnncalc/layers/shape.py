@@ -12,6 +12,8 @@ from ..errors import format_shape
 from ..windows import Taps, constant_taps
 from ..lazy import numeric
 from .activation import sample_axis
+from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single, torch_pad
+from .conv import channels_last_1d, keras_crop, keras_format, keras_pad
 from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product
 
 
@@ -37,6 +39,16 @@ class Flatten(Layer):
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        start, end = self["start_dim"], self["end_dim"]
+        return TorchOp(call("nn.Flatten", start_dim=start if start != 1 else None, end_dim=end if end != -1 else None), wants=FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Keras's Flatten joins all axes; other spans are a Reshape (same order of values)."""
+        if len(out) == 1:
+            return KerasOp((("", call("layers.Flatten")),))
+        return KerasOp((("", call("layers.Reshape", tuple(out))),))
 
 
 @REGISTRY.register("reshape", "Reshape", "view", "Unflatten")
@@ -71,6 +83,12 @@ class Reshape(Layer):
         x = inputs[0]
         return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(None, "{x}.reshape(len({x}), " + ", ".join(map(str, out)) + ")", FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", call("layers.Reshape", tuple(out))),))
+
 
 class Dropout(Layer):
     """Zeroes values at random while training; the identity at inference."""
@@ -85,6 +103,12 @@ class Dropout(Layer):
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         return inputs[0]  # inference
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(call("nn.Dropout", self["p"] if self["p"] != 0.5 else None))
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", call("layers.Dropout", self["p"])),))
 
 
 REGISTRY.variant(
@@ -154,6 +178,25 @@ class Pad(Spatial):
         return channels_back(numeric.pad(x, pairs, self["mode"], self["value"]), layout)
 
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        _, spatial = self.spatial_of(shapes[0], layout)
+        pads = torch_pad(self.pairs("padding", len(spatial)))
+        mode = self["mode"]
+        options = f", mode={mode!r}" if mode != "constant" else f", value={self['value']!r}" if self["value"] else ""
+        return TorchOp(None, f"F.pad({{x}}, {pads}{options})", CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        if self["mode"] != "constant" or self["value"]:
+            raise self.fail(
+                f"Keras pads only with zeros; received mode='{self['mode']}' and value={self['value']}; allowed "
+                "for export to Keras: mode 'constant' with value 0",
+                "mode" if self["mode"] != "constant" else "value",
+            )
+        _, spatial = self.spatial_of(shapes[0], layout)
+        pairs = self.pairs("padding", len(spatial))
+        return KerasOp(keras_pad(pairs, layout))
+
+
 class Crop(Spatial):
     """Cuts the spatial dimensions: to a centred `size` (U-Net, torchvision's center_crop) or by
     `cropping` amounts per side (Keras Cropping)."""
@@ -198,6 +241,16 @@ class Crop(Spatial):
         pairs = self.crop_pairs(x.shape[2:])
         index = (slice(None), slice(None), *(slice(a, n - b) for n, (a, b) in zip(x.shape[2:], pairs)))
         return channels_back(x[index], layout)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        _, spatial = self.spatial_of(shapes[0], layout)
+        slices = ", ".join(f"{a}:{n - b}" for n, (a, b) in zip(spatial, self.crop_pairs(spatial)))
+        return TorchOp(None, f"{{x}}[:, :, {slices}]", CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        _, spatial = self.spatial_of(shapes[0], layout)
+        pairs = self.crop_pairs(spatial)
+        return KerasOp(keras_crop(pairs, layout))
 
 
 MODES_BY_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -266,6 +319,42 @@ class Upsample(Spatial):
         y = numeric.upsample(x, sizes, scales, self["mode"], self["align_corners"])
         return channels_back(y.astype(x.dtype, copy=False), layout)
 
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        _, spatial = self.spatial_of(shapes[0], layout)
+        rank = len(spatial)
+        scale = None if self["size"] is not None else single(tuple(float(f) for f in self.per_dim("scale", rank)))
+        size = None if self["size"] is None else single(self.per_dim("size", rank))
+        module = call("nn.Upsample", size=size, scale_factor=scale, mode=self["mode"] if self["mode"] != "nearest" else None)
+        if self["align_corners"] is not None:
+            module = call("nn.Upsample", size=size, scale_factor=scale, mode=self["mode"], align_corners=self["align_corners"])
+        return TorchOp(module, wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        """Keras's UpSampling: whole scale factors, nearest or (2-D) bilinear without aligned corners."""
+        _, spatial = self.spatial_of(shapes[0], layout)
+        rank = len(spatial)
+        scales = self.per_dim("scale", rank) if self["size"] is None else ()
+        modes = ("nearest", "bilinear") if rank == 2 else ("nearest",)
+        if self["size"] is not None or any(f != int(f) for f in scales) or self["mode"] not in modes or self["align_corners"]:
+            raise self.fail(
+                "Keras's UpSampling takes whole scale factors with "
+                + (" or ".join(f"'{m}'" for m in modes))
+                + f" interpolation; received {self.written_resize()}; allowed for export to Keras: e.g. scale: 2",
+                "size" if self["size"] is not None else "scale" if any(f != int(f) for f in scales) else "mode",
+            )
+        factors = single(tuple(int(f) for f in scales))
+        if rank == 1:
+            layer = call("layers.UpSampling1D", factors)
+            return KerasOp(((("", layer),) if layout.channels_last else channels_last_1d(layer)))
+        options = {"interpolation": self["mode"] if self["mode"] != "nearest" else None} if rank == 2 else {}
+        layer = call(f"layers.UpSampling{rank}D", factors, data_format=keras_format(layout), **options)
+        return KerasOp((("", layer),))
+
+    def written_resize(self) -> str:
+        what = f"size={show(self['size'])}" if self["size"] is not None else f"scale={show(self['scale'])}"
+        corners = f", align_corners={str(self['align_corners']).lower()}" if self["align_corners"] is not None else ""
+        return f"{what}, mode='{self['mode']}'{corners}"
+
     def cost_per_output(self, rank: int) -> int:
         if self["mode"].startswith("nearest"):
             return 0
@@ -333,6 +422,15 @@ class PixelShuffle(Spatial):
         r = self["factor"]
         y = x.reshape(batch, channels // (r * r), r, r, height, width).transpose(0, 1, 4, 2, 5, 3)
         return channels_back(y.reshape(batch, channels // (r * r), height * r, width * r), layout)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(call("nn.PixelShuffle", self["factor"]), wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        raise self.fail(
+            "Keras has no pixel-shuffle layer (TensorFlow's depth_to_space orders the channels differently); "
+            "allowed for export to Keras: an upsampling or transposed convolution instead"
+        )
 
 
 REGISTRY.variant(Pad, "pad", "ZeroPad", "ConstantPad")

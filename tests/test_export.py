@@ -1,0 +1,199 @@
+"""`cnncalc export --to pytorch`: the written code is run, and must build the network
+cnncalc computed: the same state_dict keys and shapes (CONTRACT.md §5), the same parameter
+count, every layer's output shape, and, with the same weights, the same output values as
+cnncalc's own NumPy forward pass. Every example, and every layer type on random attributes
+in both layouts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnncalc import network as network_mod
+from cnncalc import yamlformat
+from cnncalc.analysis import analyse
+from cnncalc.blocks import expand
+from cnncalc.cli import load_network, Source
+from cnncalc.errors import CnnError
+from cnncalc.export import keras_name, to_keras, to_pytorch
+from cnncalc.network import INPUT
+from cnncalc.runner import execute
+from oracle import all_types, family_of
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_FILES = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".dsl"))
+
+
+def build(code: str):
+    namespace: dict = {"__name__": "exported"}
+    exec(compile(code, "<exported>", "exec"), namespace)
+    return namespace["Net"]().double().eval()
+
+
+def network_of(document: dict):
+    text = yaml.safe_dump(document, sort_keys=False)
+    return network_mod.build(expand(yamlformat.read(text, "case.yaml")))
+
+
+def randomise_statistics(model, rng) -> None:
+    """Running statistics away from 0 and 1, so that a mix-up between them shows."""
+    for name, buffer in model.named_buffers():
+        if name.endswith("running_mean"):
+            buffer.copy_(torch.from_numpy(rng.normal(0, 0.5, buffer.shape)))
+        elif name.endswith("running_var"):
+            buffer.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, buffer.shape)))
+
+
+def check_export(net, batch: int = 2, seed: int = 0, tolerance: float = 1e-9):
+    summary = analyse(net)
+    model = build(to_pytorch(net))
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        randomise_statistics(model, rng)
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    expected = {f"{row.name}.{w}": shape for row in summary.rows for w, shape in (*row.weights, *row.buffers)}
+    assert {k: tuple(v.shape) for k, v in state.items()} == expected
+    assert sum(p.numel() for p in model.parameters()) == summary.totals.params
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == summary.totals.trainable_params
+
+    shapes = {}
+    modules = dict(model.named_modules())
+    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    plain = {  # layers that are exactly their module (no pad, slice or activation around it)
+        node.name
+        for node in net.nodes
+        if node.layer.torch(tuple(outputs[s] for s in node.inputs), outputs[node.name], net.layout).expression == "{m}({x})"
+    }
+    for row in summary.rows:
+        if row.name in modules and row.name in plain:
+            modules[row.name].register_forward_hook(lambda m, i, o, name=row.name: shapes.__setitem__(name, tuple(o.shape[1:])))
+    x = rng.normal(size=(batch, *net.input_shape))
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(x)).numpy()
+    params = {row.name: {w: state[f"{row.name}.{w}"].numpy() for w, _ in (*row.weights, *row.buffers)} for row in summary.rows}
+    ours = execute(net, params, x)[0]
+    assert theirs.shape == ours.shape == (batch, *summary.rows[-1].output_shape)
+    for row in summary.rows:
+        if row.name in shapes:  # a module's output: in PyTorch's channel order inside the net
+            channels_first = (row.output_shape[-1], *row.output_shape[:-1])
+            assert shapes[row.name] in (row.output_shape, channels_first), row.name
+    scale = max(1.0, float(np.abs(ours).max()))
+    np.testing.assert_allclose(theirs, ours, rtol=tolerance, atol=tolerance * scale)
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_every_example_exports_to_pytorch(path):
+    net = load_network(Source(str(path), None), None)
+    small = {"vgg16": "3x64x64", "alexnet": "3x96x96"}.get(net.name)
+    if small:  # the same network on a smaller input: the weights and code are the same
+        net = load_network(Source(str(path), None), small)
+    check_export(net, batch=1, tolerance=1e-8)
+
+
+def rotated(shape: list[int]) -> list[int]:
+    return [*shape[1:], shape[0]] if len(shape) > 1 else shape
+
+
+@pytest.mark.parametrize("cls", all_types(), ids=lambda c: c.type_name)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_every_layer_type_exports_to_pytorch(cls, data):
+    shape, layers, _ = family_of(cls)(data.draw, cls)
+    channels_last = data.draw(st.booleans())
+    document = {"input": rotated(shape) if channels_last else shape, "layers": layers}
+    if channels_last:
+        document["layout"] = "channels_last"
+    try:
+        net = network_of(document)
+        analyse(net)
+    except CnnError:
+        return  # rejected configurations are test_torch_oracle's business
+    check_export(net)
+
+
+def test_tensorflow_same_with_stride_2_becomes_an_explicit_pad():
+    net = network_of({"input": [3, 8, 8], "layers": [{"conv2d": {"out": 4, "kernel": 3, "stride": 2, "padding": "same"}}]})
+    code = to_pytorch(net)
+    assert "F.pad(x, (0, 1, 0, 1))" in code
+    check_export(net)
+
+
+def test_repeated_blocks_become_one_class_and_a_sequential():
+    code = to_pytorch(load_network(Source(str(EXAMPLES / "resnet50.yaml"), None), None))
+    assert code.count("class Bottleneck(nn.Module)") == 1
+    assert "self.layer1 = nn.Sequential(" in code
+    assert "x = self.layer4(x)" in code
+
+
+def test_a_name_pytorch_cannot_hold_is_refused_with_its_location():
+    net = network_of({"input": [3, 8, 8], "layers": [{"conv2d": {"out": 4, "kernel": 1}, "name": "a"}, {"conv2d": {"out": 4, "kernel": 1}, "name": "a.b"}]})
+    with pytest.raises(CnnError) as info:
+        to_pytorch(net)
+    assert "puts a module inside 'a', which is a layer" in str(info.value)
+    assert info.value.location.line > 1  # the second layer, not the first
+
+
+# -- Keras ------------------------------------------------------------------------------------
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def build_keras(code: str):
+    import keras  # noqa: F401 - the backend is chosen above
+
+    namespace: dict = {"__name__": "exported"}
+    exec(compile(code, "<exported>", "exec"), namespace)
+    return namespace["build_model"]()
+
+
+def check_keras_export(net):
+    """Keras's count (running statistics included, as non-trainable weights), the output
+    shape, and each layer's own output shape."""
+    summary = analyse(net)
+    model = build_keras(to_keras(net))
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert trainable == summary.totals.trainable_params
+    assert model.count_params() == summary.totals.trainable_params + summary.totals.non_trainable_params
+    assert tuple(model.output.shape[1:]) == summary.rows[-1].output_shape
+    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    for node in net.nodes:
+        op = node.layer.keras(tuple(outputs[s] for s in node.inputs), outputs[node.name], net.layout)
+        last = model.get_layer(keras_name(node.name) + op.layers[-1][0])
+        assert tuple(last.output.shape[1:]) == outputs[node.name], node.name
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_every_example_exports_to_keras(path):
+    check_keras_export(load_network(Source(str(path), None), None))
+
+
+@pytest.mark.parametrize("cls", all_types(), ids=lambda c: c.type_name)
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_every_layer_type_exports_to_keras_or_says_why_not(cls, data):
+    shape, layers, _ = family_of(cls)(data.draw, cls)
+    channels_last = data.draw(st.booleans())
+    document = {"input": rotated(shape) if channels_last else shape, "layers": layers}
+    if channels_last:
+        document["layout"] = "channels_last"
+    try:
+        net = network_of(document)
+        analyse(net)
+    except CnnError:
+        return
+    try:
+        to_keras(net)
+    except CnnError as exc:  # an honest refusal names the layer and where it is
+        assert "Keras" in str(exc) and exc.location is not None and exc.location.line >= 1
+        return
+    check_keras_export(net)
