@@ -448,6 +448,35 @@ def export(file, expression, target, input_shape) -> None:
 
 
 @main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option(
+    "-o", "--output", "output", metavar="FILE", help="Write FILE.svg, or FILE.png with cnncalc[png] (default: SVG to standard output)."
+)
+@click.option(
+    "--view", type=click.Choice(("graph", "funnel")), default="graph", show_default=True,
+    help="graph: layers as boxes with shapes and skips; funnel: sizes, channels and receptive field per layer.",
+)
+@click.option("--depth", type=click.IntRange(min=0), help="Fold block instances nested deeper (default: at most 40 boxes).")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
+def diagram(file, expression, output, view, depth, input_shape) -> None:
+    """An SVG picture of the network: its graph, or its funnel of sizes."""
+
+    def act():
+        from .analysis import analyse
+        from .diagram import funnel_svg, graph_svg, save_picture
+
+        network = load_network(Source(file, expression), input_shape)
+        svg = (graph_svg if view == "graph" else funnel_svg)(network, analyse(network), depth)
+        if output:
+            save_picture(output, svg)
+        else:
+            click.echo(svg, nl=False)
+
+    run_safely(act)
+
+
+@main.command()
 @click.argument("name", required=False)
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def layers(name, fmt) -> None:

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .analysis import Summary
+from .files import write_atomically
 from .errors import CnnError, Location, format_shape
 from .layers.dense import BatchNorm
 from .network import INPUT, Network
@@ -278,17 +279,8 @@ def machine_memory() -> int:
 
 
 def save_npz(path: str, outputs: dict[str, np.ndarray]) -> None:
-    """Written to a temporary file beside the target, then renamed: never half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **outputs)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    """Every layer's output, written atomically (files.write_atomically)."""
+    write_atomically(path, lambda stream: np.savez(stream, **outputs))
 
 
 def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int, weights: dict,
