@@ -235,20 +235,47 @@ def totals_lines(summary: Summary) -> list[str]:
     ]
 
 
+def markdown_cell(text: str) -> str:
+    """Text safe inside a pipe table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+
+
 def to_markdown(summary: Summary, depth: int | None = None) -> str:
+    """A pipe table of the layers with a total row, then the totals as a second table:
+    pastes into a README, a report or a homework sheet."""
+    t = summary.totals
+    rows = fold(summary, depth)
     lines = [
-        f"**{summary.name or 'network'}**: input {shape_text(summary.input_shape)} ({summary.layout}), batch {summary.batch}",
+        f"**{markdown_cell(summary.name or 'network')}**: input {shape_text(summary.input_shape)} "
+        f"({summary.layout}), batch {summary.batch}",
         "",
         "| # | layer | type | output shape | params | MACs | RF | RF stride |",
         "|--:|---|---|---|--:|--:|--:|--:|",
     ]
-    for i, row in enumerate(fold(summary, depth), 1):
+    for i, row in enumerate(rows, 1):
         size, stride = field_cells(row)
         lines.append(
-            f"| {i} | {row.name} | {row.type} | {shape_text(row.output_shape)} | {row.params:,} | {row.macs:,} | {size} | {stride} |"
+            f"| {i} | `{markdown_cell(row.name)}` | {markdown_cell(row.type)} | {shape_text(row.output_shape)} | "
+            f"{row.params:,} | {row.macs:,} | {size} | {stride} |"
         )
-    lines.append("")
-    lines += [f"- {line.strip()}" for line in totals_lines(summary)]
+    lines.append(f"| | **total** | | | **{t.params:,}** | **{t.macs:,}** | | |")
+    frozen = t.non_trainable_params - t.running_stats
+    lines += [
+        "",
+        "| total | value |",
+        "|---|---|",
+        f"| params | {t.params:,} (trainable {t.trainable_params:,}, frozen {frozen:,}) |",
+        f"| running statistics | {t.running_stats:,} (PyTorch buffers) |",
+        f"| Keras's count | {t.trainable_params + t.non_trainable_params:,} = {t.trainable_params:,} trainable"
+        f" + {t.non_trainable_params:,} non-trainable |",
+        f"| MACs | {t.macs:,} ({human(t.macs)}) |",
+        f"| FLOPs | {t.flops:,} ({human(t.flops)}) |",
+        f"| memory ({summary.dtype}, batch {summary.batch}) | input {human_bytes(t.input_bytes)}, activations "
+        f"{human_bytes(t.activation_bytes)}, parameters {human_bytes(t.param_bytes)}; training about "
+        f"{human_bytes(t.training_bytes)} (Adam) |",
+    ]
+    if summary.warnings:
+        lines += ["", *(f"- warning: {markdown_cell(w)}" for w in summary.warnings)]
     return "\n".join(lines) + "\n"
 
 

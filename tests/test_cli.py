@@ -51,7 +51,23 @@ def test_csv_has_exact_figures_and_a_total_row():
 
 def test_markdown_is_a_pipe_table():
     text = run("summary", MNIST, "--format", "markdown").stdout
-    assert "| 1 | conv1 | conv2d | (32, 28, 28) | 320 |" in text
+    assert "| 1 | `conv1` | conv2d | (32, 28, 28) | 320 |" in text
+
+
+def test_markdown_total_row_is_the_column_sums():
+    lines = run("summary", MNIST, "--format", "markdown").stdout.splitlines()
+    table = [[cell.strip().strip("*").replace(",", "") for cell in line.split("|")[1:-1]] for line in lines if line.startswith("|")]
+    layers = [cells for cells in table if cells[0].isdigit()]
+    total = next(cells for cells in table if cells[1] == "total")
+    assert int(total[4]) == sum(int(cells[4]) for cells in layers)
+    assert int(total[5]) == sum(int(cells[5]) for cells in layers)
+
+
+def test_markdown_escapes_a_pipe_in_a_layer_name(tmp_path):
+    path = tmp_path / "pipe.yaml"
+    path.write_text("input: [1, 8, 8]\nlayers:\n  - conv2d: {out: 2, kernel: 3}\n    name: a|b\n")
+    text = run("summary", str(path), "--format", "markdown").stdout
+    assert "| `a\\|b` | conv2d |" in text
 
 
 def test_input_batch_and_dtype_options():

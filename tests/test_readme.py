@@ -128,3 +128,33 @@ def test_homework_examples_are_real(monkeypatch):
 def test_convert_example_is_real(monkeypatch):
     monkeypatch.chdir(ROOT)
     assert lines(block("name: lenet5")) == lines(run("convert", "examples/lenet5.dsl", "--to", "yaml"))
+
+
+def python_block(first_line: str) -> str:
+    found = [b for b in blocks("python") if b.startswith(first_line)]
+    assert len(found) == 1, f"{len(found)} README python blocks start with {first_line!r}"
+    return found[0]
+
+
+def test_export_examples_are_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert lines(python_block('"""lenet5')) == lines(run("export", "examples/lenet5.yaml", "--to", "pytorch"))
+    assert lines(python_block('"""keras-mnist')) == lines(run("export", "examples/keras-mnist.yaml", "--to", "keras"))
+    real = lines(run("export", "examples/resnet18.yaml", "--to", "pytorch"))
+    shown = lines(block("class BasicDownsample"))
+    start = real.index(shown[0])
+    assert real[start : start + len(shown)] == shown
+
+
+def test_readme_diagrams_are_real(monkeypatch, overwrite):
+    """docs/*.svg are what the README says drew them (--overwrite redraws them)."""
+    monkeypatch.chdir(ROOT)
+    for picture, args in {
+        "docs/unet.svg": ["examples/unet.yaml"],
+        "docs/vgg16-funnel.svg": ["examples/vgg16.yaml", "--view", "funnel"],
+    }.items():
+        assert f"![" in README and f"]({picture})" in README
+        drawn = run("diagram", *args)
+        if overwrite:
+            (ROOT / picture).write_text(drawn)
+        assert (ROOT / picture).read_text() == drawn, picture
