@@ -74,8 +74,12 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
         if node.name in folded:  # its scale and shift already live in the conv before it
             out = inputs[0]
         else:
-            # a tensor nobody reads after this layer may be overwritten by it (ReLU, BN, add)
-            owned = not keep and node.inputs[0] != INPUT and uses[node.inputs[0]] == 1
+            # a tensor nobody reads after this layer may be overwritten by it (ReLU, BN, add),
+            # unless its memory is also another live value's or the input's: dropout and
+            # identity return their input, reshape and flatten a view of it
+            owned = not keep and node.inputs[0] != INPUT and uses[node.inputs[0]] == 1 and not shared(
+                inputs[0], (value for name, value in values.items() if name != node.inputs[0]), x
+            )
             out = np.asarray(node.layer.forward(inputs, params.get(node.name, {}), network.layout, owned))
         timings.append((node, out.shape, time.perf_counter() - start))
         values[node.name] = out
@@ -90,6 +94,11 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
         if expected is not None and out.shape != expected[node.name]:
             return out, kept, timings
     return values[last], kept, timings
+
+
+def shared(array, others, protected) -> bool:
+    """Does `array` share memory with the protected input or any of the other arrays?"""
+    return np.may_share_memory(array, protected) or any(np.may_share_memory(array, other) for other in others)
 
 
 def count_uses(network: Network) -> dict[str, int]:

@@ -189,3 +189,45 @@ def test_inline_weights_that_are_not_numbers_are_bad_input(tmp_path):
     result = invoke("run", path)
     assert result.exit_code == 2
     assert "weight 'conv.weight' must be a (nested) list of numbers in PyTorch's layout (1, 1, 3, 3)" in result.stderr
+
+
+@pytest.mark.parametrize("alias", ["dropout", "identity", "flatten"])
+def test_in_place_layers_never_overwrite_a_value_another_layer_still_reads(alias):
+    """Found by the differential tests: dropout returns its input itself, so a BatchNorm
+    reading the same tensor afterwards overwrote the dropout's output in place."""
+    from cnncalc.runner import execute
+    from helpers import summarise  # noqa: F401 - the same loading path as the other tests
+    from cnncalc import network as network_mod, yamlformat
+    from cnncalc.blocks import expand
+
+    text = f"""
+input: [2, 4, 4]
+layers:
+  - conv2d: {{out: 3, kernel: 1}}
+    name: conv
+  - {alias}:
+    name: alias
+  - batchnorm:
+    from: conv
+    name: bn
+  - relu:
+    name: relu
+  - flatten:
+    from: alias
+    name: a
+  - flatten:
+    from: relu
+    name: b
+  - concat: [a, b]
+"""
+    net = network_mod.build(expand(yamlformat.read(text, "alias.yaml")))
+    rng = np.random.default_rng(0)
+    params = {
+        "conv": {"weight": rng.normal(size=(3, 2, 1, 1)), "bias": rng.normal(size=3)},
+        "bn": {"weight": rng.normal(size=3), "bias": rng.normal(size=3),
+               "running_mean": rng.normal(size=3), "running_var": rng.uniform(1, 2, size=3)},
+    }
+    x = rng.normal(size=(2, 2, 4, 4))
+    kept = execute(net, params, x.copy(), keep=True)[0]  # keeps every value: nothing in place
+    fast = execute(net, params, x.copy(), keep=False)[0]
+    np.testing.assert_array_equal(fast, kept)
