@@ -236,7 +236,9 @@ def per_axis(text: str | None, option: str, axes: int, words: tuple[str, ...] = 
         return [text.lower()] * axes
     parts = text.lower().split("x")
     if not all(part.strip().isdigit() for part in parts) or len(parts) not in (1, axes):
-        allowed = "a non-negative integer" + (", " + " or ".join(words) if words else "") + f", or {axes} of them like 3x3"
+        example = "x".join(["3"] * max(axes, 2))
+        several = f", or {axes} of them like {example}" if axes > 1 else f", or one per axis like {example}"
+        allowed = "a non-negative integer" + (", " + " or ".join(words) if words else "") + several
         raise CnnError(f"{option} must be {allowed}; received '{text}'")
     values = [int(part) for part in parts]
     return values * axes if len(values) == 1 else values
@@ -375,6 +377,8 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
 
         net = load_network(Source(file, expression), input_shape)
         inline = net.data
+        from .render import human_bytes
+
         given = runner.load_npz(weights) if weights else {}
         values = runner.load_input(data) if data else (inline.value if inline is not None else None)
         batch_size = runner.batch_of(net, values, batch)
@@ -384,8 +388,8 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
         peak = runner.estimate_peak(summary, net, batch_size, itemsize, keep=bool(save))
         if peak > limit:
             raise CnnError(
-                f"running this network needs about {peak / 2**30:.2f} GiB at its peak, more than the limit of "
-                f"{limit / 2**30:.2f} GiB; allowed: a smaller --input or --batch, or a higher --max-memory"
+                f"running this network needs about {human_bytes(peak)} at its peak, more than the limit of "
+                f"{human_bytes(limit)}; allowed: a smaller --input or --batch, or a higher --max-memory"
             )
         result = execute_with_progress(runner, net, summary, batch_size, dtype, seed, given, values, inline, bool(save))
         if save:

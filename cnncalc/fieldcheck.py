@@ -26,6 +26,7 @@ from .errors import CnnError
 from .layers import GLOBAL
 from .layers.dense import Norm
 from .network import Network
+from .render import human_bytes
 from .runner import execute
 
 PROBES_PER_BATCH = 16
@@ -109,7 +110,7 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
     peak = estimate_peak(summary, network, min(PROBES_PER_BATCH, max(spatial)), 8, keep=True)
     if peak > machine_memory() // 2:
         raise CnnError(
-            f"verifying needs about {peak / 2**30:.2f} GiB at its peak (a batch of {PROBES_PER_BATCH} probes, "
+            f"verifying needs about {human_bytes(peak)} at its peak (a batch of {PROBES_PER_BATCH} probes, "
             f"every layer's output kept), more than half this machine's memory; allowed: a smaller --input"
         )
     params = probe_weights(summary, network)

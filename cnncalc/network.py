@@ -282,7 +282,7 @@ def check_reference(ref: Written, index: int, names: list[str], positions: dict[
         raise CnnError(f"unknown layer '{name}' in the inputs{hint}; allowed: 'input' or a layer above this one", ref.location, label)
     target = positions[name]
     if target == index:
-        raise CnnError(f"layer '{name}' takes its own output as input, a cycle; allowed: a layer above this one", ref.location, label)
+        raise CnnError("it takes its own output as input, a cycle; allowed: a layer above this one", ref.location, label)
     if target > index:
         cycle = find_cycle(target, index, names, positions, layers)
         what = f"a cycle: {' -> '.join(cycle)}" if cycle else "a forward reference"

@@ -65,7 +65,11 @@ def plain_table(headers, rows, right=(), width: int | None = None, fold=(1, 0)) 
 
 
 def human(n: int) -> str:
-    """1234567 as '1.23 M': three significant figures, SI letters."""
+    """1234567 as '1.23 M': three significant figures, SI letters; beyond the letters,
+    scientific notation from the integer's digits (a float would overflow)."""
+    if abs(n) >= 1000 * UNITS[0][0]:
+        digits = str(abs(n))
+        return f"{'-' if n < 0 else ''}{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
     for scale, letter in UNITS:
         if abs(n) >= scale:
             value = n / scale
@@ -75,6 +79,8 @@ def human(n: int) -> str:
 
 
 def human_bytes(n: int) -> str:
+    if n >= 1000 * 2**40:  # beyond TiB: the digits, as human() writes them
+        return f"{human(n)} B"
     for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if n >= scale:
             return f"{n / scale:.2f} {unit}"

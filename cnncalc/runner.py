@@ -210,8 +210,8 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise CnnError(f"no such weights file: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise CnnError(f"{path} is not a NumPy .npz archive of arrays: {exc}") from None
+    except (OSError, ValueError):
+        raise CnnError(f"{path} is not a NumPy .npz archive of arrays (numpy.savez writes one)") from None
 
 
 def load_input(path: str) -> np.ndarray:
@@ -219,8 +219,8 @@ def load_input(path: str) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise CnnError(f"no such data file: {path}") from None
-    except (OSError, ValueError) as exc:
-        raise CnnError(f"{path} is not a NumPy .npy array: {exc}") from None
+    except (OSError, ValueError):
+        raise CnnError(f"{path} is not a NumPy .npy array (numpy.save writes one)") from None
 
 
 def batch_of(network: Network, data, default: int) -> int:

@@ -111,18 +111,21 @@ class _Converter:
             return Node([self.convert(item, depth + 1) for item in node.value], self.where(node))
         if isinstance(node, yaml.MappingNode):
             return Node(self.mapping(node, depth), self.where(node))
+        return Node(self.scalar(node), self.where(node))
+
+    def scalar(self, node: yaml.Node):
+        """A scalar's value; a tag that does not fit it (`!!int x`) is bad input too."""
         try:
-            value = self.scalars.construct_object(node)
-        except yaml.YAMLError as exc:
+            return self.scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             raise CnnError(f"malformed YAML value: {exc}", self.where(node)) from None
-        return Node(value, self.where(node))
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> dict[str, Node]:
         result: dict[str, Node] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 raise CnnError("expected a plain key (a word such as 'kernel')", self.where(key_node))
-            key = str(self.scalars.construct_object(key_node))
+            key = str(self.scalar(key_node))
             if key in result:
                 first = result[key].key_location
                 raise CnnError(

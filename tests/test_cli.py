@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cnncalc.cli import main
@@ -143,3 +144,18 @@ def test_summary_never_imports_numpy_or_torch():
     )
     result = subprocess.run([sys.executable, "-c", code, str(ROOT / "examples" / "resnet50.yaml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_astronomical_sizes_are_exact_and_printable(fmt, tmp_path):
+    """Found by the error catalogue: a conv with 10**350 output channels made the human
+    units overflow a float. The figures are exact integers; the units fall back to e-notation."""
+    path = tmp_path / "huge.yaml"
+    path.write_text("input: [3, 4, 4]\nlayers:\n  - conv2d: {out: 1" + "0" * 350 + ", kernel: 1}\n")
+    result = run("summary", str(path), "--format", fmt)
+    assert result.exit_code == 0, result.stderr
+    if fmt == "json":
+        assert json.loads(result.stdout)["totals"]["params"] == 4 * 10**350  # 3 weights + a bias per channel
+    else:
+        params = 4 * 10**350
+        assert any(text in result.stdout for text in ("4.00e350", str(params), f"{params:,}"))

@@ -1,12 +1,19 @@
-"""Each kind of bad input and its exact message (tests/bad/NAME.yaml -> NAME.err).
+"""Every error cnncalc can print, each with an input that causes it and its exact message.
 
-The message is the whole of standard error: PATH:LINE:COL: error: ..., the source line and
-a caret. Standard output stays empty and the exit code is 2. Regenerate the .err files
-with `pytest tests/test_errors.py --overwrite` and review the diff.
+A case is tests/bad/NAME.yaml or NAME.dsl (run with `cnncalc summary`, or with the command
+on its first line, `# cnncalc export FILE --to keras`), or NAME.cmd (a command line with
+no network file of its own). NAME.err is the whole of standard error: for a file,
+PATH:LINE:COL: error: ..., the source line and a caret. Standard output stays empty and
+the exit code is 2. docs/errors.md, the error catalogue, is made from these cases, and a
+test fails when a message in the code has no case. Regenerate the .err files and the
+catalogue with `pytest tests/test_errors.py --overwrite` and review the diff.
 """
 
 from __future__ import annotations
 
+import ast
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -15,24 +22,124 @@ from click.testing import CliRunner
 from cnncalc.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-BAD = sorted([*(ROOT / "tests" / "bad").glob("*.yaml"), *(ROOT / "tests" / "bad").glob("*.dsl")])
+BAD_DIR = ROOT / "tests" / "bad"
+BAD = sorted([*BAD_DIR.glob("*.yaml"), *BAD_DIR.glob("*.dsl"), *BAD_DIR.glob("*.cmd")])
+CATALOGUE = ROOT / "docs" / "errors.md"
+
+# Messages no input file or command line can cause on a working machine, and why.
+NOT_CATALOGUED = {
+    ("cli.py", "cannot read {}: {}"): "the file exists but the system refuses to read it (permissions, I/O)",
+    ("files.py", "cannot write {}: {}"): "the disk fails between creating the file and renaming it",
+    ("diagram.py", "writing PNG needs cairosvg"): "depends on what is installed; tests/test_diagram.py checks it",
+    ("base.py", "{}"): "Layer.fail: the message comes from the caller, and each caller has its own case",
+    ("network.py", "a layer type must be a name"): "both readers make every type a string; kept for specs built in code",
+    ("attrs.py", "pair"): "internal: replaced by the attribute's own description before it reaches the user",
+    ("yamlsource.py", "the YAML is nested too deeply to read"): "libyaml's own recursion limit; our depth limit comes first",
+}
 
 
-@pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
+def command(path: Path) -> list[str]:
+    relative = path.relative_to(ROOT).as_posix()
+    if path.suffix == ".cmd":
+        return shlex.split(path.read_text().strip())
+    first = path.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+    if first and first[0].startswith("# cnncalc "):
+        return [relative if word == "FILE" else word for word in shlex.split(first[0][len("# cnncalc ") :])]
+    return ["summary", relative]
+
+
+def run(path: Path):
+    return CliRunner().invoke(main, command(path))
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
 def test_bad_input_message(path, monkeypatch, overwrite):
     monkeypatch.chdir(ROOT)
-    relative = path.relative_to(ROOT).as_posix()
-    result = CliRunner().invoke(main, ["summary", relative])
+    result = run(path)
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     expected = path.with_suffix(".err")
     if overwrite or not expected.exists():
         expected.write_text(result.stderr)
     assert result.stderr == expected.read_text()
-    assert result.stderr.startswith(f"{relative}:")
+    located = result.stderr.startswith(f"{path.relative_to(ROOT).as_posix()}:")
+    if command(path) == ["summary", path.relative_to(ROOT).as_posix()] and not path.name.startswith("file-"):
+        assert located  # a mistake in the file is shown where it is
+    else:  # in another file (an answers file), or in the command line: no line to point at
+        assert re.match(r"[\w./-]+:\d+:\d+: error: |cnncalc: error: ", result.stderr)
 
 
 def test_every_bad_input_has_its_message():
     assert BAD, "no bad inputs found"
-    assert sorted(p.stem for p in (ROOT / "tests" / "bad").glob("*.err")) == [p.stem for p in BAD]
+    assert sorted(p.stem for p in BAD_DIR.glob("*.err")) == sorted(p.stem for p in BAD)
+
+
+# -- the catalogue --------------------------------------------------------------------------
+
+
+def catalogue() -> str:
+    lines = [
+        "# Error catalogue",
+        "",
+        "Every error cnncalc prints, with an input that causes it and the exact message (exit",
+        "code 2, on standard error). Each entry is a test: tests/bad/ holds the inputs and the",
+        "messages, and `python -m pytest tests/test_errors.py --overwrite` rewrites both this",
+        "page and the messages from a fresh run. A message in the code without an entry here",
+        "fails `test_every_message_in_the_code_is_catalogued`.",
+        "",
+    ]
+    for path in BAD:
+        words = command(path)
+        shown = " ".join(shlex.quote(w) for w in words)
+        lines += [f"## {path.stem}", "", f"`cnncalc {shown}`", ""]
+        if path.suffix != ".cmd":
+            text = path.read_text(encoding="utf-8", errors="replace").rstrip("\n")
+            if len(text.splitlines()) <= 40:
+                language = "yaml" if path.suffix == ".yaml" else "text"
+                lines += [f"```{language}", text, "```", ""]
+            else:
+                lines += [f"(the input, {len(text.splitlines())} lines, is in `{path.relative_to(ROOT).as_posix()}`)", ""]
+        lines += ["```text", path.with_suffix(".err").read_text().rstrip("\n"), "```", ""]
+    return "\n".join(lines)
+
+
+def test_catalogue_is_up_to_date(overwrite):
+    text = catalogue()
+    if overwrite or not CATALOGUE.exists():
+        CATALOGUE.write_text(text)
+    assert CATALOGUE.read_text() == text, "run pytest tests/test_errors.py --overwrite"
+
+
+def message_sites():
+    """(file, line, literal fragments) of every message raised in cnncalc/."""
+
+    def fragments(node) -> list:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node.value]
+        if isinstance(node, ast.JoinedStr):
+            return [v.value if isinstance(v, ast.Constant) else None for v in node.values]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return fragments(node.left) + fragments(node.right)
+        return [None]
+
+    for path in sorted((ROOT / "cnncalc").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and node.args:
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                if name in ("CnnError", "fail", "ExprError", "AttrError"):
+                    yield path.name, node.lineno, fragments(node.args[0])
+
+
+def test_every_message_in_the_code_is_catalogued():
+    text = CATALOGUE.read_text()
+    missing = []
+    for file, line, parts in message_sites():
+        template = "".join(p if p is not None else "{}" for p in parts)
+        if any(file == f and template.startswith(start) for f, start in NOT_CATALOGUED):
+            continue
+        pattern = ".*?".join(re.escape(p) for p in parts if p)
+        if not re.search(pattern, text, re.DOTALL):
+            missing.append(f"{file}:{line}: {template}")
+    assert not missing, "messages without a case in tests/bad:\n" + "\n".join(missing)

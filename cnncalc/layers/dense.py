@@ -359,6 +359,13 @@ class GroupNorm(Norm):
                 "allowed: a number of groups dividing the channels",
                 "groups",
             )
+        if product(shape) // self["groups"] == 1:
+            raise self.fail(
+                f"normalising each group over a single value gives a variance of 0 (PyTorch refuses it for one "
+                f"sample); received {self.received(shape)} in groups={self['groups']}; allowed: groups with more "
+                "than one value each (fewer groups, or spatial positions)",
+                "groups",
+            )
         params = self.affine_weights((channels,))
         return Facts(shape, params, flops=self.cost(shape, params, self["groups"]), field=PASS)
 

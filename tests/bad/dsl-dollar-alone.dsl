@@ -1,0 +1,5 @@
+input 3x8x8
+block unit w=4
+  conv2d $ kernel=1
+end
+unit

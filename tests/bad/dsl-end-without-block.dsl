@@ -1,0 +1,3 @@
+input 3x8x8
+relu
+end

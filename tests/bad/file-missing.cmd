@@ -1,0 +1,1 @@
+summary tests/bad/no-such-file.yaml

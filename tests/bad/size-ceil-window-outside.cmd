@@ -1,0 +1,1 @@
+size 1 --kernel 4 --stride 1 --pool --ceil

@@ -1,0 +1,1 @@
+size 28 --kernel 0

@@ -1,0 +1,1 @@
+size abc --kernel 3

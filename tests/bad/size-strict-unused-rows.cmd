@@ -1,0 +1,1 @@
+size 8 --kernel 3 --stride 2 --strict

@@ -1,0 +1,1 @@
+size 1 --kernel 1 --transposed --padding 1

@@ -1,0 +1,1 @@
+size 2 --kernel 5

@@ -1,0 +1,1 @@
+size 0 --kernel 3
