@@ -165,7 +165,6 @@ class Scope:
     steps: list = field(default_factory=list)  # Items and child Scopes, in order
     inputs: list[str] = field(default_factory=list)  # values from outside, in order of use
     outputs: list[str] = field(default_factory=list)  # values used outside (the first: its result)
-    class_name: str = ""
     construct: Call | None = None  # how the parent builds it
 
     def items(self):

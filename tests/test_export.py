@@ -104,10 +104,9 @@ def rotated(shape: list[int]) -> list[int]:
     return [*shape[1:], shape[0]] if len(shape) > 1 else shape
 
 
-@pytest.mark.parametrize("cls", all_types(), ids=lambda c: c.type_name)
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data())
-def test_every_layer_type_exports_to_pytorch(cls, data):
+def random_layer_network(cls, data):
+    """One layer of this type on random attributes (tests/oracle.py), in either layout;
+    None when cnncalc rejects it (test_torch_oracle checks that PyTorch does too)."""
     shape, layers, _ = family_of(cls)(data.draw, cls)
     channels_last = data.draw(st.booleans())
     document = {"input": rotated(shape) if channels_last else shape, "layers": layers}
@@ -117,8 +116,17 @@ def test_every_layer_type_exports_to_pytorch(cls, data):
         net = network_of(document)
         analyse(net)
     except CnnError:
-        return  # rejected configurations are test_torch_oracle's business
-    check_export(net)
+        return None
+    return net
+
+
+@pytest.mark.parametrize("cls", all_types(), ids=lambda c: c.type_name)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_every_layer_type_exports_to_pytorch(cls, data):
+    net = random_layer_network(cls, data)
+    if net is not None:
+        check_export(net)
 
 
 def test_tensorflow_same_with_stride_2_becomes_an_explicit_pad():
@@ -181,15 +189,8 @@ def test_every_example_exports_to_keras(path):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_every_layer_type_exports_to_keras_or_says_why_not(cls, data):
-    shape, layers, _ = family_of(cls)(data.draw, cls)
-    channels_last = data.draw(st.booleans())
-    document = {"input": rotated(shape) if channels_last else shape, "layers": layers}
-    if channels_last:
-        document["layout"] = "channels_last"
-    try:
-        net = network_of(document)
-        analyse(net)
-    except CnnError:
+    net = random_layer_network(cls, data)
+    if net is None:
         return
     try:
         to_keras(net)
