@@ -105,9 +105,11 @@ def fold(summary: Summary, depth: int | None) -> tuple[Row, ...]:
         return summary.rows
     folded: list[Row] = []
     members: dict[str, list[Row]] = {}
+    at_level = {g.name: g for g in summary.groups if g.level == depth + 1}
     for row in summary.rows:
-        owners = sorted((g for g in summary.groups if row.name.startswith(g.name + ".")), key=lambda g: g.level)
-        owner = next((g for g in owners if g.level == depth + 1), None)
+        parts = row.name.split(".")
+        prefixes = (".".join(parts[:i]) for i in range(1, len(parts)))
+        owner = next((at_level[p] for p in prefixes if p in at_level), None)
         if owner is None:
             folded.append(row)
             continue

@@ -95,7 +95,9 @@ def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]
     shown = {row.name for row in rows}
     owner: dict[str, str] = {}  # layer name -> the box it is drawn in
     for row in summary.rows:
-        owner[row.name] = row.name if row.name in shown else next(n for n in shown if row.name.startswith(n + "."))
+        parts = row.name.split(".")
+        prefixes = (".".join(parts[:i]) for i in range(len(parts), 0, -1))
+        owner[row.name] = next(p for p in prefixes if p in shown)
     owner[INPUT] = INPUT
     inputs: dict[str, list[str]] = {row.name: [] for row in rows}
     for node in network.nodes:

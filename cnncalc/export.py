@@ -184,43 +184,56 @@ def shapes_of(network: Network):
 
 
 def arrange(network: Network, items: list[Item]) -> Scope:
-    """Scopes from the block instances (innermost wins), with their inputs and outputs."""
+    """Scopes from the block instances (innermost wins), with their inputs and outputs.
+    Linear in the layers times the nesting depth, so 100,000 layers take a moment."""
     root = Scope("", "")
     scopes = {"": root}
-    for group in sorted((g for g in network.groups if g.block), key=lambda g: g.name.count(".")):
-        scopes[group.name] = Scope(group.name, group.name + ".", group.block, dict(group.params))
+    for group in network.groups:
+        if group.block:
+            scopes[group.name] = Scope(group.name, group.name + ".", group.block, dict(group.params))
 
-    def owner(name: str) -> str:
-        return max((key for key in scopes if key and name.startswith(key + ".")), key=len, default="")
+    def chain(name: str) -> list[str]:
+        """The instances around a layer or an instance, innermost first."""
+        parts = name.split(".")
+        return [key for key in (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)) if key in scopes]
 
-    parents = {key: owner(key) for key in scopes if key}
     placed: set[str] = set()
     for item in items:
-        chain, key = [], owner(item.node.name)
-        while key:  # open the instances around this layer, outermost first
-            chain.append(key)
-            key = parents[key]
-        for key in reversed(chain):
+        around = chain(item.node.name)
+        for key in reversed(around):  # open the instances around this layer, outermost first
             if key not in placed:
                 placed.add(key)
-                scopes[parents[key]].steps.append(scopes[key])
-        scopes[owner(item.node.name)].steps.append(item)
+                parent = chain(key)
+                scopes[parent[0] if parent else ""].steps.append(scopes[key])
+        scopes[around[0] if around else ""].steps.append(item)
+    seen_inputs: dict[str, set] = {key: set() for key in placed}
+    seen_outputs: dict[str, set] = {key: set() for key in placed}
+    for item in items:
+        consumer = set(chain(item.node.name))
+        for source in item.node.inputs:
+            producer = set(chain(source)) if source != INPUT else set()
+            for key in consumer - producer:  # the value comes in from outside these instances
+                if source not in seen_inputs[key]:
+                    seen_inputs[key].add(source)
+                    scopes[key].inputs.append(source)
+            for key in producer - consumer:  # and leaves these
+                if source not in seen_outputs[key]:
+                    seen_outputs[key].add(source)
+                    scopes[key].outputs.append(source)
     for key in placed:
         scope = scopes[key]
-        inside = [item.node.name for item in scope.items()]
-        members = set(inside)
-        for item in scope.items():
-            for source in item.node.inputs:
-                if source not in members and source not in scope.inputs:
-                    scope.inputs.append(source)
-        used_outside = []
-        for item in items:
-            if item.node.name not in members:
-                used_outside += [s for s in item.node.inputs if s in members and s not in used_outside]
-        result = inside[-1]
-        scope.outputs = [result] + [name for name in used_outside if name != result]
+        result = next(reversed_items(scope)).node.name
+        scope.outputs = [result] + [name for name in scope.outputs if name != result]
     root.inputs, root.outputs = [INPUT], [items[-1].node.name]
     return root
+
+
+def reversed_items(scope: Scope):
+    for step in reversed(scope.steps):
+        if isinstance(step, Scope):
+            yield from reversed_items(step)
+        else:
+            yield step
 
 
 # -- PyTorch ---------------------------------------------------------------------------------
@@ -278,6 +291,10 @@ class TorchWriter:
             op = node.layer.torch(in_shapes, self.shapes[node.name], network.layout)
             self.items.append(Item(node, in_shapes, self.shapes[node.name], op))
         self.root = arrange(network, self.items)
+        self.consumers: dict[str, set[str]] = {}
+        for item in self.items:
+            for source in item.node.inputs:
+                self.consumers.setdefault(source, set()).add(item.node.name)
         self.entries: dict[tuple, ClassEntry] = {}
         self.class_of: dict[str, ClassEntry] = {}  # instance name -> its class
         self.class_names: set[str] = {"Net", *TORCH_HELPERS}
@@ -363,8 +380,7 @@ class TorchWriter:
         if self.channels_last and {CHANNELS_FIRST, FILE} <= wants:
             return False
         for index, output in enumerate(outputs[:-1]):  # read only by the next child
-            allowed = self.names_in(children[index + 1])
-            if any(output in item.node.inputs for item in self.items if item.node.name not in allowed):
+            if not self.consumers.get(output, set()) <= self.names_in(children[index + 1]):
                 return False
         return True
 
