@@ -118,7 +118,7 @@ def render_call(callee: str, arguments: list[tuple[str | None, str]], indent: in
 def rendered(c: Call, indent: int, names: dict[int, str] | None = None) -> str:
     """A Call with literal arguments, or with parameter names where `names` says."""
     names = names or {}
-    args = [(key, names.get(i, literal(value) if i not in names else "")) for i, (key, value) in enumerate(c.arguments())]
+    args = [(key, names[i] if i in names else literal(value)) for i, (key, value) in enumerate(c.arguments())]
     return render_call(c.callee, args, indent)
 
 
