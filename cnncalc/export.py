@@ -614,7 +614,8 @@ class TorchWriter:
         net = "\n".join(
             [
                 "class Net(nn.Module):",
-                f'    """{title}: input {literal(shape)}{layout}, as cnncalc computed it."""',
+                f'    """{title}, built for input {literal(shape)}{layout}:',
+                '    explicit pads and crops are computed for that size."""',
                 "",
                 "    def __init__(self):",
                 "        super().__init__()",
