@@ -146,11 +146,9 @@ def camel(name: str) -> str:
 
 @dataclass
 class Item:
-    """A layer with its shapes and what it is in PyTorch."""
+    """A layer and what it is in PyTorch."""
 
     node: Node
-    shapes: tuple
-    out: tuple
     op: TorchOp
 
 
@@ -289,7 +287,7 @@ class TorchWriter:
         for node in network.nodes:
             in_shapes = tuple(self.shapes[name] for name in node.inputs)
             op = node.layer.torch(in_shapes, self.shapes[node.name], network.layout)
-            self.items.append(Item(node, in_shapes, self.shapes[node.name], op))
+            self.items.append(Item(node, op))
         self.root = arrange(network, self.items)
         self.consumers: dict[str, set[str]] = {}
         for item in self.items:

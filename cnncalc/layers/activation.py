@@ -51,11 +51,7 @@ class Activation(Layer):
         """This activation with its default attributes applied to `tensor` (a fused
         activation); file_last_axis is where the file's last axis is in that tensor."""
         function = self.torch_names[1]
-        if function is None:
-            return tensor
-        if isinstance(self, Softmax):
-            return f"{function}({tensor}, dim={file_last_axis})"
-        return f"{function}({tensor})"
+        return tensor if function is None else f"{function}({tensor})"
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", self.keras_layer()),))
@@ -322,16 +318,12 @@ class Softmax(Activation):
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call(f"nn.{self.torch_names[0]}", dim=self["dim"]), wants=FILE)
 
+    def torch_function(self, tensor: str, file_last_axis: int) -> str:
+        """Fused (Keras's activation='softmax'): along the file's last axis."""
+        return f"{self.torch_names[1]}({tensor}, dim={file_last_axis})"
+
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
-        if self.torch_names[0] == "Softmax":
-            return KerasOp((("", call("layers.Softmax", axis=self["dim"])),))
-        if self["dim"] != -1:
-            raise self.fail(
-                f"Keras has log_softmax only along the last axis; received dim={self['dim']}; allowed for "
-                "export to Keras: dim=-1",
-                "dim",
-            )
-        return KerasOp((("", call("layers.Activation", "log_softmax")),))
+        return KerasOp((("", call("layers.Softmax", axis=self["dim"])),))
 
 
 def sample_axis(layer: Layer, attr: str, rank: int) -> int:
@@ -375,6 +367,15 @@ class LogSoftmax(Softmax):
 
     def normalise(self, shifted, exp, total):
         return shifted - np.log(total)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        if self["dim"] != -1:
+            raise self.fail(
+                f"Keras has log_softmax only along the last axis; received dim={self['dim']}; allowed for "
+                "export to Keras: dim=-1",
+                "dim",
+            )
+        return KerasOp((("", call("layers.Activation", "log_softmax")),))
 
 
 

@@ -262,12 +262,7 @@ class Conv(Windowed, FusedActivation):
                 "padding_mode",
             )
         strides, dilations = tuple(w.stride for w in windows), tuple(w.dilation for w in windows)
-        if set(strides) != {1} and set(dilations) != {1}:
-            raise self.fail(
-                f"Keras does not combine strides > 1 with dilation > 1; received stride={show(single(strides))} "
-                f"and dilation={show(single(dilations))}; allowed for export to Keras: one of them 1",
-                "dilation",
-            )
+        self.keras_check_stride_dilation(strides, dilations)
         padding, before = self.keras_padding(spatial, windows, layout)
         activation, after = self.keras_activation()
         options = {
@@ -280,6 +275,14 @@ class Conv(Windowed, FusedActivation):
         }
         layer = self.keras_layer(channels, single(tuple(w.kernel for w in windows)), len(windows), options)
         return KerasOp((*before, ("", layer), *after))
+
+    def keras_check_stride_dilation(self, strides: tuple, dilations: tuple) -> None:
+        if set(strides) != {1} and set(dilations) != {1}:
+            raise self.fail(
+                f"Keras does not combine strides > 1 with dilation > 1; received stride={show(single(strides))} "
+                f"and dilation={show(single(dilations))}; allowed for export to Keras: one of them 1",
+                "dilation",
+            )
 
     def keras_layer(self, channels: int, kernel, rank: int, options: dict) -> Call:
         out, groups = self.channels(channels)
@@ -513,12 +516,7 @@ class ConvTranspose(Conv):
                 "groups",
             )
         strides, dilations = self.per_dim("stride", rank), self.per_dim("dilation", rank)
-        if set(strides) != {1} and set(dilations) != {1}:
-            raise self.fail(
-                f"Keras does not combine strides > 1 with dilation > 1; received stride={show(single(strides))} "
-                f"and dilation={show(single(dilations))}; allowed for export to Keras: one of them 1",
-                "dilation",
-            )
+        self.keras_check_stride_dilation(strides, dilations)
         activation, after_layers = self.keras_activation()
         if isinstance(self["padding"], str):
             padding, extra, crop = self["padding"], self["output_padding"], None

@@ -156,6 +156,7 @@ class BatchNorm(Norm):
     summary = "batch normalisation per channel (inference: running statistics)"
     flops_rule = "2 per element (subtract mean, divide by deviation) + 1 each for scale and shift"
     attributes = channel_norm_attributes(affine=True, track=True)
+    torch_name = "BatchNorm"
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
@@ -192,11 +193,11 @@ class BatchNorm(Norm):
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         shape = shapes[0]
-        kind = "InstanceNorm" if isinstance(self, InstanceNorm) else "BatchNorm"
         affine, track = self.torch_affine(), self["track_running_stats"]
-        default_affine, default_track = kind == "BatchNorm", kind == "BatchNorm"
+        defaults = {a.name: a.default for a in self.attributes}
+        default_affine, default_track = defaults["affine"], defaults["track_running_stats"]
         module = call(
-            f"nn.{kind}{self.torch_rank(shape)}d",
+            f"nn.{self.torch_name}{self.torch_rank(shape)}d",
             self.channels_of(shape, layout),
             eps=self["eps"] if self["eps"] != 1e-5 else None,
             momentum=self["momentum"] if self["momentum"] != 0.1 else None,
@@ -233,6 +234,7 @@ class InstanceNorm(BatchNorm):
     flops_rule = "per element 6 (statistics and normalising) + 1 each for scale and shift; 3 per channel"
     stats_per_element = 4
     attributes = channel_norm_attributes(affine=False, track=False)
+    torch_name = "InstanceNorm"
 
     def check_positions(self, shape: Shape, layout: Layout) -> None:
         if len(shape) < 2:

@@ -24,6 +24,7 @@ POOL_PADDING = Attr(
     ("p",),
     "symmetric zeros (at most half the kernel), per dimension, 'same' (TensorFlow) or 'valid'",
 )
+KERAS_REDUCTION = {"max": "Max", "avg": "Average"}  # Keras's class-name spelling
 CEIL_MODE = Attr("ceil_mode", Flag(), False, (), "round the window count up (PyTorch)")
 
 
@@ -33,6 +34,7 @@ class Pool(Windowed):
     family = "pooling"
     primary = "kernel"
     reduce_cost = 0  # operations per window besides the kernel volume - 1
+    reduction = "max"  # or "avg": what each window becomes
 
     def check(self) -> None:
         if self["ceil_mode"] and isinstance(self["padding"], str):
@@ -70,7 +72,7 @@ class Pool(Windowed):
         for n, w in zip(spatial, windows):  # ceil mode reads past the padding on the right
             out = w.output_size(n)
             extra.append(max(0, (out - 1) * w.stride + w.extent - w.padded(n)))
-        kind = "max" if isinstance(self, MaxPool) else "avg"
+        kind = self.reduction
         include = bool(self.values.get("count_include_pad")) and not isinstance(self["padding"], str)
         y = numeric.pool(
             x,
@@ -90,7 +92,7 @@ class Pool(Windowed):
         TensorFlow, the padding is not counted)."""
         _, spatial = layout.split(shapes[0])
         windows = self.windows(spatial)
-        kind = "Max" if isinstance(self, MaxPool) else "Avg"
+        kind = self.reduction.capitalize()
         pairs = [(w.before, w.after) for w in windows]
         expression = "{m}({x})"
         options: dict = {}
@@ -123,7 +125,7 @@ class Pool(Windowed):
         _, spatial = layout.split(shapes[0])
         windows = self.windows(spatial)
         rank = len(spatial)
-        is_max = isinstance(self, MaxPool)
+        is_max = self.reduction == "max"
         if any(w.dilation != 1 for w in windows):
             raise self.fail("Keras's pooling has no dilation; allowed for export to Keras: dilation=1", "dilation")
         # ceil_mode's last window reads past the padding: for max pooling that is more -inf
@@ -154,7 +156,7 @@ class Pool(Windowed):
             )
         strides = tuple(w.stride for w in windows)
         layer = call(
-            f"layers.{'Max' if is_max else 'Average'}Pooling{rank}D",
+            f"layers.{KERAS_REDUCTION[self.reduction]}Pooling{rank}D",
             single(tuple(w.kernel for w in windows)),
             strides=single(strides),
             padding=padding if padding != "valid" else None,
@@ -179,6 +181,7 @@ class MaxPool(Pool):
 
 
 class AvgPool(Pool):
+    reduction = "avg"
     """The mean of each window."""
 
     summary = "mean over each window (padding, ceil_mode, count_include_pad)"
@@ -231,17 +234,17 @@ class AdaptivePool(Pool):
         x = channels_first(inputs[0], layout)
         wanted = self.per_dim("output_size", x.ndim - 2)
         sizes = [n if m is None else m for n, m in zip(x.shape[2:], wanted)]
-        kind = "max" if isinstance(self, AdaptiveMaxPool) else "avg"
+        kind = self.reduction
         return channels_back(numeric.adaptive_pool(x, sizes, kind).astype(x.dtype, copy=False), layout)
 
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
-        kind = "Max" if isinstance(self, AdaptiveMaxPool) else "Avg"
+        kind = self.reduction.capitalize()
         sizes = layout.split(out)[1]
         return TorchOp(call(f"nn.Adaptive{kind}Pool{len(sizes)}d", single(sizes)), wants=CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
-        kind = "Max" if isinstance(self, AdaptiveMaxPool) else "Average"
+        kind = KERAS_REDUCTION[self.reduction]
         sizes = layout.split(out)[1]
         return KerasOp((("", call(f"layers.Adaptive{kind}Pooling{len(sizes)}D", single(sizes), data_format=keras_format(layout))),))
 
@@ -253,6 +256,7 @@ def adaptive_taps(n: int, m: int) -> Taps:
 
 
 class AdaptiveAvgPool(AdaptivePool):
+    reduction = "avg"
     summary = "mean over adaptive bins giving a fixed output size"
     flops_rule = "bin volume per output element: (volume - 1) additions and a division"
     reduce_cost = 1
@@ -282,18 +286,18 @@ class GlobalPool(Pool):
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
         axes = tuple(range(2, x.ndim))
-        y = x.max(axis=axes, keepdims=True) if isinstance(self, GlobalMaxPool) else x.mean(axis=axes, keepdims=True, dtype=x.dtype)
+        y = x.max(axis=axes, keepdims=True) if self.reduction == "max" else x.mean(axis=axes, keepdims=True, dtype=x.dtype)
         return channels_back(y, layout) if self["keepdims"] else y.reshape(x.shape[:2])
 
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         axes = tuple(range(2, len(shapes[0]) + 1))
-        reduce = "amax" if isinstance(self, GlobalMaxPool) else "mean"
+        reduce = "amax" if self.reduction == "max" else "mean"
         keep = ", keepdim=True" if self["keepdims"] else ""
         return TorchOp(None, f"{{x}}.{reduce}({single(axes)!r}{keep})", CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
-        kind = "Max" if isinstance(self, GlobalMaxPool) else "Average"
+        kind = KERAS_REDUCTION[self.reduction]
         rank = len(shapes[0]) - 1
         layer = call(
             f"layers.Global{kind}Pooling{rank}D", keepdims=True if self["keepdims"] else None, data_format=keras_format(layout)
@@ -302,6 +306,7 @@ class GlobalPool(Pool):
 
 
 class GlobalAvgPool(GlobalPool):
+    reduction = "avg"
     summary = "mean over all positions of each channel"
     flops_rule = "per channel: (positions - 1) additions and a division"
     reduce_cost = 1
