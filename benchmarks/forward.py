@@ -46,13 +46,11 @@ def measure(tool: str, name: str, repeat: int) -> dict:
 
         threads = torch.get_num_threads()
     else:
-        from cnncalc import network, runner, yamlformat
-        from cnncalc.analysis import analyse
-        from cnncalc.blocks import expand
+        import cnncalc
+        from cnncalc.forward import runner
 
-        path = ROOT / "examples" / f"{name}.yaml"
-        net = network.build(expand(yamlformat.read(path.read_text(), str(path))))
-        summary = analyse(net)
+        net = cnncalc.load(ROOT / "examples" / f"{name}.yaml")
+        summary = cnncalc.summary(net)
         rng = np.random.default_rng(0)
         params, _, _ = runner.prepare_weights(summary, net, {}, np.float32, rng)
         folded = runner.fold_batchnorms(net, params)
@@ -88,12 +86,9 @@ def _timed(function) -> float:
 
 
 def macs(name: str) -> int:
-    from cnncalc import network, yamlformat
-    from cnncalc.analysis import analyse
-    from cnncalc.blocks import expand
+    import cnncalc
 
-    path = ROOT / "examples" / f"{name}.yaml"
-    return analyse(network.build(expand(yamlformat.read(path.read_text(), str(path))))).totals.macs
+    return cnncalc.summary(cnncalc.load(ROOT / "examples" / f"{name}.yaml")).totals.macs
 
 
 def main() -> None:

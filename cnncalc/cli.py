@@ -8,76 +8,15 @@ import gc
 import os
 import re
 import sys
-from dataclasses import dataclass
 
 import click
 
-from .errors import CnnError, Location
+from .errors import CnnError
+from .source.reading import SOURCES, Source, load_source as load_network, read_spec, read_text as read_source
 
 EXIT_OK, EXIT_DIFFERENCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 FORMATS = ("table", "json", "csv", "markdown")
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
-
-
-@dataclass(frozen=True)
-class Source:
-    """What the user pointed at: a path (or '-'), or DSL text given with -e."""
-
-    path: str | None
-    expression: str | None
-
-
-SOURCES: dict[str, str] = {}  # texts read so far, by path, so errors can quote the offending line
-
-
-def read_source(source: Source) -> tuple[str, str]:
-    """(text, display path) of a FILE argument, '-' or -e TEXT."""
-    if source.expression is not None:
-        return source.expression, "<expression>"
-    if source.path is None:
-        raise CnnError("no network given; allowed: a FILE, '-' for standard input, or -e TEXT")
-    if source.path == "-":
-        return sys.stdin.read(), "<stdin>"
-    try:
-        with open(source.path, encoding="utf-8") as handle:
-            return handle.read(), source.path
-    except FileNotFoundError:
-        raise CnnError(f"no such file: {source.path}") from None
-    except IsADirectoryError:
-        raise CnnError(f"{source.path} is a directory; allowed: a .yaml file") from None
-    except UnicodeDecodeError as exc:
-        raise CnnError(f"{source.path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise CnnError(f"cannot read {source.path}: {exc.strerror}") from None
-
-
-def load_network(source: Source, input_shape: str | None):
-    from . import network
-    from .blocks import expand
-
-    spec = read_spec(source)
-    override = None
-    if input_shape is not None:
-        override = network.parse_shape(input_shape, Location("--input", 1, 1), "--input")
-    return network.build(expand(spec), override)
-
-
-def read_spec(source: Source):
-    """The network as written (blocks not yet expanded): YAML for .yaml/.yml files and
-    YAML-looking standard input, the DSL for -e TEXT and any other file."""
-    from . import dsl, yamlformat
-
-    text, path = read_source(source)
-    SOURCES[path] = text
-    is_yaml = source.expression is None and (
-        path.endswith((".yaml", ".yml")) or (source.path == "-" and looks_like_yaml(text))
-    )
-    return yamlformat.read(text, path) if is_yaml else dsl.read(text, path)
-
-
-def looks_like_yaml(text: str) -> bool:
-    """Standard input is YAML when it has a top-level 'layers:' key; otherwise DSL."""
-    return re.search(r"^layers\s*:", text, re.MULTILINE) is not None
 
 
 def run_safely(action) -> None:
@@ -133,13 +72,13 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
     """
 
     def act():
-        from .analysis import analyse
-        from .render import RENDERERS, Format
+        from .analysis.summary import analyse
+        from .output.tables import RENDERERS, Format
 
         net = load_network(Source(file, expression), input_shape)
         result = analyse(net, batch, dtype)
         if explain_layer is not None:
-            from .homework import explain
+            from .analysis.homework import explain
 
             click.echo(explain(net, result, None if explain_layer == "*" else explain_layer), nl=False)
             return
@@ -163,14 +102,14 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
     """
 
     def act():
-        from .analysis import analyse
-        from .render import RF_RENDERERS, Format
+        from .analysis.summary import analyse
+        from .output.tables import RF_RENDERERS, Format
 
         net = load_network(Source(file, expression), input_shape)
         result = analyse(net, batch, dtype)
         measured = None
         if verify:
-            from .fieldcheck import measure
+            from .forward.fieldcheck import measure
 
             measured = measure(net, result)
         click.echo(RF_RENDERERS[Format(fmt)](result, measured), nl=False)
@@ -199,8 +138,8 @@ def check(file, answers, input_shape, batch, fmt) -> None:
     def act():
         import json
 
-        from .analysis import analyse
-        from .homework import check as mark
+        from .analysis.summary import analyse
+        from .analysis.homework import check as mark
 
         net = load_network(Source(file, None), input_shape)
         result = analyse(net, batch)
@@ -262,7 +201,7 @@ def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool,
     def act():
         import json
 
-        from . import homework
+        from .analysis import homework
 
         sizes = per_axis(n, "N", len(n.split("x")))
         if any(v is None or v < 1 for v in sizes):
@@ -321,7 +260,7 @@ def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, show
     def act():
         import json
 
-        from . import homework
+        from .analysis import homework
 
         pad = None
         if padding is not None:
@@ -371,13 +310,13 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
     """Run the network in NumPy and check every layer's real output shape (exit 1 on a mismatch)."""
 
     def act():
-        from . import runner
-        from .analysis import analyse
-        from .render import run_json, run_table
+        from .forward import runner
+        from .analysis.summary import analyse
+        from .output.tables import run_json, run_table
 
         net = load_network(Source(file, expression), input_shape)
         inline = net.data
-        from .render import human_bytes
+        from .units import human_bytes
 
         given = runner.load_npz(weights) if weights else {}
         values = runner.load_input(data) if data else (inline.value if inline is not None else None)
@@ -426,7 +365,7 @@ def convert(file, expression, target) -> None:
     """Write the same network in the other format (blocks, names and inputs kept)."""
 
     def act():
-        from .writers import to_dsl, to_yaml
+        from .source.writers import to_dsl, to_yaml
 
         spec = read_spec(Source(file, expression))
         click.echo(to_yaml(spec) if target == "yaml" else to_dsl(spec), nl=False)
@@ -443,7 +382,7 @@ def export(file, expression, target, input_shape) -> None:
     """Python code that builds the same network in PyTorch (class Net) or Keras (build_model())."""
 
     def act():
-        from .export import to_keras, to_pytorch
+        from .export.writer import to_keras, to_pytorch
 
         network = load_network(Source(file, expression), input_shape)
         click.echo(to_pytorch(network) if target == "pytorch" else to_keras(network), nl=False)
@@ -467,8 +406,8 @@ def diagram(file, expression, output, view, depth, input_shape) -> None:
     """An SVG picture of the network: its graph, or its funnel of sizes."""
 
     def act():
-        from .analysis import analyse
-        from .diagram import funnel_svg, graph_svg, save_picture
+        from .analysis.summary import analyse
+        from .output.diagram import funnel_svg, graph_svg, save_picture
 
         network = load_network(Source(file, expression), input_shape)
         svg = (graph_svg if view == "graph" else funnel_svg)(network, analyse(network), depth)
@@ -487,7 +426,7 @@ def layers(name, fmt) -> None:
     """Every supported layer type with its aliases, attributes and defaults (or one type)."""
 
     def act():
-        from . import catalogue
+        from .output import catalogue
 
         click.echo(catalogue.render(name, fmt), nl=False)
 

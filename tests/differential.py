@@ -229,9 +229,10 @@ def compare(seed: int, broken: bool) -> str:
 
     from cnncalc.errors import CnnError
     from helpers import summarise
-    from cnncalc import network as network_mod, yamlformat
-    from cnncalc.blocks import expand
-    from cnncalc.runner import execute
+    from cnncalc import graph as network_mod
+    from cnncalc.source import yamlformat
+    from cnncalc.source.blocks import expand
+    from cnncalc.forward.runner import execute
     import yaml
 
     built = case(seed, broken)
@@ -256,14 +257,14 @@ def compare(seed: int, broken: bool) -> str:
     if ours is not None:
         assert ours.location is not None
         return "both reject"
-    for row in summary.rows:
+    for row in summary.layers:
         assert tuple(model.values[row.name].shape[1:]) == row.output_shape, (seed, row.name)
     state = model.state_dict()
-    weights = {f"layers.{row.name}.{w}": shape for row in summary.rows for w, shape in (*row.weights, *row.buffers)}
+    weights = {f"layers.{row.name}.{w}": shape for row in summary.layers for w, shape in (*row.weights, *row.buffers)}
     assert {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")} == weights, seed
     assert sum(p.numel() for p in model.parameters()) == summary.totals.params
     params = {
-        row.name: {w: state[f"layers.{row.name}.{w}"].numpy() for w, _ in (*row.weights, *row.buffers)} for row in summary.rows
+        row.name: {w: state[f"layers.{row.name}.{w}"].numpy() for w, _ in (*row.weights, *row.buffers)} for row in summary.layers
     }
     ours_out = execute(net, params, x)[0]
     scale = max(1.0, float(np.abs(theirs_out).max()))

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from cnncalc.analysis import analyse, fold
-from cnncalc.cli import Source, load_network, main
-from cnncalc.diagram import BOX_H, BOX_W, default_depth, funnel_svg, graph_svg
+from cnncalc.cli import main
+from cnncalc.source.reading import Source, load_source as load_network
+from cnncalc.output.diagram import BOX_H, BOX_W, default_depth, funnel_svg, graph_svg
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
 SVG = "{http://www.w3.org/2000/svg}"

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import dsl, network, yamlformat
+from cnncalc import graph as network
+from cnncalc.source import dsl, yamlformat
 from cnncalc.analysis import analyse
-from cnncalc.blocks import expand
+from cnncalc.source.blocks import expand
 from cnncalc.cli import main
 from cnncalc.errors import CnnError
-from cnncalc.render import summary_json
-from cnncalc.writers import to_dsl, to_yaml
+from cnncalc.output.tables import summary_json
+from cnncalc.source.writers import to_dsl, to_yaml
 from test_properties import RANDOM_NETWORK, conv_stack
 
 ROOT = Path(__file__).resolve().parent.parent

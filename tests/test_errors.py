@@ -28,13 +28,16 @@ CATALOGUE = ROOT / "docs" / "errors.md"
 
 # Messages no input file or command line can cause on a working machine, and why.
 NOT_CATALOGUED = {
-    ("cli.py", "cannot read {}: {}"): "the file exists but the system refuses to read it (permissions, I/O)",
+    ("reading.py", "cannot read {}: {}"): "the file exists but the system refuses to read it (permissions, I/O)",
     ("files.py", "cannot write {}: {}"): "the disk fails between creating the file and renaming it",
     ("diagram.py", "writing PNG needs cairosvg"): "depends on what is installed; tests/test_diagram.py checks it",
     ("base.py", "{}"): "Layer.fail: the message comes from the caller, and each caller has its own case",
-    ("network.py", "a layer type must be a name"): "both readers make every type a string; kept for specs built in code",
+    ("graph.py", "a layer type must be a name"): "both readers make every type a string; kept for specs built in code",
+    ("api.py", "unknown format {}"): "the Python API's own arguments; tests/test_api.py checks the message",
+    ("api.py", "batch must be a positive integer"): "the Python API's own arguments; tests/test_api.py checks it",
+    ("api.py", "unknown dtype {}"): "the Python API's own arguments; tests/test_api.py checks it",
     ("attrs.py", "pair"): "internal: replaced by the attribute's own description before it reaches the user",
-    ("yamlsource.py", "the YAML is nested too deeply to read"): "libyaml's own recursion limit; our depth limit comes first",
+    ("yamltree.py", "the YAML is nested too deeply to read"): "libyaml's own recursion limit; our depth limit comes first",
 }
 
 

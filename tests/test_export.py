@@ -18,15 +18,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import network as network_mod
-from cnncalc import yamlformat
+from cnncalc import graph as network_mod
+from cnncalc.source import yamlformat
 from cnncalc.analysis import analyse
-from cnncalc.blocks import expand
-from cnncalc.cli import load_network, Source
+from cnncalc.source.blocks import expand
+from cnncalc.source.reading import Source, load_source as load_network
 from cnncalc.errors import CnnError
 from cnncalc.export import keras_name, to_keras, to_pytorch
-from cnncalc.network import INPUT
-from cnncalc.runner import execute
+from cnncalc.graph import INPUT
+from cnncalc.forward.runner import execute
 from oracle import all_types, family_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -60,7 +60,7 @@ def check_export(net, batch: int = 2, seed: int = 0, tolerance: float = 1e-9):
     with torch.no_grad():
         randomise_statistics(model, rng)
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    expected = {f"{row.name}.{w}": shape for row in summary.rows for w, shape in (*row.weights, *row.buffers)}
+    expected = {f"{row.name}.{w}": shape for row in summary.layers for w, shape in (*row.weights, *row.buffers)}
     assert {k: tuple(v.shape) for k, v in state.items()} == expected
     assert sum(p.numel() for p in model.parameters()) == summary.totals.params
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -68,22 +68,22 @@ def check_export(net, batch: int = 2, seed: int = 0, tolerance: float = 1e-9):
 
     shapes = {}
     modules = dict(model.named_modules())
-    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.layers}}
     plain = {  # layers that are exactly their module (no pad, slice or activation around it)
         node.name
         for node in net.nodes
         if node.layer.torch(tuple(outputs[s] for s in node.inputs), outputs[node.name], net.layout).expression == "{m}({x})"
     }
-    for row in summary.rows:
+    for row in summary.layers:
         if row.name in modules and row.name in plain:
             modules[row.name].register_forward_hook(lambda m, i, o, name=row.name: shapes.__setitem__(name, tuple(o.shape[1:])))
     x = rng.normal(size=(batch, *net.input_shape))
     with torch.no_grad():
         theirs = model(torch.from_numpy(x)).numpy()
-    params = {row.name: {w: state[f"{row.name}.{w}"].numpy() for w, _ in (*row.weights, *row.buffers)} for row in summary.rows}
+    params = {row.name: {w: state[f"{row.name}.{w}"].numpy() for w, _ in (*row.weights, *row.buffers)} for row in summary.layers}
     ours = execute(net, params, x)[0]
-    assert theirs.shape == ours.shape == (batch, *summary.rows[-1].output_shape)
-    for row in summary.rows:
+    assert theirs.shape == ours.shape == (batch, *summary.layers[-1].output_shape)
+    for row in summary.layers:
         if row.name in shapes:  # a module's output: in PyTorch's channel order inside the net
             channels_first = (row.output_shape[-1], *row.output_shape[:-1])
             assert shapes[row.name] in (row.output_shape, channels_first), row.name
@@ -172,8 +172,8 @@ def check_keras_export(net):
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     assert trainable == summary.totals.trainable_params
     assert model.count_params() == summary.totals.trainable_params + summary.totals.non_trainable_params
-    assert tuple(model.output.shape[1:]) == summary.rows[-1].output_shape
-    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    assert tuple(model.output.shape[1:]) == summary.layers[-1].output_shape
+    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.layers}}
     for node in net.nodes:
         op = node.layer.keras(tuple(outputs[s] for s in node.inputs), outputs[node.name], net.layout)
         last = model.get_layer(keras_name(node.name) + op.layers[-1][0])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnncalc.expr import ExprError, evaluate, substitute
+from cnncalc.source.expr import ExprError, evaluate, substitute
 
 
 @pytest.mark.parametrize(

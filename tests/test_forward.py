@@ -13,11 +13,12 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import network, yamlformat
+from cnncalc import graph as network
+from cnncalc.source import yamlformat
 from cnncalc.analysis import analyse
-from cnncalc.blocks import expand
+from cnncalc.source.blocks import expand
 from cnncalc.errors import CnnError
-from cnncalc.runner import execute
+from cnncalc.forward.runner import execute
 from oracle import all_types, family_of
 
 import yaml
@@ -58,6 +59,6 @@ def test_forward_agrees_with_pytorch(cls, data):
         x = torch.randn(2, *shape, dtype=torch.float64)
         expected = module(x).numpy()
     event("compared")
-    got, _, _ = execute(net, our_params(module, summary.rows), x.numpy())
+    got, _, _ = execute(net, our_params(module, summary.layers), x.numpy())
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9, err_msg=str(layers))

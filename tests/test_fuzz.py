@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import dsl, network, yamlformat
+from cnncalc import graph as network
+from cnncalc.source import dsl, yamlformat
 from cnncalc.analysis import analyse
-from cnncalc.blocks import expand
+from cnncalc.source.blocks import expand
 from cnncalc.errors import CnnError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cnncalc.cli import main
 from cnncalc.errors import CnnError
-from cnncalc.homework import KERNELS, STRIDES, conv_size, solve, transposed
+from cnncalc.analysis.homework import KERNELS, STRIDES, conv_size, solve, transposed
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "homework"

@@ -174,7 +174,7 @@ def test_agrees_with_keras(family, data):
     assert (ours is None) == (theirs is None), f"cnncalc: {ours!r}\nKeras: {theirs!r}\n{shape} {ours_layer}"
     if ours is not None:
         return
-    assert summary.rows[-1].output_shape == out_shape, (shape, ours_layer)
+    assert summary.layers[-1].output_shape == out_shape, (shape, ours_layer)
     trainable, frozen = keras_counts(model)
     assert (summary.totals.trainable_params, summary.totals.non_trainable_params) == (trainable, frozen)
 
@@ -213,7 +213,7 @@ def keras_size(layer, n):
 
 def our_size(n, layer):
     try:
-        return summarise({"input": [n, 1], "layout": "channels_last", "layers": [layer]}).rows[-1].output_shape[0]
+        return summarise({"input": [n, 1], "layout": "channels_last", "layers": [layer]}).layers[-1].output_shape[0]
     except CnnError:
         return None
 

@@ -54,8 +54,8 @@ def test_random_networks_succeed_or_fail_with_a_located_error(shape, layers, lay
         assert exc.location is not None and exc.location.path == "case.yaml"
         assert exc.location.line >= 1 and exc.location.column >= 1
         return
-    assert len(summary.rows) == len(layers)
-    assert all(min(row.output_shape) >= 1 for row in summary.rows)
+    assert len(summary.layers) == len(layers)
+    assert all(min(row.output_shape) >= 1 for row in summary.layers)
 
 
 @settings(max_examples=300, deadline=None)
@@ -100,7 +100,7 @@ def test_channels_last_is_channels_first_permuted(layers, shape):
     except CnnError:
         return
     last = summarise({"input": to_last(list(shape)), "layout": "channels_last", "layers": layers})
-    for a, b in zip(first.rows, last.rows):
+    for a, b in zip(first.layers, last.layers):
         expected = to_last(list(a.output_shape)) if len(a.output_shape) > 1 else list(a.output_shape)
         assert list(b.output_shape) == expected
         assert (a.params, a.running_stats, a.macs, a.flops, a.receptive_field) == (b.params, b.running_stats, b.macs, b.flops, b.receptive_field)
@@ -118,14 +118,14 @@ def test_frozen_layers_count_as_non_trainable(layers, frozen):
         summary = summarise({"input": [3, 16, 16], "layers": entries})
     except CnnError:
         return
-    for row, mark in zip(summary.rows, marks):
+    for row, mark in zip(summary.layers, marks):
         assert row.trainable_params == (0 if mark else row.params)
         assert row.non_trainable_params == (row.params if mark else 0) + row.running_stats
 
 
 def test_yaml_keys_are_case_insensitive_types_but_exact_attributes():
     summary = summarise(yaml.safe_dump({"input": [3, 8, 8], "layers": [{"CONV2D": {"Filters": 4, "kernel_size": 3}}]}))
-    assert summary.rows[0].output_shape == (4, 6, 6)
+    assert summary.layers[0].output_shape == (4, 6, 6)
 
 
 def test_astronomical_shapes_are_exact_integers():
@@ -135,10 +135,10 @@ def test_astronomical_shapes_are_exact_integers():
         {"conv2d": {"out": 10**6, "kernel": 10**6 + 1, "stride": 999, "dilation": 7, "padding": "same"}},
         {"conv_transpose2d": {"out": 64, "kernel": 999_999, "stride": 1001, "padding": 3}},
         "global_avgpool", {"linear": 10}]})
-    conv = summary.rows[0]
+    conv = summary.layers[0]
     side = -(-big // 999)  # TensorFlow 'same': ceil(n / s)
     assert conv.output_shape == (10**6, side, side)
     assert conv.macs == 10**6 * side * side * 3 * (10**6 + 1) ** 2
     assert conv.receptive_field.size == (7 * 10**6 + 1,) * 2
-    up = summary.rows[1]
+    up = summary.layers[1]
     assert up.output_shape[1] == (side - 1) * 1001 - 6 + 999_999

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cnncalc.cli import main
 from cnncalc.errors import CnnError
-from cnncalc.fieldcheck import measure
+from cnncalc.forward.fieldcheck import measure
 from helpers import summarise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +60,10 @@ def network_of(layers, length):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=stack(), length=st.integers(8, 80))
 def test_formula_equals_propagation(case, length):
-    from cnncalc import network, yamlformat
+    from cnncalc import graph as network
+    from cnncalc.source import yamlformat
     from cnncalc.analysis import analyse
-    from cnncalc.blocks import expand
+    from cnncalc.source.blocks import expand
     import yaml
 
     layers, _ = case
@@ -74,8 +75,8 @@ def test_formula_equals_propagation(case, length):
         return
     verdicts = measure(net, summary)
     assert verdicts and all(agrees for _, agrees in verdicts.values()), (layers, verdicts)
-    final = verdicts[summary.rows[-1].name]
-    field = summary.rows[-1].receptive_field
+    final = verdicts[summary.layers[-1].name]
+    field = summary.layers[-1].receptive_field
     if field is not None and final[0][0] is not None:
         # Interior fields are exact position by position; after a fractional stride their
         # sizes vary with the phase, so the largest seen is at most r.
@@ -98,20 +99,21 @@ def test_formula_equals_autograd(case, length, data):
             parameter.copy_(torch.rand_like(parameter) + 0.5)  # all positive
     x = torch.rand(1, 2, length, dtype=torch.float64, requires_grad=True)
     y = model(x)
-    assert y.shape[-1] == summary.rows[-1].output_shape[-1]
+    assert y.shape[-1] == summary.layers[-1].output_shape[-1]
     o = data.draw(st.integers(0, y.shape[-1] - 1))
     y[0, :, o].sum().backward()
     reached = np.flatnonzero(x.grad[0].abs().sum(axis=0).numpy() > 0)
-    field = summary.rows[-1].receptive_field
+    field = summary.layers[-1].receptive_field
     # The field of output o is [S*o - P + phase, ...]: recompute it from the exact spans.
-    from cnncalc import network, yamlformat
+    from cnncalc import graph as network
+    from cnncalc.source import yamlformat
     from cnncalc.analysis import FieldTracker
-    from cnncalc.blocks import expand
+    from cnncalc.source.blocks import expand
     import yaml
 
     net = network.build(expand(yamlformat.read(yaml.safe_dump(network_of(layers, length)), "c.yaml")))
     tracker = FieldTracker(net)
-    shapes = {"input": net.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    shapes = {"input": net.input_shape, **{row.name: row.output_shape for row in summary.layers}}
     for node in net.nodes:
         ins = tuple(shapes[n] for n in node.inputs)
         tracker.step(node.name, node.inputs, ins, node.layer.infer(ins, net.layout), [])
@@ -126,7 +128,7 @@ def test_formula_equals_autograd(case, length, data):
     if reached.size:
         assert reached[0] >= max(first, 0) and reached[-1] <= min(last, length - 1)
     left, right = -1, length
-    for node, row in zip(net.nodes[:-1], summary.rows[:-1]):  # the layers before the last
+    for node, row in zip(net.nodes[:-1], summary.layers[:-1]):  # the layers before the last
         layer_span = tracker.spans[node.name][0]
         before, after = layer_span.last.at(-1), layer_span.first.at(row.output_shape[-1])
         left = left if before is None else max(left, before)
@@ -140,17 +142,17 @@ def test_formula_equals_autograd(case, length, data):
 def test_a_transposed_convs_field_counts_only_the_inputs_that_reach_it():
     """Kernel 3, stride 2: even outputs read two inputs, odd ones one; the field size is 2."""
     summary = summarise({"input": [1, 8], "layers": [{"conv_transpose1d": {"out": 1, "kernel": 3, "stride": 2}}]})
-    field = summary.rows[0].receptive_field
+    field = summary.layers[0].receptive_field
     assert field.size == (2,) and float(field.stride[0]) == 0.5
 
 
 def test_fields_on_a_residual_and_an_inception_graph():
     """Araujo et al.: on a multi-path graph the largest field over the paths."""
-    rows = {r.name: r for r in summarise((ROOT / "examples" / "resnet18.yaml").read_text()).rows}
+    rows = {r.name: r for r in summarise((ROOT / "examples" / "resnet18.yaml").read_text()).layers}
     add = rows["layer1.0.add_1"]
     paths = [rows[name].receptive_field.size[0] for name in add.inputs]  # two convs deep, or the shortcut
     assert add.receptive_field.size[0] == max(paths) > min(paths)
-    inception = {r.name: r for r in summarise((ROOT / "examples" / "googlenet.yaml").read_text()).rows}
+    inception = {r.name: r for r in summarise((ROOT / "examples" / "googlenet.yaml").read_text()).layers}
     branches = [inception[f"inception3a.{b}"].receptive_field.size[0] for b in ("branch1.relu_1", "branch2.1.relu_1", "branch3.1.relu_1", "branch4.1.relu_1")]
     assert inception["inception3a.concat_1"].receptive_field.size[0] == max(branches) > min(branches)
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cnncalc import network, yamlformat
+from cnncalc import graph as network
+from cnncalc.source import yamlformat
 from cnncalc.analysis import analyse
-from cnncalc.windows import Window
+from cnncalc.layers.windows import Window
 from helpers import summarise
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -27,23 +28,23 @@ def example(name: str, batch: int = 1):
 def test_course_output_sizes(size, kernel, padding, stride, expected):
     layer = {"conv2d": {"out": 4, "kernel": kernel, "padding": padding, "stride": stride}}
     summary = summarise({"input": [3, size, size], "layers": [layer]})
-    assert summary.rows[0].output_shape == (4, expected, expected)
+    assert summary.layers[0].output_shape == (4, expected, expected)
     assert Window(kernel, stride, 1, padding, padding).output_size(size) == expected
 
 
 def test_course_32x32x3_with_four_5x5_filters():
     """(32x32x3, four 5x5x3 filters) -> 28x28x4, written Keras-style."""
     summary = summarise({"input": [32, 32, 3], "layout": "channels_last", "layers": [{"Conv2D": {"filters": 4, "kernel_size": 5}}]})
-    assert summary.rows[0].output_shape == (28, 28, 4)
+    assert summary.layers[0].output_shape == (28, 28, 4)
 
 
 def test_course_mnist_421642_parameters():
     """Conv 320, conv 18,496, dense 401,536, dense 1,290: 421,642 (3136 = 7x7x64 needs 'same')."""
     summary = example("mnist-421k.yaml")
-    params = {row.name: row.params for row in summary.rows if row.params}
+    params = {row.name: row.params for row in summary.layers if row.params}
     assert params == {"conv1": 320, "conv2": 18_496, "fc1": 401_536, "fc2": 1_290}
     assert summary.totals.params == 421_642
-    flatten = next(row for row in summary.rows if row.type == "flatten")
+    flatten = next(row for row in summary.layers if row.type == "flatten")
     assert flatten.output_shape == (3136,)
 
 
@@ -51,9 +52,9 @@ def test_course_mnist_with_valid_padding_flattens_1600():
     """With 'valid' convs the flatten is 5x5x64 = 1600, so the dense layer cannot have 401,536."""
     text = (EXAMPLES / "mnist-421k.yaml").read_text().replace("padding: same", "padding: valid")
     summary = analyse(network.build(yamlformat.read(text, "valid.yaml")))
-    flatten = next(row for row in summary.rows if row.type == "flatten")
+    flatten = next(row for row in summary.layers if row.type == "flatten")
     assert flatten.output_shape == (1600,)
-    assert next(row for row in summary.rows if row.name == "fc1").params != 401_536
+    assert next(row for row in summary.layers if row.name == "fc1").params != 401_536
 
 
 def test_keras_mnist_93322():
@@ -65,7 +66,7 @@ def test_dense_only_networks():
     """784 -> 512 -> 10 without biases: 401,408 weights in the 784x512 matrix (the figure is
     that layer's; the 512x10 layer adds 5,120); 224x224x3 -> 512: 77,070,336, also without biases."""
     no_bias = summarise({"input": [784], "layers": [{"linear": {"out": 512, "bias": False}}, {"linear": {"out": 10, "bias": False}}]})
-    assert no_bias.rows[0].params == 401_408
+    assert no_bias.layers[0].params == 401_408
     assert no_bias.totals.params == 401_408 + 512 * 10
     wide = summarise({"input": [224, 224, 3], "layout": "channels_last", "layers": ["flatten", {"dense": {"units": 512, "use_bias": False}}]})
     assert wide.totals.params == 77_070_336
@@ -81,7 +82,7 @@ def test_vgg16_torchvision_figures():
     summary = example("vgg16.yaml")
     assert summary.totals.params == 138_357_544
     assert summary.totals.macs == 15_470_264_320
-    assert summary.rows[-1].output_shape == (1000,)
+    assert summary.layers[-1].output_shape == (1000,)
 
 
 def test_vgg16_macs_scale_with_batch():
@@ -105,7 +106,7 @@ VGG16_FIELDS = {
 
 @pytest.mark.parametrize("layer,expected", VGG16_FIELDS.items())
 def test_vgg16_receptive_fields(layer, expected):
-    row = next(row for row in example("vgg16.yaml").rows if row.name == layer)
+    row = next(row for row in example("vgg16.yaml").layers if row.name == layer)
     field = row.receptive_field
     assert (field.size[0], field.stride[0], field.padding[0]) == expected
     assert field.size[0] == field.size[1]

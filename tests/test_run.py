@@ -105,7 +105,7 @@ def test_memory_estimate_refuses_a_huge_run():
 
 
 def test_save_is_atomic_and_keeps_a_good_file(tmp_path, monkeypatch):
-    from cnncalc import runner
+    from cnncalc.forward import runner
 
     target = tmp_path / "out.npz"
     assert invoke("run", ROOT / "examples" / "lenet5.yaml", "--save", target).exit_code == 0
@@ -195,10 +195,11 @@ def test_inline_weights_that_are_not_numbers_are_bad_input(tmp_path):
 def test_in_place_layers_never_overwrite_a_value_another_layer_still_reads(alias):
     """Found by the differential tests: dropout returns its input itself, so a BatchNorm
     reading the same tensor afterwards overwrote the dropout's output in place."""
-    from cnncalc.runner import execute
+    from cnncalc.forward.runner import execute
     from helpers import summarise  # noqa: F401 - the same loading path as the other tests
-    from cnncalc import network as network_mod, yamlformat
-    from cnncalc.blocks import expand
+    from cnncalc import graph as network_mod
+    from cnncalc.source import yamlformat
+    from cnncalc.source.blocks import expand
 
     text = f"""
 input: [2, 4, 4]

@@ -53,9 +53,9 @@ def test_layer_agrees_with_pytorch(cls, data):
     if ours is not None:
         assert ours.location is not None and ours.location.line >= 1
         return
-    last = summary.rows[-1]
+    last = summary.layers[-1]
     assert last.output_shape == tuple(output.shape[1:]), layers
-    weights = {name: shape for row in summary.rows for name, shape in row.weights}
+    weights = {name: shape for row in summary.layers for name, shape in row.weights}
     assert weights == torch_names(module)
     buffers = sum(b.numel() for name, b in module.named_buffers() if name.split(".")[-1] in ("running_mean", "running_var"))
     assert summary.totals.running_stats == buffers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnncalc.windows import Window, transposed_taps, window_taps
+from cnncalc.layers.windows import Window, transposed_taps, window_taps
 
 
 @given(k=st.integers(1, 6), s=st.integers(1, 5), d=st.integers(1, 4), before=st.integers(0, 6), o=st.integers(0, 40))

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnncalc import network, yamlformat
+from cnncalc import graph as network
+from cnncalc.source import yamlformat
 from cnncalc.analysis import analyse
-from cnncalc.blocks import expand
+from cnncalc.source.blocks import expand
 from zoo_torch import ZOO
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -60,8 +61,8 @@ def test_keras_resnet50_published_split():
 def test_unet_shapes_of_the_paper():
     """Ronneberger et al. 2015, Fig. 1: 572x572 in, 388x388 out, skips cropped 64->56 etc."""
     summary = summary_of("unet")
-    rows = {row.name: row for row in summary.rows}
-    assert summary.rows[-1].output_shape == (2, 388, 388)
+    rows = {row.name: row for row in summary.layers}
+    assert summary.layers[-1].output_shape == (2, 388, 388)
     assert rows["enc1.conv2"].output_shape == (64, 568, 568)
     assert rows["bottom.conv2"].output_shape == (1024, 28, 28)
     assert rows["dec4.crop"].output_shape == (512, 56, 56)
@@ -73,9 +74,9 @@ def test_zoo_agrees_with_pytorch_layer_by_layer(name):
     build, shape = ZOO[name]
     model = build().eval()
     summary = summary_of(name)
-    rows = {row.name: row for row in summary.rows}
+    rows = {row.name: row for row in summary.layers}
     # Every weight tensor: the same state_dict key and shape.
-    ours = {f"{row.name}.{weight}": shape for row in summary.rows for weight, shape in row.weights}
+    ours = {f"{row.name}.{weight}": shape for row in summary.layers for weight, shape in row.weights}
     theirs = {key: tuple(p.shape) for key, p in model.named_parameters()}
     assert ours == theirs
     buffers = sum(b.numel() for key, b in model.named_buffers() if key.endswith(("running_mean", "running_var")))
@@ -94,7 +95,7 @@ def test_zoo_agrees_with_pytorch_layer_by_layer(name):
     assert seen, "no layer names in common"
     for key, got in seen.items():
         assert rows[key].output_shape == got, key
-    assert summary.rows[-1].output_shape == tuple(output.shape[1:])
+    assert summary.layers[-1].output_shape == tuple(output.shape[1:])
 
 
 def test_keras_resnet50_agrees_with_keras_applications_layer_by_layer():
@@ -105,7 +106,7 @@ def test_keras_resnet50_agrees_with_keras_applications_layer_by_layer():
     summary = summary_of("keras-resnet50")
     keras_layers = {layer.name: layer for layer in model.layers}
     compared = 0
-    for row in summary.rows:
+    for row in summary.layers:
         layer = keras_layers.get(row.name.replace(".", "_"))
         if layer is None:
             continue
@@ -117,7 +118,7 @@ def test_keras_resnet50_agrees_with_keras_applications_layer_by_layer():
 
 def test_a_left_out_layer_passes_its_input_to_the_next():
     """ResNet-18's layer1.0 has no projection: its residual add takes bn2 and the block input."""
-    rows = {row.name: row for row in summary_of("resnet18").rows}
+    rows = {row.name: row for row in summary_of("resnet18").layers}
     assert rows["layer1.0.add_1"].inputs == ("layer1.0.bn2", "maxpool")
     assert rows["layer2.0.add_1"].inputs == ("layer2.0.bn2", "layer2.0.downsample.1")
     assert rows["layer2.1.add_1"].inputs == ("layer2.1.bn2", "layer2.0.relu_2")

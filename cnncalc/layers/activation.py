@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..attrs import Attr, Axis, Choice, Int, Number
-from ..lazy import np, numeric
+from .attrs import Attr, Axis, Choice, Int, Number
+from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
 from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, product
 

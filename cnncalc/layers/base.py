@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from ..attrs import Attr, show
+from .attrs import Attr, show
 from ..errors import CnnError, Location, did_you_mean, format_shape
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from math import gcd
 from typing import Any
 
-from ..attrs import (
+from .attrs import (
     ACTIVATION,
     BIAS,
     DILATION,
@@ -29,8 +29,8 @@ from ..attrs import (
     Padding,
     show,
 )
-from ..windows import Window, keras_transposed_size, same_padding, transposed_taps, window_taps
-from ..lazy import numeric
+from .windows import Window, keras_transposed_size, same_padding, transposed_taps, window_taps
+from .lazy import numeric
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
 from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product

@@ -15,8 +15,8 @@ all positions, not features computed from them (as torchscan and Araujo et al. t
 
 from __future__ import annotations
 
-from ..attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
-from ..lazy import np
+from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
+from .lazy import np
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
 from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, channels_back, channels_first, product

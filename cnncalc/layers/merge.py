@@ -6,9 +6,9 @@ output element for each input after the first.
 
 from __future__ import annotations
 
-from ..attrs import Attr, Axis
+from .attrs import Attr, Axis
 from ..errors import format_shape
-from ..lazy import np
+from .lazy import np
 from .activation import sample_axis
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
 from .base import REGISTRY, Facts, Layer, Layout, Shape, product

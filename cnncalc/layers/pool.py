@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from math import gcd
 
-from ..attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding, show
-from ..windows import Taps, window_taps
-from ..lazy import numeric
+from .attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding, show
+from .windows import Taps, window_taps
+from .lazy import numeric
 from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, channels_back, channels_first, product
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
 from .conv import Windowed, keras_format, keras_pad

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from ..attrs import Attr, Axis, Choice, Flag, Int, Ints, Number, Numbers, Padding, Shape as ShapeKind, show
+from .attrs import Attr, Axis, Choice, Flag, Int, Ints, Number, Numbers, Padding, Shape as ShapeKind, show
 from ..errors import format_shape
-from ..windows import Taps, constant_taps
-from ..lazy import numeric
+from .windows import Taps, constant_taps
+from .lazy import numeric
 from .activation import sample_axis
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single, torch_pad
 from .conv import channels_last_1d, keras_crop, keras_format, keras_pad

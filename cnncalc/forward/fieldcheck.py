@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .analysis import FieldTracker, Summary
-from .errors import CnnError
-from .layers import GLOBAL
-from .layers.dense import Norm
-from .network import Network
-from .render import human_bytes
+from ..analysis.summary import FieldTracker, Summary
+from ..errors import CnnError
+from ..layers import GLOBAL
+from ..layers.dense import Norm
+from ..graph import Network
+from ..units import human_bytes
 from .runner import execute
 
 PROBES_PER_BATCH = 16
@@ -35,7 +35,7 @@ PROBES_PER_BATCH = 16
 def probe_weights(summary: Summary, network: Network) -> dict:
     """Positive weights averaging what each output reads; zero biases; unit BatchNorm."""
     params = {}
-    for row in summary.rows:
+    for row in summary.layers:
         tensors = {}
         for leaf, shape in (*row.weights, *row.buffers):
             name = leaf.rsplit(".", 1)[-1]
@@ -115,16 +115,16 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
         )
     params = probe_weights(summary, network)
     tracker = FieldTracker(network)
-    shapes = {"input": shape, **{row.name: row.output_shape for row in summary.rows}}
+    shapes = {"input": shape, **{row.name: row.output_shape for row in summary.layers}}
     for node in network.nodes:
         in_shapes = tuple(shapes[name] for name in node.inputs)
         tracker.step(node.name, node.inputs, in_shapes, node.layer.infer(in_shapes, layout), [])
-    hits: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.rows}
+    hits: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.layers}
     with _Probing(network, params), np.errstate(all="ignore"):
         zero = np.zeros((1, *shape))
         _, baseline, _ = execute(network, params, zero, keep=True)
         for axis in range(rank):
-            per_layer: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.rows}
+            per_layer: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.layers}
             for start in range(0, spatial[axis], PROBES_PER_BATCH):
                 stop = min(start + PROBES_PER_BATCH, spatial[axis])
                 probes = np.zeros((stop - start, channels, *spatial))
@@ -151,7 +151,7 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
     # strictly between those of every layer so far uses no padded or left-over position.
     verdicts = {}
     bounds = [(-1, n) for n in spatial]  # the input's own: positions -1 and n
-    for row in summary.rows:
+    for row in summary.layers:
         state = tracker.spans[row.name]
         # a layer's own positions past its ends are read only by the layers after it
         verdicts[row.name] = judge(state, hits[row.name], spatial, bounds)

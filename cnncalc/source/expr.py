@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import did_you_mean
+from ..errors import did_you_mean
 
 MAX_LENGTH = 500
 MAX_DIGITS = 400  # an intermediate result wider than this is refused (no exponent towers by products)

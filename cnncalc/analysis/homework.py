@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import CnnError
-from .windows import Window, effective_kernel, keras_transposed_size, same_padding, transposed_size
+from ..errors import CnnError
+from ..layers.windows import Window, effective_kernel, keras_transposed_size, same_padding, transposed_size
 
 
 @dataclass(frozen=True)
@@ -166,9 +166,9 @@ def window_working(n: int, window: Window, dim: str) -> list[str]:
 
 def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
     """Lines of working per quantity (output_shape, params, macs, receptive_field)."""
-    from .layers.base import SPATIAL_NAMES
-    from .layers.conv import ConvTranspose, SeparableConv, Windowed
-    from .layers.dense import Linear
+    from ..layers.base import SPATIAL_NAMES
+    from ..layers.conv import ConvTranspose, SeparableConv, Windowed
+    from ..layers.dense import Linear
 
     layer = node.layer
     work: dict[str, list[str]] = {"output_shape": [], "params": [], "macs": [], "receptive_field": []}
@@ -217,7 +217,7 @@ def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
     if field is None:
         work["receptive_field"].append("global: this layer mixes every position")
     else:
-        from .render import per_dim_text as text
+        from ..units import per_dim_text as text
 
         work["receptive_field"].append(
             f"r = {text(field.size)}, stride S = {text(field.stride)}, padding P = {text(field.padding)}"
@@ -227,14 +227,14 @@ def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
 
 
 def explain(network, summary, name: str | None) -> str:
-    rows = {row.name: row for row in summary.rows}
+    rows = {row.name: row for row in summary.layers}
     if name is not None and name not in rows:
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         raise CnnError(f"no layer named '{name}'{did_you_mean(name, rows)}; 'cnncalc summary' lists them")
-    shapes = {"input": network.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    shapes = {"input": network.input_shape, **{row.name: row.output_shape for row in summary.layers}}
     blocks = []
-    for node, row in zip(network.nodes, summary.rows):
+    for node, row in zip(network.nodes, summary.layers):
         if name is not None and row.name != name:
             continue
         work = layer_working(node, row, [shapes[i] for i in node.inputs], network.layout)
@@ -263,14 +263,14 @@ class Mark:
 
 def check(network, summary, answers_text: str, answers_path: str) -> list[Mark]:
     """Every answer against the computed figure; unknown layers and fields are bad input."""
-    from .errors import did_you_mean
-    from .yamlsource import load
+    from ..errors import did_you_mean
+    from ..source.yamltree import load
 
     root = load(answers_text, answers_path)
     if not root.is_mapping:
         raise CnnError("the answers must map layer names (and 'total') to their figures", root.location)
-    rows = {row.name: row for row in summary.rows}
-    shapes = {"input": network.input_shape, **{row.name: row.output_shape for row in summary.rows}}
+    rows = {row.name: row for row in summary.layers}
+    shapes = {"input": network.input_shape, **{row.name: row.output_shape for row in summary.layers}}
     nodes = {node.name: node for node in network.nodes}
     marks = []
     for name, node in root.value.items():
@@ -303,7 +303,7 @@ def _total_mark(summary, field_name: str, given) -> Mark:
     note = ""
     if field_name == "params" and given == summary.totals.params + summary.totals.running_stats and given != right:
         note = "that is Keras's total, which counts BatchNorm's running statistics; PyTorch's parameters() does not"
-    working = tuple(f"{row.name}: {getattr(row, field_name):,}" for row in summary.rows if getattr(row, field_name))
+    working = tuple(f"{row.name}: {getattr(row, field_name):,}" for row in summary.layers if getattr(row, field_name))
     return Mark("total", field_name, given, right, given == right, note, working + (f"sum: {right:,}",))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import CnnError, Location
+from ..errors import CnnError, Location
 
 MAX_NODES = 1_000_000
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C composer when built in: same marks, 10x faster

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .attrs import show
-from .errors import CnnError, Location, did_you_mean
+from ..layers.attrs import show
+from ..errors import CnnError, Location, did_you_mean
 from .expr import ExprError, substitute
-from .layers import REGISTRY
-from .network import INPUT, LayerSpec, NetworkSpec, Written, auto_name
+from ..layers import REGISTRY
+from ..graph import INPUT, LayerSpec, NetworkSpec, Written, auto_name
 
 MAX_LAYERS = 1_000_000
 MAX_NESTING = 32

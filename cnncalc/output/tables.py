@@ -10,9 +10,9 @@ import csv
 import io
 import json
 from enum import Enum
-from fractions import Fraction
 
-from .analysis import ReceptiveField, Row, Summary, fold
+from ..analysis.summary import ReceptiveField, Row, Summary, fold
+from ..units import human, human_bytes, number, per_dim_text, shape_text
 
 
 class Format(str, Enum):
@@ -22,7 +22,6 @@ class Format(str, Enum):
     MARKDOWN = "markdown"
 
 
-UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 GAP = "   "
 
 
@@ -64,45 +63,6 @@ def plain_table(headers, rows, right=(), width: int | None = None, fold=(1, 0)) 
     return lines
 
 
-def human(n: int) -> str:
-    """1234567 as '1.23 M': three significant figures, SI letters; beyond the letters,
-    scientific notation from the integer's digits (a float would overflow)."""
-    if abs(n) >= 1000 * UNITS[0][0]:
-        digits = str(abs(n))
-        return f"{'-' if n < 0 else ''}{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
-    for scale, letter in UNITS:
-        if abs(n) >= scale:
-            value = n / scale
-            digits = 2 if value < 10 else 1 if value < 100 else 0
-            return f"{value:.{digits}f} {letter}"
-    return str(n)
-
-
-def human_bytes(n: int) -> str:
-    if n >= 1000 * 2**40:  # beyond TiB: the digits, as human() writes them
-        return f"{human(n)} B"
-    for scale, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"
-
-
-def shape_text(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def number(value: Fraction | int) -> int | float:
-    """An exact fraction as JSON: an int when whole, else a float."""
-    if isinstance(value, int):
-        return value
-    return value.numerator if value.denominator == 1 else float(value)
-
-
-def per_dim_text(values) -> str:
-    texts = [str(number(v)) for v in values]
-    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
-
-
 def field_json(field: ReceptiveField | None):
     if field is None:
         return None
@@ -139,7 +99,7 @@ def summary_json(summary: Summary) -> dict:
         "layout": summary.layout,
         "batch": summary.batch,
         "dtype": summary.dtype,
-        "layers": [row_json(row) for row in summary.rows],
+        "layers": [row_json(row) for row in summary.layers],
         "totals": {
             "params": t.params,
             "trainable_params": t.trainable_params,
@@ -305,6 +265,26 @@ def to_table(summary: Summary, depth: int | None = None, width: int | None = Non
     return "\n".join(lines) + "\n"
 
 
+def to_html(summary: Summary, depth: int | None = None) -> str:
+    """An HTML table of the layers and the totals (a notebook's rich display)."""
+    from html import escape
+
+    cells = []
+    for row in fold(summary, depth):
+        size, stride = field_cells(row)
+        values = (row.name, row.type, shape_text(row.output_shape), f"{row.params:,}", f"{row.macs:,}", size, stride)
+        cells.append("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in values) + "</tr>")
+    head = "".join(f"<th>{title}</th>" for title in ("layer", "type", "output", "params", "MACs", "RF", "S"))
+    title = escape(summary.name or "network")
+    totals = "".join(f"<li>{escape(line.strip())}</li>" for line in totals_lines(summary))
+    warnings = "".join(f"<li>warning: {escape(w)}</li>" for w in summary.warnings)
+    return (
+        f"<div><p><b>{title}</b>: input {escape(shape_text(summary.input_shape))} ({summary.layout}), "
+        f"batch {summary.batch}</p><table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        f"<ul>{totals}{warnings}</ul></div>"
+    )
+
+
 RENDERERS = {Format.TABLE: to_table, Format.JSON: to_json, Format.CSV: to_csv, Format.MARKDOWN: to_markdown}
 
 
@@ -363,7 +343,7 @@ RF_COLUMNS = ("layer", "type", "output", "r", "S", "P", "centre", "measured")
 
 def covering_layer(summary: Summary) -> str | None:
     """The first layer whose every output position sees the whole input (or mixes it all)."""
-    for row in summary.rows:
+    for row in summary.layers:
         if (row.receptive_field is None and summary_has_spatial(summary)) or (row.receptive_field and row.receptive_field.covers):
             return row.name
     return None
@@ -405,7 +385,7 @@ def rf_note(summary: Summary) -> str:
 
 def rf_json(summary: Summary, measured: dict | None = None) -> str:
     layers = []
-    for row in summary.rows:
+    for row in summary.layers:
         entry = {
             "name": row.name,
             "type": row.type,
@@ -434,7 +414,7 @@ def rf_csv(summary: Summary, measured: dict | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RF_COLUMNS if measured is not None else RF_COLUMNS[:-1])
-    for row in summary.rows:
+    for row in summary.layers:
         cells = rf_cells(row, measured)
         writer.writerow(cells if measured is not None else cells[:-1])
     return out.getvalue()
@@ -443,7 +423,7 @@ def rf_csv(summary: Summary, measured: dict | None = None) -> str:
 def rf_markdown(summary: Summary, measured: dict | None = None) -> str:
     columns = RF_COLUMNS if measured is not None else RF_COLUMNS[:-1]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in summary.rows:
+    for row in summary.layers:
         cells = rf_cells(row, measured)
         lines.append("| " + " | ".join(cells[: len(columns)]) + " |")
     return "\n".join(lines) + "\n\n" + rf_note(summary) + "\n"
@@ -453,7 +433,7 @@ def rf_table(summary: Summary, measured: dict | None = None, width: int | None =
     columns = RF_COLUMNS if measured is not None else RF_COLUMNS[:-1]
     covering = covering_layer(summary)
     rows = []
-    for row in summary.rows:
+    for row in summary.layers:
         cells = rf_cells(row, measured)[: len(columns)]
         if row.name == covering:
             cells[0] += " *"

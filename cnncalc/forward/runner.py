@@ -18,12 +18,12 @@ from typing import Callable
 
 import numpy as np
 
-from .analysis import Summary
-from .files import write_atomically
-from .errors import CnnError, Location, format_shape
-from .layers.dense import BatchNorm
-from .network import INPUT, Network
-from .numeric import TILE_BYTES
+from ..analysis.summary import Summary
+from ..files import write_atomically
+from ..errors import CnnError, Location, format_shape
+from ..layers.dense import BatchNorm
+from ..graph import INPUT, Network
+from ..layers.kernels import TILE_BYTES
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch state_dict buffers without a role here
@@ -175,7 +175,7 @@ def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng)
     params: dict[str, dict[str, np.ndarray]] = {}
     random_layers, used = [], set()
     inline = {node.name: node.tensors for node in network.nodes if node.tensors}
-    for row in summary.rows:
+    for row in summary.layers:
         tensors = {}
         for leaf, shape in (*row.weights, *row.buffers):
             key = f"{row.name}.{leaf}"
@@ -266,7 +266,7 @@ def estimate_peak(summary: Summary, network: Network, batch: int, itemsize: int,
     live = sizes[INPUT]
     peak = live
     weights = (summary.totals.params + summary.totals.running_stats) * itemsize
-    for node, row in zip(network.nodes, summary.rows):
+    for node, row in zip(network.nodes, summary.layers):
         out = math.prod(row.output_shape) * batch * itemsize
         sizes[node.name] = out
         biggest_input = max(sizes[name] for name in node.inputs)
@@ -299,7 +299,7 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     params, random_layers, unused = prepare_weights(summary, network, weights, numpy_type, rng)
     x = make_input(network, batch, data, numpy_type, rng, data_location)
     batch = x.shape[0]
-    expected = {row.name: (batch, *row.output_shape) for row in summary.rows}
+    expected = {row.name: (batch, *row.output_shape) for row in summary.layers}
     # Preparation, like loading the weights: not part of the timed forward pass.
     folded = frozenset() if keep else fold_batchnorms(network, params)
     start = time.perf_counter()
@@ -308,7 +308,7 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     total = time.perf_counter() - start
     layers = tuple(
         LayerRun(node.name, node.layer.type_name, (batch, *row.output_shape), tuple(shape), seconds)
-        for (node, shape, seconds), row in zip(timings, summary.rows)
+        for (node, shape, seconds), row in zip(timings, summary.layers)
     )
     warnings = [f"unused weights in the file: {', '.join(unused)}"] if unused else []
     if len(timings) < len(network.nodes):

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from .errors import CnnError
-from .network import LayerSpec, NetworkSpec, Written
+from ..errors import CnnError
+from ..graph import LayerSpec, NetworkSpec, Written
 
 PLAIN = re.compile(r"^[A-Za-z_$][\w.\-$()* /+%<>=!]*$")
 
@@ -65,7 +65,7 @@ def yaml_entry(layer: LayerSpec, indent: str) -> list[str]:
         extras.append(f"weights: {yaml_scalar(others)}")
     attrs = {k: w.value for k, w in layer.attrs.items()}
     if layer.primary is not None and attrs:  # YAML has one mapping: the main value joins it
-        from .layers import REGISTRY
+        from ..layers import REGISTRY
 
         cls = REGISTRY.get(str(kind))
         if cls is not None and cls.primary == "from":
@@ -128,7 +128,7 @@ def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) ->
 
 def main_attribute(layer: LayerSpec) -> str | None:
     """The key (as written) of the attribute the type's main value sets, if given."""
-    from .layers import REGISTRY
+    from ..layers import REGISTRY
 
     cls = REGISTRY.get(str(layer.type.value))
     if cls is None or cls.primary in (None, "from") or layer.primary is not None:

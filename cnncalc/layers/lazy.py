@@ -17,4 +17,4 @@ class LazyModule:
 
 
 np = LazyModule("numpy")
-numeric = LazyModule("cnncalc.numeric")
+numeric = LazyModule("cnncalc.layers.kernels")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .attrs import AttrError, show
+from .layers.attrs import AttrError, show
 from .errors import CnnError, Location, did_you_mean
 from .layers import REGISTRY, Layer, Layout, Shape, Where
 

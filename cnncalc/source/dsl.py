@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CnnError, Location
-from .network import LayerSpec, NetworkSpec, Written
+from ..errors import CnnError, Location
+from ..graph import LayerSpec, NetworkSpec, Written
 
 ENTRY_KEYS = ("from", "trainable", "repeat", "if", "weight", "bias")
 NUMBER = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")

@@ -22,10 +22,10 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from .analysis import analyse
-from .errors import CnnError
-from .layers.code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp
-from .network import INPUT, Network, Node
+from ..analysis.summary import analyse
+from ..errors import CnnError
+from ..layers.code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp
+from ..graph import INPUT, Network, Node
 
 LINE = 99  # longest line before a call's arguments go one per line
 
@@ -176,7 +176,7 @@ class Scope:
 def shapes_of(network: Network):
     summary = analyse(network)
     shapes = {INPUT: network.input_shape}
-    for row in summary.rows:
+    for row in summary.layers:
         shapes[row.name] = row.output_shape
     return shapes
 

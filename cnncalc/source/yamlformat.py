@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .attrs import show
-from .errors import CnnError, did_you_mean
-from .layers import REGISTRY
+from ..layers.attrs import show
+from ..errors import CnnError, did_you_mean
+from ..layers import REGISTRY
 from .blocks import BlockSpec
-from .network import LayerSpec, NetworkSpec, Written
-from .yamlsource import Node, load
+from ..graph import LayerSpec, NetworkSpec, Written
+from .yamltree import Node, load
 
 TOP_KEYS = ("name", "input", "layout", "data", "blocks", "layers")
 ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "if", "weight", "bias", "weights")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from .attrs import show
-from .errors import CnnError
-from .layers import REGISTRY
+from ..layers.attrs import show
+from ..errors import CnnError
+from ..layers import REGISTRY
 
 
 def default_text(attr) -> str:

@@ -18,11 +18,11 @@ import math
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from .analysis import Row, Summary, fold
-from .errors import CnnError
-from .files import save_text, write_atomically
-from .network import INPUT, Network
-from .render import human, shape_text
+from ..analysis.summary import Row, Summary, fold
+from ..errors import CnnError
+from ..files import save_text, write_atomically
+from ..graph import INPUT, Network
+from ..units import human, shape_text
 
 FONT = 12
 CHAR = 7.3  # width of one character of a 12 px monospace font
@@ -81,7 +81,7 @@ def save_picture(path: str, svg: str) -> None:
 def default_depth(summary: Summary) -> int | None:
     """The deepest folding with at most MAX_BOXES boxes (None: every layer)."""
     levels = sorted({g.level for g in summary.groups})
-    if len(summary.rows) <= MAX_BOXES or not levels:
+    if len(summary.layers) <= MAX_BOXES or not levels:
         return None
     best = 0
     for depth in range(0, max(levels) + 1):
@@ -94,7 +94,7 @@ def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]
     rows = fold(summary, depth)
     shown = {row.name for row in rows}
     owner: dict[str, str] = {}  # layer name -> the box it is drawn in
-    for row in summary.rows:
+    for row in summary.layers:
         parts = row.name.split(".")
         prefixes = (".".join(parts[:i]) for i in range(len(parts), 0, -1))
         owner[row.name] = next(p for p in prefixes if p in shown)

@@ -1,0 +1,76 @@
+"""The Python API: load a network, summarise it, read the records.
+
+    import cnncalc
+    net = cnncalc.load("examples/resnet50.yaml")
+    s = cnncalc.summary(net, batch=1, dtype="float32")
+    s.totals.params, s.layers[0].name, s.to_dict()
+    print(s)               # the table; s._repr_html_() in a notebook
+
+Every command of the CLI is this API followed by a renderer. Errors a user can cause are
+`cnncalc.CnnError`, located in the text they come from (`str(error)` is the message
+with its place; `error.render(cnncalc.sources())` adds the line and a caret).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+
+from .analysis.summary import DTYPE_BYTES, Summary as Record, analyse
+from .errors import CnnError
+from .graph import Network
+from .source.reading import SOURCES, Source, load_source, load_spec, parse
+
+
+class Summary(Record):
+    """The per-layer records and totals of a network (frozen, plain numbers).
+
+    `layers` and `totals` hold the figures; `to_dict()` is `summary --format json`'s
+    document, `str()` the table, `_repr_html_()` the table for notebooks.
+    """
+
+    def to_dict(self) -> dict:
+        from .output.tables import summary_json
+
+        return summary_json(self)
+
+    def __str__(self) -> str:
+        from .output.tables import to_table
+
+        return to_table(self)
+
+    def _repr_html_(self) -> str:
+        from .output.tables import to_html
+
+        return to_html(self)
+
+
+def load(path: str | os.PathLike, *, input_shape: tuple[int, ...] | str | None = None) -> Network:
+    """The network in a YAML (.yaml/.yml) or DSL file, blocks expanded, checked."""
+    shape = "x".join(map(str, input_shape)) if isinstance(input_shape, (tuple, list)) else input_shape
+    return load_source(Source(os.fspath(path)), shape)
+
+
+def loads(text: str, *, format: str | None = None, path: str = "<string>", input_shape=None) -> Network:
+    """The network in YAML or DSL text. `format` is "yaml" or "dsl"; by default YAML when
+    the text has a top-level `layers:` key."""
+    if format not in (None, "yaml", "dsl"):
+        raise CnnError(f"unknown format {format!r}; allowed: 'yaml', 'dsl' or None (detect)")
+    spec = parse(text, path, None if format is None else format == "yaml")
+    shape = tuple(input_shape) if input_shape is not None else None
+    return load_spec(spec, shape)
+
+
+def summary(network: Network, batch: int = 1, dtype: str = "float32") -> Summary:
+    """Shapes, parameters, MACs, FLOPs, memory and receptive fields of every layer."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise CnnError(f"batch must be a positive integer; received {batch!r}")
+    if dtype not in DTYPE_BYTES:
+        raise CnnError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPE_BYTES)}")
+    record = analyse(network, batch, dtype)
+    return Summary(**{f.name: getattr(record, f.name) for f in fields(record)})
+
+
+def sources() -> dict[str, str]:
+    """The texts read so far, by the path errors name (for `CnnError.render`)."""
+    return SOURCES

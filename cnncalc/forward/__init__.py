@@ -1,0 +1,1 @@
+"""The NumPy forward pass (runner) and the receptive fields measured through it (fieldcheck)."""

@@ -1,0 +1,2 @@
+"""What people read: tables, JSON, CSV and Markdown (tables), pictures (diagram), the layer
+catalogue (catalogue)."""
