@@ -14,7 +14,7 @@ from functools import cached_property
 from math import gcd
 
 from ..graph import INPUT, Network
-from ..layers import GLOBAL, MERGE, PASS, Facts
+from ..layers import GLOBAL, MERGE, PASS, UNDEFINED, Facts
 from ..layers.windows import Taps
 
 MAX_FIELD_PERIOD = 100_000  # positions evaluated per period when composing receptive fields
@@ -113,9 +113,6 @@ class Span:
         return first <= 0 and last >= n - 1
 
 
-UNDEFINED = "undefined"
-
-
 class FieldTracker:
     """Composes every layer's taps into spans of the network input (exact, any stride)."""
 
@@ -144,7 +141,7 @@ class FieldTracker:
 
     def compose(self, name, inputs, in_shapes, facts: Facts, warnings):
         states = [self.spans[i] for i in inputs]
-        if UNDEFINED in states or facts.field is None:
+        if UNDEFINED in states or facts.field == UNDEFINED:
             return UNDEFINED
         if GLOBAL in states or facts.field == GLOBAL:
             return GLOBAL

@@ -7,11 +7,10 @@ module only writes the working out.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from ..errors import CnnError
-from ..layers.windows import Window, effective_kernel, keras_transposed_size, same_padding, transposed_size
+from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def transposed(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, output_
         lines = [f"Keras '{p}': {formula}", f"{numbers} = {out}"]
     else:
         extra = output_padding or 0
-        out = transposed_size(n, k, s, d, p, p, extra)
+        out = TransposedWindow(k, s, d, p, p, extra).output_size(n)
         lines = [
             "out = (in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1   (PyTorch)",
             f"    = ({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {extra} + 1",
@@ -153,66 +152,19 @@ def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilatio
 
 
 # -- the working of one layer of a network -------------------------------------------------------
-def window_working(n: int, window: Window, dim: str) -> list[str]:
-    """floor((in + before + after - d*(k - 1) - 1) / s) + 1 with this layer's numbers."""
-    rounding = "ceil" if window.ceil_mode else "floor"
-    span = window.padded(n) - window.extent
-    out = window.output_size(n)
-    return [
-        f"{dim}: {rounding}(({n} + {window.before} + {window.after} - {window.dilation}*({window.kernel} - 1) - 1)"
-        f" / {window.stride}) + 1 = {rounding}({span} / {window.stride}) + 1 = {out}"
-    ]
-
-
-def layer_working(node, row, in_shapes, layout) -> dict[str, list[str]]:
-    """Lines of working per quantity (output_shape, params, macs, receptive_field)."""
-    from ..layers.base import SPATIAL_NAMES
-    from ..layers.conv import ConvTranspose, SeparableConv, Windowed
-    from ..layers.dense import Linear
-
-    layer = node.layer
-    work: dict[str, list[str]] = {"output_shape": [], "params": [], "macs": [], "receptive_field": []}
-    shape = in_shapes[0] if in_shapes else ()
-    if isinstance(layer, Windowed) and "kernel" in layer.values and len(shape) > 1:  # not adaptive or global pools
-        spatial = layout.split(shape)[1]
-        names = SPATIAL_NAMES.get(len(spatial), ())
-        if isinstance(layer, ConvTranspose):
-            for (n, k, s, d, before, after, extra), dim in zip(layer.geometry(spatial), names):
-                size = (n - 1) * s + d * (k - 1) + 1 - before - after + extra
-                work["output_shape"].append(
-                    f"{dim}: ({n} - 1)*{s} - {before} - {after} + {d}*({k} - 1) + 1 + {extra} = {size}"
-                )
-        else:
-            for n, window, dim in zip(spatial, layer.windows(spatial), names):
-                work["output_shape"] += window_working(n, window, dim)
-    work["output_shape"].append(f"output shape {tuple(row.output_shape)}")
-    weights = dict(row.weights)
-    if isinstance(layer, Linear) and "weight" in weights:
-        out, features = weights["weight"]
-        bias = " + 1" if "bias" in weights else ""
-        work["params"].append(f"(in {features}{bias}) x out {out} = {row.params:,}")
-        work["macs"].append(f"in {features} x out {out}" + (f" x {row.macs // (features * out):,} positions" if row.macs != features * out else "") + f" = {row.macs:,}")
-    elif isinstance(layer, Windowed) and not isinstance(layer, SeparableConv) and "weight" in weights:
-        first, second, *kernel = weights["weight"]
-        bias = " + 1" if "bias" in weights else ""
-        ksize = "x".join(map(str, kernel))
-        if isinstance(layer, ConvTranspose):  # weight (in, out/groups, *kernel)
-            biases = f" + bias {weights['bias'][0]}" if bias else ""
-            work["params"].append(f"kernel {ksize} x out/groups {second} x in {first}{biases} = {row.params:,}")
-            work["macs"].append(f"input elements x out/groups {second} x kernel {ksize} = {row.macs:,}")
-        else:
-            work["params"].append(f"(kernel {ksize} x in/groups {second}{bias}) x out {first} = {row.params:,}")
-            positions = row.macs // max(first * second * math.prod(kernel), 1)
-            work["macs"].append(f"output positions {positions:,} x out {first} x (kernel {ksize} x in/groups {second}) = {row.macs:,}")
-    elif weights:
-        parts = [f"{name} {tuple(shape)} = {math.prod(shape):,}" for name, shape in weights.items()]
-        work["params"].append("; ".join(parts) + f"; total {row.params:,}")
-    else:
-        work["params"].append("no learnable parameters: 0")
+def layer_working(node, row, in_shapes, layout, batch: int) -> dict[str, list[str]]:
+    """Lines of working per quantity (output_shape, params, macs, receptive_field): the
+    layer's own (Layer.working), then what every layer shares."""
+    facts = node.layer.infer(tuple(in_shapes), layout)
+    own = node.layer.working(tuple(in_shapes), facts, layout, batch)
+    work = {
+        "output_shape": [*own.output_shape, f"output shape {tuple(row.output_shape)}"],
+        "params": list(own.params),
+        "macs": list(own.macs) or ["0: only convolutions and linear layers count multiply-accumulates"],
+        "receptive_field": [],
+    }
     if row.running_stats:
         work["params"].append(f"plus {row.running_stats:,} running statistics (not parameters; Keras counts them as non-trainable)")
-    if not work["macs"]:
-        work["macs"].append("0: only convolutions and linear layers count multiply-accumulates")
     field = row.receptive_field
     if field is None:
         work["receptive_field"].append("global: this layer mixes every position")
@@ -237,7 +189,7 @@ def explain(network, summary, name: str | None) -> str:
     for node, row in zip(network.nodes, summary.layers):
         if name is not None and row.name != name:
             continue
-        work = layer_working(node, row, [shapes[i] for i in node.inputs], network.layout)
+        work = layer_working(node, row, [shapes[i] for i in node.inputs], network.layout, summary.batch)
         lines = [f"{row.name} ({row.type}), input {' + '.join(str(tuple(shapes[i])) for i in node.inputs)}"]
         for title, key in (("output", "output_shape"), ("params", "params"), ("MACs", "macs"), ("receptive field", "receptive_field")):
             lines += [f"  {title}: {work[key][0]}"] + [f"  {' ' * len(title)}  {line}" for line in work[key][1:]]
@@ -293,8 +245,9 @@ def check(network, summary, answers_text: str, answers_path: str) -> list[Mark]:
                 marks.append(_total_mark(summary, field_name, given))
             else:
                 node_ = nodes[name]
-                work = layer_working(node_, rows[name], [shapes[i] for i in node_.inputs], network.layout)
-                marks.append(_layer_mark(rows[name], field_name, given, work, network.layout, [shapes[i] for i in node_.inputs]))
+                in_shapes = tuple(shapes[i] for i in node_.inputs)
+                work = layer_working(node_, rows[name], in_shapes, network.layout, summary.batch)
+                marks.append(_layer_mark(node_.layer, rows[name], field_name, given, work, network.layout, in_shapes))
     return marks
 
 
@@ -307,7 +260,7 @@ def _total_mark(summary, field_name: str, given) -> Mark:
     return Mark("total", field_name, given, right, given == right, note, working + (f"sum: {right:,}",))
 
 
-def _layer_mark(row, field_name: str, given, work, layout, in_shapes) -> Mark:
+def _layer_mark(layer, row, field_name: str, given, work, layout, in_shapes) -> Mark:
     if field_name == "output_shape":
         right = list(row.output_shape)
         ok = isinstance(given, list) and given == right
@@ -327,12 +280,7 @@ def _layer_mark(row, field_name: str, given, work, layout, in_shapes) -> Mark:
         return Mark(row.name, field_name, given, right, ok, "", tuple(work["receptive_field"]))
     right = getattr(row, field_name)
     note = ""
-    if field_name == "params" and given != right and row.type == "linear" and isinstance(given, int):
-        weights = dict(row.weights)
-        out = weights["weight"][0]
-        per_output = given / out - (1 if "bias" in weights else 0)
-        if per_output == int(per_output) and per_output > 0:
-            note = (f"{given:,} implies {int(per_output):,} input features, but this layer receives "
-                    f"{weights['weight'][1]:,} from {tuple(in_shapes[0])}")
+    if field_name == "params" and given != right and isinstance(given, int) and not isinstance(given, bool):
+        note = layer.params_note(given, layer.infer(in_shapes, layout), in_shapes)
     key = "params" if field_name == "params" else "macs"
     return Mark(row.name, field_name, given, right, given == right, note, tuple(work[key]) if field_name != "flops" else ())

@@ -19,12 +19,13 @@ copies.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from ..analysis.summary import FieldTracker, Summary
+from ..analysis import FieldTracker, Summary
 from ..errors import CnnError
 from ..layers import GLOBAL
-from ..layers.dense import Norm
 from ..graph import Network
 from ..units import human_bytes
 from .runner import execute
@@ -33,60 +34,19 @@ PROBES_PER_BATCH = 16
 
 
 def probe_weights(summary: Summary, network: Network) -> dict:
-    """Positive weights averaging what each output reads; zero biases; unit BatchNorm."""
-    params = {}
-    for row in summary.layers:
-        tensors = {}
-        for leaf, shape in (*row.weights, *row.buffers):
-            name = leaf.rsplit(".", 1)[-1]
-            if name == "running_mean" or (name == "bias"):
-                tensors[leaf] = np.zeros(shape)
-            elif name == "running_var":
-                tensors[leaf] = np.ones(shape)
-            elif len(shape) >= 2:
-                tensors[leaf] = np.full(shape, 1.0 / np.prod(shape[1:]))
-            else:
-                tensors[leaf] = np.ones(shape)
-        params[row.name] = tensors
-    return params
+    """Every tensor at its role's probe value: kernels averaging what each output reads,
+    zero shifts and means, unit scales and variances."""
+    layers = {node.name: node.layer for node in network.nodes}
+    return {
+        row.name: {leaf: layers[row.name].role(leaf).probe(shape) for leaf, shape in (*row.weights, *row.buffers)}
+        for row in summary.layers
+    }
 
 
-class _Probing:
-    """The network's layers with the verification conventions applied (see the module doc)."""
-
-    def __init__(self, network: Network, params: dict):
-        self.network = network
-        self.identity = set()
-        for node in network.nodes:
-            layer = node.layer
-            if isinstance(layer, Norm) and (layer.stats_per_element or "running_mean" not in params.get(node.name, {})):
-                self.identity.add(node.name)  # statistics over positions (or over the batch)
-
-    def __enter__(self):
-        self.saved = {}
-        for node in self.network.nodes:
-            layer = node.layer
-            changes = {}
-            if node.name in self.identity:
-                changes["forward"] = lambda inputs, params, layout, owned=False: inputs[0]
-            if layer.values.get("padding_mode", "zeros") != "zeros" or layer.values.get("mode") in ("reflect", "replicate", "circular"):
-                values = dict(layer.values)
-                values["padding_mode" if "padding_mode" in values else "mode"] = "zeros" if "padding_mode" in values else "constant"
-                changes["values"] = values
-            if changes:
-                self.saved[node.name] = {key: layer.__dict__.get(key) for key in changes}
-                layer.__dict__.update(changes)
-        return self
-
-    def __exit__(self, *exc):
-        by_name = {node.name: node for node in self.network.nodes}
-        for name, saved in self.saved.items():
-            layer = by_name[name].layer
-            for key, value in saved.items():
-                if value is None:
-                    layer.__dict__.pop(key, None)
-                else:
-                    layer.__dict__[key] = value
+def probing(network: Network, params: dict) -> Network:
+    """The network with every layer under the verification conventions (Layer.for_probing)."""
+    nodes = tuple(replace(node, layer=node.layer.for_probing(params.get(node.name, {}))) for node in network.nodes)
+    return replace(network, nodes=nodes)
 
 
 def spatial_view(x: np.ndarray, layout, rank: int) -> np.ndarray | None:
@@ -120,7 +80,8 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
         in_shapes = tuple(shapes[name] for name in node.inputs)
         tracker.step(node.name, node.inputs, in_shapes, node.layer.infer(in_shapes, layout), [])
     hits: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.layers}
-    with _Probing(network, params), np.errstate(all="ignore"):
+    network = probing(network, params)
+    with np.errstate(all="ignore"):
         zero = np.zeros((1, *shape))
         _, baseline, _ = execute(network, params, zero, keep=True)
         for axis in range(rank):

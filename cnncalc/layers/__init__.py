@@ -1,7 +1,8 @@
-"""Every layer type, registered in REGISTRY on import."""
+"""Layer types: the registry, the base class, and one module per family, each class holding
+all its rules (attributes, shape, weights and their roles, costs, receptive-field step,
+NumPy forward, working, PyTorch and Keras forms)."""
 
 from . import activation, conv, dense, merge, pool, shape  # noqa: F401  (registration)
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, Where
-from .merge import MERGE
+from .base import GLOBAL, MERGE, PASS, REGISTRY, UNDEFINED, Facts, Field, Layer, Layout, Role, Shape, Where, Working
 
-__all__ = ["GLOBAL", "MERGE", "PASS", "REGISTRY", "Facts", "Layer", "Layout", "Shape", "Where"]
+__all__ = ["GLOBAL", "MERGE", "PASS", "REGISTRY", "UNDEFINED", "Facts", "Field", "Layer", "Layout", "Role", "Shape", "Where", "Working"]

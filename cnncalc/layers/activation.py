@@ -12,7 +12,7 @@ from typing import ClassVar
 from .attrs import Attr, Axis, Choice, Int, Number
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, channel_axis, product
 
 
 class Activation(Layer):
@@ -253,6 +253,7 @@ class PReLU(Activation):
     per_element = 2
     formula = "compare, multiply"
     summary = "leaky ReLU with a learnt slope, one shared or one per channel"
+    roles = {"weight": Role.SCALE}
     attributes = (Attr("num_parameters", Int(1), 1, (), "1 (shared) or the number of channels"),)
 
     def weights(self, shape: Shape, layout: Layout) -> dict[str, Shape]:

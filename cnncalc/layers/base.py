@@ -12,16 +12,18 @@ the channels are.
 from __future__ import annotations
 
 import abc
+import enum
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
 
 from .attrs import Attr, show
 from ..errors import CnnError, Location, did_you_mean, format_shape
 
 if TYPE_CHECKING:
     from .code import KerasOp, TorchOp
+    from .windows import Taps
 
 Shape = tuple[int, ...]
 
@@ -63,9 +65,69 @@ class Layout:
         return f"({names}, C)" if self.channels_last else f"(C, {names})"
 
 
-# Receptive-field steps a layer can declare (see analysis.receptive_fields).
-PASS = "pass"  # every output position sees exactly its own input position
-GLOBAL = "global"  # every output position sees every input position
+class Field(enum.Enum):
+    """Receptive-field steps that need no taps (see analysis/field.py)."""
+
+    PASS = "pass"  # every output position sees exactly its own input position
+    GLOBAL = "global"  # every output position sees every input position
+    MERGE = "merge"  # each output position reads the same position of every input
+    UNDEFINED = "undefined"  # positions are rearranged: no field from here on
+
+
+PASS, GLOBAL, MERGE, UNDEFINED = Field.PASS, Field.GLOBAL, Field.MERGE, Field.UNDEFINED
+# A layer's step: one of the above, or one windows.Taps per spatial dimension.
+FieldStep = Union[Field, tuple["Taps", ...]]
+
+
+class Role(enum.Enum):
+    """What a weight does, which decides how it is drawn when no value is given (as
+    PyTorch initialises it), and its value when receptive fields are probed."""
+
+    KERNEL = "kernel"  # a conv or linear weight, (out, fan_in...): uniform(+-1/sqrt(fan_in))
+    SCALE = "scale"  # a per-channel multiplier (norm gamma, PReLU slope): near 1
+    SHIFT = "shift"  # an added bias: small
+    MEAN = "mean"  # running mean: small
+    VARIANCE = "variance"  # running variance: positive, near 1
+
+    def initial(self, shape: Shape, rng):
+        """A seeded stand-in, scaled as PyTorch initialises it; float32 whatever the run's
+        precision, so one seed gives one network in float32 and float64."""
+        from .lazy import np
+
+        dtype = np.float32
+
+        def uniform(low: float, high: float):
+            values = rng.random(shape, dtype=dtype)
+            values *= dtype(high - low)
+            values += dtype(low)
+            return values
+
+        if self is Role.MEAN:
+            return rng.standard_normal(shape, dtype=dtype) * dtype(0.1)
+        if self is Role.KERNEL:
+            bound = 1.0 / math.sqrt(product(shape[1:]))
+            return uniform(-bound, bound)
+        if self in (Role.SCALE, Role.VARIANCE):
+            return uniform(0.5, 1.5)
+        return uniform(-0.1, 0.1)
+
+    def probe(self, shape: Shape):
+        """The value under `rf --verify`: kernels average what they read, scales and
+        variances are one, shifts and means zero (nothing overflows, nothing cancels)."""
+        from .lazy import np
+
+        if self is Role.KERNEL:
+            return np.full(shape, 1.0 / product(shape[1:]))
+        return np.ones(shape) if self in (Role.SCALE, Role.VARIANCE) else np.zeros(shape)
+
+
+@dataclass(frozen=True)
+class Working:
+    """The working of one layer's figures, each a list of lines with its numbers."""
+
+    output_shape: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +139,7 @@ class Facts:
     buffers: dict[str, Shape] = field(default_factory=dict)  # running statistics
     macs: int = 0
     flops: int = 0
-    field: Any = PASS  # PASS, GLOBAL, or a tuple of windows.Window, one per spatial dim
+    field: FieldStep = PASS
     warnings: tuple[str, ...] = ()
 
     @property
@@ -109,6 +171,7 @@ class Layer(abc.ABC):
     family: ClassVar[str] = "other"
     summary: ClassVar[str] = ""
     flops_rule: ClassVar[str] = "0"
+    roles: ClassVar[dict[str, Role]] = {}  # what each weight and buffer does, by PyTorch name
 
     def __init__(self, name: str, values: dict[str, Any], where: Where, sources: tuple[str, ...] = ()):
         self.name = name
@@ -140,6 +203,49 @@ class Layer(abc.ABC):
     @abc.abstractmethod
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "KerasOp":
         """This layer in Keras 3 (functional API), exactly, or a self.fail(...)."""
+
+    def role(self, tensor: str) -> Role:
+        """What the weight or buffer named `tensor` does (every type declares its own)."""
+        try:
+            return self.roles[tensor]
+        except KeyError:
+            raise RuntimeError(f"{type(self).__name__} declares no role for its tensor {tensor!r}") from None
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        """The working of the output size, the parameters and the MACs, with the numbers
+        substituted (homework mode). By default: each weight's shape and count."""
+        if not facts.params:
+            return Working(params=("no learnable parameters: 0",))
+        parts = [f"{name} {tuple(shape)} = {product(shape):,}" for name, shape in facts.params.items()]
+        return Working(params=("; ".join(parts) + f"; total {facts.param_count:,}",))
+
+    def params_note(self, given: int, facts: Facts, shapes: tuple[Shape, ...]) -> str:
+        """What a wrong parameter count `given` suggests about the student's working ("" when
+        nothing specific)."""
+        return ""
+
+    def for_probing(self, tensors: dict) -> "Layer":
+        """This layer under `rf --verify`'s conventions (see forward/fieldcheck.py): the same
+        layer unless it must change to be measured (statistics over positions, padding that
+        copies the input)."""
+        return self
+
+    def absorb_affine(self, tensors: dict, scale, shift, layout: Layout) -> dict | None:
+        """This layer's tensors with a per-output-channel y*scale + shift applied after it
+        folded in, or None when it cannot absorb one (inference BatchNorm folding)."""
+        return None
+
+    def inference_affine(self, tensors: dict, layout: Layout):
+        """(scale, shift) per channel when this layer is, at inference, y = x*scale + shift
+        over the channels, else None."""
+        return None
+
+    def replaced(self, **values: Any) -> "Layer":
+        """The same layer with some attribute values changed (no checks re-run)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.values = {**self.values, **values}
+        return clone
 
     # -- helpers for subclasses --------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ activation's own cost.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from math import gcd
 from typing import Any
 
@@ -29,11 +30,11 @@ from .attrs import (
     Padding,
     show,
 )
-from .windows import Window, keras_transposed_size, same_padding, transposed_taps, window_taps
+from .windows import TransposedWindow, Window, keras_transposed_size, same_padding
 from .lazy import numeric
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
-from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product
+from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Role, Shape, Working, channels_back, channels_first, product
 
 PADDING = Attr("padding", Padding(), 0, ("p",), "zeros around the input: int, per dimension, [before, after] pairs, 'same' (TensorFlow) or 'valid'")
 PADDING_MODE = Attr(
@@ -93,6 +94,17 @@ class Windowed(Layer):
                 )
             sizes.append(out)
         return tuple(sizes), tuple(warnings)
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        """Each spatial size by the window formula (convolutions, pools with a kernel)."""
+        work = super().working(shapes, facts, layout, batch)
+        shape = shapes[0]
+        if "kernel" not in self.values or len(shape) < 2:  # adaptive and global pools
+            return work
+        spatial = layout.split(shape)[1]
+        names = SPATIAL_NAMES.get(len(spatial), ())
+        lines = tuple(window.working(n, dim) for n, window, dim in zip(spatial, self.windows(spatial), names))
+        return replace(work, output_shape=lines)
 
 
     def torch_padding(self, windows, mode: str = "zeros") -> tuple[Any, str]:
@@ -161,7 +173,7 @@ class Conv(Windowed, FusedActivation):
     """Convolution: out channels, each a sum over in / groups channels of a sliding kernel."""
 
     family = "convolution"
-    folds_batchnorm = True  # weight (out, ...): a BatchNorm after it folds into weight and bias
+    roles = {"weight": Role.KERNEL, "bias": Role.SHIFT}
     primary = "out"
     summary = "convolution with padding, stride, dilation and groups"
     flops_rule = "2 x MACs + output elements (bias) + fused activation"
@@ -180,6 +192,37 @@ class Conv(Windowed, FusedActivation):
 
     def check(self) -> None:
         self.check_activation()
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        """params = (kernel volume x in/groups + bias) x out; MACs = output positions x out x
+        kernel volume x in/groups (weight (out, in/groups, *kernel))."""
+        work = super().working(shapes, facts, layout, batch)
+        out, per_group, *kernel = facts.params["weight"]
+        bias = " + 1" if "bias" in facts.params else ""
+        size = "x".join(map(str, kernel))
+        macs = facts.macs * batch
+        positions = macs // max(out * per_group * product(kernel), 1)
+        return replace(
+            work,
+            params=(f"(kernel {size} x in/groups {per_group}{bias}) x out {out} = {facts.param_count:,}",),
+            macs=(f"output positions {positions:,} x out {out} x (kernel {size} x in/groups {per_group}) = {macs:,}",),
+        )
+
+    def absorb_affine(self, tensors: dict, scale, shift, layout: Layout) -> dict | None:
+        """A per-channel affine map after the conv folded into it: w' = w * scale (each output
+        channel), b' = b * scale + shift. Not past a fused activation."""
+        if self["activation"].lower() not in ("linear", "none") or layout.channels_last:
+            return None
+        weight = tensors["weight"]
+        folded = dict(tensors)
+        folded["weight"] = (weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(weight.dtype)
+        folded["bias"] = ((tensors["bias"] * scale if "bias" in tensors else 0) + shift).astype(weight.dtype)
+        return folded
+
+    def for_probing(self, tensors: dict) -> Layer:
+        """Padding that copies the input (reflect, replicate, circular) pads with zeros: the
+        field counts padding as padding."""
+        return self.replaced(padding_mode="zeros") if self.values.get("padding_mode", "zeros") != "zeros" else self
 
     def channels(self, channels: int) -> tuple[int, int]:
         """(output channels, groups) for this many input channels."""
@@ -207,7 +250,7 @@ class Conv(Windowed, FusedActivation):
             params["bias"] = (out,)
         out_shape = layout.join(out, out_spatial)
         macs = product(out_shape) * (channels // groups) * product(kernel)
-        return self.finish(out_shape, params, macs, tuple(window_taps(w) for w in windows), warnings, layout)
+        return self.finish(out_shape, params, macs, tuple(w.taps() for w in windows), warnings, layout)
 
     def finish(self, out_shape, params, macs, field, warnings, layout) -> Facts:
         flops = 2 * macs + (product(out_shape) if self["bias"] else 0)
@@ -317,7 +360,7 @@ class SeparableConv(Conv):
     """
 
     summary = "depthwise conv then pointwise 1x1 conv, Keras's SeparableConv"
-    folds_batchnorm = False  # two weights
+    roles = {"depthwise.weight": Role.KERNEL, "pointwise.weight": Role.KERNEL, "pointwise.bias": Role.SHIFT}
     attributes = (OUT(), KERNEL(), STRIDE(), PADDING, DILATION(), MULTIPLIER, BIAS(), ACTIVATION(), IN_CHECK())
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
@@ -337,7 +380,14 @@ class SeparableConv(Conv):
         positions = product(out_spatial)
         macs = positions * middle * product(kernel) + positions * middle * out
         out_shape = layout.join(out, out_spatial)
-        return self.finish(out_shape, params, macs, tuple(window_taps(w) for w in windows), warnings, layout)
+        return self.finish(out_shape, params, macs, tuple(w.taps() for w in windows), warnings, layout)
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        """The window formula per spatial size; each of the two weights by its shape."""
+        return Windowed.working(self, shapes, facts, layout, batch)
+
+    def absorb_affine(self, tensors: dict, scale, shift, layout: Layout) -> dict | None:
+        return None  # two weights; not folded
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
@@ -378,7 +428,6 @@ class ConvTranspose(Conv):
     """
 
     summary = "transposed convolution (PyTorch padding, or Keras 'same'/'valid')"
-    folds_batchnorm = False  # weight (in, out / groups, ...)
     attributes = (
         OUT(),
         KERNEL(),
@@ -413,18 +462,19 @@ class ConvTranspose(Conv):
         self.check_in(channels)
         out, groups = self.channels(channels)
         kernel = self.per_dim("kernel", len(spatial))
-        sizes, taps = [], []
-        for i, (n, k, s, d, before, after, extra) in enumerate(self.geometry(spatial)):
-            size = (n - 1) * s + d * (k - 1) + 1 - before - after + extra
+        windows = self.transposed_windows(spatial)
+        sizes = []
+        for n, window, dim in zip(spatial, windows, SPATIAL_NAMES[len(spatial)]):
+            size = window.output_size(n)
             if size < 1:
                 raise self.fail(
-                    f"the output would have {size} positions along {SPATIAL_NAMES[len(spatial)][i]}: the padding "
-                    f"removes more than (in - 1)*stride + kernel span = {(n - 1) * s + d * (k - 1) + 1}; "
+                    f"the output would have {size} positions along {dim}: the padding "
+                    f"removes more than (in - 1)*stride + kernel span = {window.full_size(n)}; "
                     f"received input {self.received(shape)}; allowed: less padding",
                     "padding",
                 )
             sizes.append(size)
-            taps.append(transposed_taps(k, s, d, before))
+        taps = [window.taps() for window in windows]
         params = {"weight": (channels, out // groups, *kernel)}
         if self["bias"]:
             params["bias"] = (out,)
@@ -433,9 +483,14 @@ class ConvTranspose(Conv):
 
 
     def geometry(self, spatial: Shape) -> list[tuple[int, int, int, int, int, int, int]]:
-        """Per dimension (n, k, s, d, before, after, output_padding) in PyTorch's terms: the
-        output is positions [before, full - after + output_padding) of the full-length
-        result; Keras's 'same'/'valid' become the crop that gives Keras's size."""
+        """Per dimension (n, k, s, d, before, after, output_padding): transposed_windows as tuples."""
+        return [(n, w.kernel, w.stride, w.dilation, w.before, w.after, w.output_padding)
+                for n, w in zip(spatial, self.transposed_windows(spatial))]
+
+    def transposed_windows(self, spatial: Shape) -> tuple[TransposedWindow, ...]:
+        """One window per dimension in PyTorch's terms: the output is positions [before,
+        full - after + output_padding) of the full-length result; Keras's 'same'/'valid'
+        become the crop that gives Keras's size."""
         rank = len(spatial)
         kernel, stride, dilation = (self.per_dim(a, rank) for a in ("kernel", "stride", "dilation"))
         extra = self.per_dim("output_padding", rank) if self["output_padding"] is not None else (0,) * rank
@@ -447,25 +502,44 @@ class ConvTranspose(Conv):
                 given = self["output_padding"] is not None
                 size = keras_transposed_size(n, k, s, d, self["padding"], extra[i] if given else None)
                 before = self.keras_crop(size, k, s, d, given)
-                after = (n - 1) * s + d * (k - 1) + 1 - before - size
-                result.append((n, k, s, d, before, after, 0))
+                after = TransposedWindow(k, s, d).full_size(n) - before - size
+                result.append(TransposedWindow(k, s, d, before, after, 0))
             else:
-                result.append((n, k, s, d, *pairs[i], extra[i]))
-        return result
+                result.append(TransposedWindow(k, s, d, *pairs[i], extra[i]))
+        return tuple(result)
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        """out = (in - 1)*s - before - after + d*(k - 1) + 1 + output_padding per spatial size;
+        params = kernel volume x out/groups x in (+ bias); MACs = input elements x out/groups
+        x kernel volume (weight (in, out/groups, *kernel))."""
+        spatial = layout.split(shapes[0])[1]
+        names = SPATIAL_NAMES.get(len(spatial), ())
+        lines = tuple(window.working(n, dim) for n, window, dim in zip(spatial, self.transposed_windows(spatial), names))
+        first, second, *kernel = facts.params["weight"]
+        size = "x".join(map(str, kernel))
+        biases = f" + bias {facts.params['bias'][0]}" if "bias" in facts.params else ""
+        return Working(
+            output_shape=lines,
+            params=(f"kernel {size} x out/groups {second} x in {first}{biases} = {facts.param_count:,}",),
+            macs=(f"input elements x out/groups {second} x kernel {size} = {facts.macs * batch:,}",),
+        )
+
+    def absorb_affine(self, tensors: dict, scale, shift, layout: Layout) -> dict | None:
+        return None  # weight (in, out/groups, ...): not folded
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
-        geometry = self.geometry(x.shape[2:])
+        windows = self.transposed_windows(x.shape[2:])
         _, groups = self.channels(x.shape[1])
         y = numeric.conv_transpose(
             x,
             params["weight"],
             params.get("bias"),
-            [g[2] for g in geometry],
-            [(g[4], g[5]) for g in geometry],
-            [g[3] for g in geometry],
+            [w.stride for w in windows],
+            [(w.before, w.after) for w in windows],
+            [w.dilation for w in windows],
             groups,
-            [g[6] for g in geometry],
+            [w.output_padding for w in windows],
         )
         return self.apply_activation(channels_back(y, layout), layout)
 

@@ -19,7 +19,7 @@ from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Numbe
 from .lazy import np
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Shape, channel_axis, channels_back, channels_first, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, Working, channel_axis, channels_back, channels_first, product
 
 
 @REGISTRY.register("linear", "Dense", "fc", "fully_connected")
@@ -27,6 +27,7 @@ class Linear(Layer, FusedActivation):
     """y = x W^T + b over the last axis."""
 
     family = "dense"
+    roles = {"weight": Role.KERNEL, "bias": Role.SHIFT}
     primary = "out"
     summary = "fully connected layer over the last axis (PyTorch Linear, Keras Dense)"
     flops_rule = "2 x MACs + output elements (bias) + fused activation"
@@ -51,6 +52,26 @@ class Linear(Layer, FusedActivation):
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
         return Facts(out_shape, params, macs=macs, flops=flops, field=field)
 
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        """params = (in + bias) x out; MACs = in x out per position (weight (out, in))."""
+        out, features = facts.params["weight"]
+        bias = " + 1" if "bias" in facts.params else ""
+        macs = facts.macs * batch
+        positions = f" x {macs // (features * out):,} positions" if macs != features * out else ""
+        return Working(
+            params=(f"(in {features}{bias}) x out {out} = {facts.param_count:,}",),
+            macs=(f"in {features} x out {out}{positions} = {macs:,}",),
+        )
+
+    def params_note(self, given: int, facts: Facts, shapes: tuple[Shape, ...]) -> str:
+        """A count that is a whole number of (in + bias) per output implies another input size."""
+        out, features = facts.params["weight"]
+        per_output = given / out - (1 if "bias" in facts.params else 0)
+        if per_output == int(per_output) and per_output > 0:
+            return (f"{given:,} implies {int(per_output):,} input features, but this layer receives "
+                    f"{features:,} from {tuple(shapes[0])}")
+        return ""
+
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         y = inputs[0] @ params["weight"].T
         if "bias" in params:
@@ -73,6 +94,14 @@ EPS = Attr("eps", Number(0, describe="a non-negative number"), 1e-5, ("epsilon",
 class Norm(Layer):
     family = "normalisation"
     stats_per_element = 0  # FLOPs per element for computing statistics (0: running stats)
+    roles = {"weight": Role.SCALE, "bias": Role.SHIFT, "running_mean": Role.MEAN, "running_var": Role.VARIANCE}
+
+    def for_probing(self, tensors: dict) -> Layer:
+        """Statistics over positions (or over the batch) mix every position: under the
+        probe the layer is the identity, as the field's formula takes it."""
+        if self.stats_per_element or "running_mean" not in tensors:
+            return REGISTRY.get("identity")(self.name, {}, self.where, self.sources)
+        return self
 
     def channels_of(self, shape: Shape, layout: Layout) -> int:
         """The channel count, after checking the input has this type's rank."""
@@ -190,6 +219,17 @@ class BatchNorm(Norm):
 
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(x.ndim) if a != axis)
+
+    def inference_affine(self, tensors: dict, layout: Layout):
+        """With running statistics: scale = weight / sqrt(running_var + eps), shift = bias -
+        running_mean * scale."""
+        if "running_mean" not in tensors:
+            return None
+        dtype = tensors["running_mean"].dtype
+        scale = 1 / np.sqrt(tensors["running_var"] + dtype.type(self["eps"]))
+        scale = scale * tensors["weight"] if "weight" in tensors else scale
+        shift = -tensors["running_mean"] * scale + (tensors["bias"] if "bias" in tensors else 0)
+        return scale, shift
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         shape = shapes[0]

@@ -11,9 +11,8 @@ from ..errors import format_shape
 from .lazy import np
 from .activation import sample_axis
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
-from .base import REGISTRY, Facts, Layer, Layout, Shape, product
+from .base import MERGE, REGISTRY, UNDEFINED, Facts, Layer, Layout, Shape, product
 
-MERGE = "merge"  # receptive-field step: each output position reads the same position of every input
 
 
 class Merge(Layer):
@@ -89,7 +88,7 @@ class Concat(Merge):
                 )
         out = list(shapes[0])
         out[axis] = sum(shape[axis] for shape in shapes)
-        field = MERGE if axis == layout.channel_axis(rank) else None
+        field = MERGE if axis == layout.channel_axis(rank) else UNDEFINED
         return Facts(tuple(out), field=field)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import gcd
 
 from .attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding, show
-from .windows import Taps, window_taps
+from .windows import Taps
 from .lazy import numeric
 from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, channels_back, channels_first, product
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
@@ -62,7 +62,7 @@ class Pool(Windowed):
         out_shape = layout.join(channels, out_spatial)
         volume = product(w.kernel for w in windows)
         flops = product(out_shape) * (volume - 1 + self.reduce_cost)
-        return Facts(out_shape, flops=flops, field=tuple(window_taps(w) for w in windows), warnings=warnings)
+        return Facts(out_shape, flops=flops, field=tuple(w.taps() for w in windows), warnings=warnings)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)

@@ -14,7 +14,7 @@ from .lazy import numeric
 from .activation import sample_axis
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single, torch_pad
 from .conv import channels_last_1d, keras_crop, keras_format, keras_pad
-from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Shape, channels_back, channels_first, product
+from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Layer, Layout, Shape, channels_back, channels_first, product
 
 
 @REGISTRY.register("flatten", "Flatten")
@@ -34,7 +34,7 @@ class Flatten(Layer):
         if start > end:
             raise self.fail(f"start_dim comes after end_dim for input {self.received(shape)}", "start_dim")
         out = (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
-        return Facts(out, field=GLOBAL if len(out) == 1 else None)
+        return Facts(out, field=GLOBAL if len(out) == 1 else UNDEFINED)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
@@ -77,7 +77,7 @@ class Reshape(Layer):
                 "allowed: a shape with the same number of values",
                 "shape",
             )
-        return Facts(target, field=GLOBAL if len(target) == 1 else None)
+        return Facts(target, field=GLOBAL if len(target) == 1 else UNDEFINED)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
@@ -171,6 +171,10 @@ class Pad(Spatial):
         out = layout.join(channels, [n + a + b for n, (a, b) in zip(spatial, pairs)])
         field = tuple(constant_taps(-before) for before, _ in pairs)
         return Facts(out, field=field)
+
+    def for_probing(self, tensors: dict) -> Layer:
+        """Padding that copies the input pads with the constant: the field counts padding as padding."""
+        return self.replaced(mode="constant") if self["mode"] != "constant" else self
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
@@ -309,7 +313,7 @@ class Upsample(Spatial):
                 raise self.fail(f"the scale leaves an empty output from {self.received(shape)}", "scale")
         out = layout.join(channels, sizes)
         taps = tuple(self.taps(n, m) for n, m in zip(spatial, sizes))
-        field = taps if all(t is not None for t in taps) else None
+        field = taps if all(t is not None for t in taps) else UNDEFINED
         return Facts(out, flops=product(out) * self.cost_per_output(rank), field=field)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):

@@ -12,9 +12,9 @@ would start in the right padding: if (out - 1)*s >= n + before, out -= 1 (ATen P
 TensorFlow's 'same' picks the padding: out = ceil(n / s), total padding
 max((out - 1)*s + ke - n, 0), floor(total / 2) before and the rest after.
 
-A transposed convolution inverts the shape rule: out = (n - 1)*s - before - after + ke +
-output_padding (PyTorch), or Keras's own rule for 'valid' and 'same' (see
-`keras_transposed_size`).
+A transposed convolution inverts the shape rule (`TransposedWindow`): out = (n - 1)*s -
+before - after + ke + output_padding (PyTorch), or Keras's own rule for 'valid' and 'same'
+(see `keras_transposed_size`).
 """
 
 from __future__ import annotations
@@ -65,6 +65,20 @@ class Window:
             out -= 1
         return out
 
+    def working(self, n: int, dim: str) -> str:
+        """The output size over n inputs with this window's numbers substituted."""
+        rounding = "ceil" if self.ceil_mode else "floor"
+        span = self.padded(n) - self.extent
+        return (
+            f"{dim}: {rounding}(({n} + {self.before} + {self.after} - {self.dilation}*({self.kernel} - 1) - 1)"
+            f" / {self.stride}) + 1 = {rounding}({span} / {self.stride}) + 1 = {self.output_size(n)}"
+        )
+
+    def taps(self) -> "Taps":
+        """Output o reads o*s - before + j*d for j = 0 .. k-1."""
+        first = -self.before
+        return Taps(self.stride, 1, lambda residue: range(first, first + self.extent, self.dilation))
+
     def unused_inputs(self, n: int) -> int:
         """Real input positions at the end that no window reaches (floor mode leftovers)."""
         out = self.output_size(n)
@@ -75,9 +89,43 @@ class Window:
         return max(0, min(n, last_real - last_covered))
 
 
-def transposed_size(n: int, k: int, s: int, d: int, before: int, after: int, output_padding: int) -> int:
-    """PyTorch ConvTranspose: (n - 1)*s - before - after + d*(k - 1) + 1 + output_padding."""
-    return (n - 1) * s - before - after + effective_kernel(k, d) + output_padding
+@dataclass(frozen=True)
+class TransposedWindow:
+    """A transposed convolution along one dimension, in PyTorch's terms: scattering n inputs
+    with stride s gives a full result of (n - 1)*s + ke positions, and the output is its
+    positions [before, full - after + output_padding), so
+
+        out = (n - 1)*s - before - after + d*(k - 1) + 1 + output_padding    (PyTorch)
+
+    Keras's 'same' and 'valid' are the crops that give Keras's sizes (see
+    `keras_transposed_size`)."""
+
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+    before: int = 0
+    after: int = 0
+    output_padding: int = 0
+
+    @property
+    def extent(self) -> int:
+        return effective_kernel(self.kernel, self.dilation)
+
+    def full_size(self, n: int) -> int:
+        return (n - 1) * self.stride + self.extent
+
+    def output_size(self, n: int) -> int:
+        """Below 1 means the padding removes everything."""
+        return self.full_size(n) - self.before - self.after + self.output_padding
+
+    def working(self, n: int, dim: str) -> str:
+        return (
+            f"{dim}: ({n} - 1)*{self.stride} - {self.before} - {self.after} + {self.dilation}*({self.kernel} - 1)"
+            f" + 1 + {self.output_padding} = {self.output_size(n)}"
+        )
+
+    def taps(self) -> "Taps":
+        return transposed_taps(self.kernel, self.stride, self.dilation, self.before)
 
 
 def keras_transposed_size(n: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> int:
@@ -119,12 +167,6 @@ class Taps:
 def constant_taps(offset: int, period: int = 1, step: int = 1) -> Taps:
     """Output o reads the single input (o // period) * step + offset (pad, crop, nearest upsampling)."""
     return Taps(step, period, lambda residue: (offset,))
-
-
-def window_taps(window: Window) -> Taps:
-    """Output o reads o*s - before + j*d for j = 0 .. k-1."""
-    first = -window.before
-    return Taps(window.stride, 1, lambda residue: range(first, first + window.extent, window.dilation))
 
 
 def transposed_taps(k: int, s: int, d: int, before: int) -> Taps:
