@@ -6,17 +6,31 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import sys
 
 import click
 
+from . import api
 from .errors import CnnError
-from .source.reading import SOURCES, Source, load_source as load_network, read_spec, read_text as read_source
+from .numbers import parse_bytes
+from .source.reading import SOURCES, Source, load_source as load_network, read_spec, read_text
 
 EXIT_OK, EXIT_DIFFERENCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 FORMATS = ("table", "json", "csv", "markdown")
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
+
+
+def emit(text: str, warnings=()) -> None:
+    """The result on standard output, then each warning on standard error."""
+    click.echo(text, nl=False)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def warnings_of(fmt: str, warnings) -> tuple[str, ...]:
+    """The warnings to print on standard error: a table has no place for them; JSON, CSV
+    and markdown carry them in the document."""
+    return tuple(warnings) if fmt == "table" else ()
 
 
 def run_safely(action) -> None:
@@ -72,20 +86,14 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
     """
 
     def act():
-        from .analysis.summary import analyse
+        from .analysis.homework import explain
         from .output.tables import RENDERERS, Format
 
         net = load_network(Source(file, expression), input_shape)
-        result = analyse(net, batch, dtype)
+        result = api.summary(net, batch, dtype)
         if explain_layer is not None:
-            from .analysis.homework import explain
-
-            click.echo(explain(net, result, None if explain_layer == "*" else explain_layer), nl=False)
-            return
-        click.echo(RENDERERS[Format(fmt)](result, depth), nl=False)
-        if fmt == "table":
-            for warning in result.warnings:
-                click.echo(f"warning: {warning}", err=True)
+            return emit(explain(net, result, None if explain_layer == "*" else explain_layer))
+        emit(RENDERERS[Format(fmt)](result, depth), warnings_of(fmt, result.warnings))
 
     run_safely(act)
 
@@ -102,20 +110,16 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
     """
 
     def act():
-        from .analysis.summary import analyse
         from .output.tables import RF_RENDERERS, Format
 
         net = load_network(Source(file, expression), input_shape)
-        result = analyse(net, batch, dtype)
+        result = api.summary(net, batch, dtype)
         measured = None
         if verify:
             from .forward.fieldcheck import measure
 
             measured = measure(net, result)
-        click.echo(RF_RENDERERS[Format(fmt)](result, measured), nl=False)
-        if fmt == "table":
-            for warning in result.warnings:
-                click.echo(f"warning: {warning}", err=True)
+        emit(RF_RENDERERS[Format(fmt)](result, measured), warnings_of(fmt, result.warnings))
         if measured is not None and not all(agrees for _, agrees in measured.values()):
             return EXIT_DIFFERENCE
 
@@ -136,51 +140,16 @@ def check(file, answers, input_shape, batch, fmt) -> None:
     """
 
     def act():
-        import json
-
-        from .analysis.summary import analyse
         from .analysis.homework import check as mark
+        from .output.homework import marks_json, marks_text
 
         net = load_network(Source(file, None), input_shape)
-        result = analyse(net, batch)
-        text, path = read_source(Source(answers, None))
-        SOURCES[path] = text
-        marks = mark(net, result, text, path)
-        right = sum(m.ok for m in marks)
-        if fmt == "json":
-            click.echo(json.dumps({"score": right, "total": len(marks), "answers": [
-                {"layer": m.layer, "field": m.field, "given": m.given, "right": m.right, "ok": m.ok, "note": m.note,
-                 "working": list(m.working)} for m in marks]}, indent=2))
-        else:
-            for m in marks:
-                if m.ok:
-                    click.echo(f"right  {m.layer} {m.field}: {m.given}")
-                    continue
-                click.echo(f"WRONG  {m.layer} {m.field}: you wrote {m.given}, the network gives {m.right}")
-                if m.note:
-                    click.echo(f"       {m.note}")
-                for line in m.working:
-                    click.echo(f"       {line}")
-            click.echo(f"score: {right}/{len(marks)}")
-        return EXIT_OK if right == len(marks) else EXIT_DIFFERENCE
+        text, path = read_text(Source(answers, None))
+        marks = mark(net, api.summary(net, batch), text, path)
+        emit((marks_json if fmt == "json" else marks_text)(marks))
+        return EXIT_OK if all(m.ok for m in marks) else EXIT_DIFFERENCE
 
     run_safely(act)
-
-
-def per_axis(text: str | None, option: str, axes: int, words: tuple[str, ...] = ()) -> list:
-    """'3' or '3x3' (one per axis) as a list of ints; also the given words (same, valid)."""
-    if text is None:
-        return [None] * axes
-    if text.lower() in words:
-        return [text.lower()] * axes
-    parts = text.lower().split("x")
-    if not all(part.strip().isdigit() for part in parts) or len(parts) not in (1, axes):
-        example = "x".join(["3"] * max(axes, 2))
-        several = f", or {axes} of them like {example}" if axes > 1 else f", or one per axis like {example}"
-        allowed = "a non-negative integer" + (", " + " or ".join(words) if words else "") + several
-        raise CnnError(f"{option} must be {allowed}; received '{text}'")
-    values = [int(part) for part in parts]
-    return values * axes if len(values) == 1 else values
 
 
 @main.command()
@@ -199,46 +168,14 @@ def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool,
     """One layer's output size for an input of N (or HxW), with the formula and the numbers."""
 
     def act():
-        import json
-
         from .analysis import homework
+        from .output.homework import size_json, size_text
 
-        sizes = per_axis(n, "N", len(n.split("x")))
-        if any(v is None or v < 1 for v in sizes):
-            raise CnnError(f"N must be a positive size such as 28 or 224x224; received '{n}'")
-        axes = len(sizes)
-        ks = per_axis(kernel, "-k", axes)
-        ss = per_axis(stride, "-s", axes) if stride else (ks if pool else [1] * axes)
-        ps = per_axis(padding, "-p", axes, ("same", "valid")) if padding else [0] * axes
-        ds = per_axis(dilation, "-d", axes) if dilation else [1] * axes
-        for name, values, low in (("-k", ks, 1), ("-s", ss, 1), ("-d", ds, 1)):
-            if any(v < low for v in values):
-                raise CnnError(f"{name} must be at least {low}; received {'x'.join(map(str, values))}")
-        if ceil and not pool:
-            raise CnnError("--ceil goes with --pool (PyTorch's ceil_mode is a pooling option)")
-        if output_padding is not None and not transposed:
-            raise CnnError("--output-padding goes with --transposed")
-        results = []
-        for i in range(axes):
-            if transposed:
-                results.append(homework.transposed(sizes[i], ks[i], ss[i], ps[i], ds[i], output_padding))
-            else:
-                results.append(homework.conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil))
-        warnings = [w if axes == 1 else f"axis {i + 1}: {w}" for i, r in enumerate(results) for w in r.warnings]
-        if strict and warnings:
-            raise CnnError(warnings[0] + " (--strict)")
-        outputs = [r.output for r in results]
+        answer = homework.size(n, kernel, stride, padding, dilation, transposed_conv=transposed,
+                               output_padding=output_padding, pool=pool, ceil=ceil, strict=strict)
         if fmt == "json":
-            formula = "\n".join(results[0].working) if axes == 1 else [("\n".join(r.working)) for r in results]
-            click.echo(json.dumps({"output": outputs[0] if axes == 1 else outputs, "formula": formula, "warnings": warnings}, indent=2))
-            return
-        for i, result in enumerate(results):
-            if axes > 1:
-                click.echo(f"axis {i + 1}:")
-            click.echo("\n".join(result.working))
-        click.echo(f"output: {'x'.join(map(str, outputs))}")
-        for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
+            return emit(size_json(answer))
+        emit(size_text(answer), answer.warnings)
 
     run_safely(act)
 
@@ -258,40 +195,15 @@ def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, show
     """Which kernel, stride, padding and dilation turn size --in into size --out, simplest first."""
 
     def act():
-        import json
-
         from .analysis import homework
+        from .output.homework import solve_json, solve_text
 
-        pad = None
-        if padding is not None:
-            pad = padding.lower() if padding.lower() in ("same", "valid") else per_axis(padding, "-p", 1)[0]
-        found = homework.solve(n_in, n_out, kernel, stride, pad, dilation, transposed, pool)
-        shown = found if show_all else found[:10]
-        if fmt == "json":
-            click.echo(json.dumps([
-                {"kernel": s.kernel, "stride": s.stride, "padding": s.padding, "dilation": s.dilation,
-                 "convention": s.convention, "exact": not s.inexact} for s in shown], indent=2))
-        elif not found:
-            click.echo(f"no setting within kernel 1-11, stride 1-4, dilation 1-3 turns {n_in} into {n_out}")
-        else:
-            kind = "transposed convolution" if transposed else "pooling" if pool else "convolution"
-            click.echo(f"{kind} settings turning {n_in} into {n_out}, simplest first:")
-            for setting in shown:
-                click.echo(f"  {setting.describe()}")
-            if len(found) > len(shown):
-                click.echo(f"  ... {len(found) - len(shown)} more (--all)")
+        found = homework.solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool)
+        kind = "transposed convolution" if transposed else "pooling" if pool else "convolution"
+        emit((solve_json if fmt == "json" else solve_text)(found, found if show_all else found[:10], n_in, n_out, kind))
         return EXIT_OK if found else EXIT_DIFFERENCE
 
     run_safely(act)
-
-
-def parse_size(text: str) -> int:
-    """'4G', '512M', '1.5GiB' or a number of bytes."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
-    if not match:
-        raise CnnError(f"--max-memory must be a size such as 4G or 512M; received '{text}'")
-    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
 
 
 @main.command()
@@ -299,7 +211,7 @@ def parse_size(text: str) -> int:
 @click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size of the random input.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random weights and input.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True, help="Seed for random weights and input.")
 @click.option("--weights", metavar="FILE.npz", help="Weights keyed LAYER.weight, LAYER.bias, ... in PyTorch's layouts.")
 @click.option("--data", metavar="FILE.npy", help="The input, with or without the batch axis.")
 @click.option("--save", metavar="FILE.npz", help="Write every layer's output, keyed by layer name.")
@@ -311,50 +223,38 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
 
     def act():
         from .forward import runner
-        from .analysis.summary import analyse
         from .output.tables import run_json, run_table
 
         net = load_network(Source(file, expression), input_shape)
-        inline = net.data
-        from .units import human_bytes
-
+        limit = parse_bytes(max_memory, "--max-memory") if max_memory is not None else None
         given = runner.load_npz(weights) if weights else {}
-        values = runner.load_input(data) if data else (inline.value if inline is not None else None)
+        values = runner.load_input(data) if data else (net.data.value if net.data is not None else None)
         batch_size = runner.batch_of(net, values, batch)
-        summary = analyse(net, batch_size, dtype)
-        limit = parse_size(max_memory) if max_memory else runner.machine_memory() // 2
-        itemsize = 4 if dtype == "float32" else 8
-        peak = runner.estimate_peak(summary, net, batch_size, itemsize, keep=bool(save))
-        if peak > limit:
-            raise CnnError(
-                f"running this network needs about {human_bytes(peak)} at its peak, more than the limit of "
-                f"{human_bytes(limit)}; allowed: a smaller --input or --batch, or a higher --max-memory"
-            )
-        result = execute_with_progress(runner, net, summary, batch_size, dtype, seed, given, values, inline, bool(save))
+        result = api.summary(net, batch_size, dtype)
+        runner.check_memory(result, net, batch_size, dtype, keep=bool(save), limit=limit)
+        options = dict(batch=batch_size, dtype=dtype, seed=seed, weights=given, data=values,
+                       data_location=net.data.location if net.data is not None else None, keep=bool(save))
+        outcome = with_progress(lambda on_layer: runner.run(net, result, on_layer=on_layer, **options),
+                                len(net.nodes), slow=result.totals.flops > 10**10)  # ~1 s at this machine's rate
         if save:
-            runner.save_npz(save, result.outputs)
-        click.echo(run_json(result) if fmt == "json" else run_table(result, net.name), nl=False)
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        return EXIT_OK if result.ok else EXIT_DIFFERENCE
+            runner.save_npz(save, outcome.outputs)
+        emit(run_json(outcome) if fmt == "json" else run_table(outcome, net.name), outcome.warnings)
+        return EXIT_OK if outcome.ok else EXIT_DIFFERENCE
 
     run_safely(act)
 
 
-def execute_with_progress(runner, net, summary, batch, dtype, seed, given, values, inline, keep):
-    """The run, with a progress bar on a terminal's stderr when it should take over a second."""
+def with_progress(action, steps: int, slow: bool):
+    """action(on_layer), with a progress bar on a terminal's stderr when it is slow."""
     stream = click.get_text_stream("stderr")
-    slow = summary.totals.flops > 10**10  # about a second at this machine's rate
-    options = dict(batch=batch, dtype=dtype, seed=seed, weights=given, data=values,
-                   data_location=inline.location if inline is not None else None, keep=keep)
     if not (slow and stream.isatty()):
-        return runner.run(net, summary, **options)
+        return action(None)
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(file=stream), transient=True) as progress:
-        task = progress.add_task("forward", total=len(net.nodes))
-        return runner.run(net, summary, on_layer=lambda node, out: progress.advance(task), **options)
+        task = progress.add_task("forward", total=steps)
+        return action(lambda node, out: progress.advance(task))
 
 
 @main.command()
@@ -406,11 +306,10 @@ def diagram(file, expression, output, view, depth, input_shape) -> None:
     """An SVG picture of the network: its graph, or its funnel of sizes."""
 
     def act():
-        from .analysis.summary import analyse
         from .output.diagram import funnel_svg, graph_svg, save_picture
 
         network = load_network(Source(file, expression), input_shape)
-        svg = (graph_svg if view == "graph" else funnel_svg)(network, analyse(network), depth)
+        svg = (graph_svg if view == "graph" else funnel_svg)(network, api.summary(network), depth)
         if output:
             save_picture(output, svg)
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import CnnError
+from ..numbers import per_axis
 from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding
 
 
@@ -105,6 +106,49 @@ def transposed(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, output_
     return Size(out, tuple(lines))
 
 
+@dataclass(frozen=True)
+class SizeAnswer:
+    """`cnncalc size`: the output size per axis, each with its working, and the warnings."""
+
+    axes: tuple[Size, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        return tuple(axis.output for axis in self.axes)
+
+
+def size(n: str, kernel: str, stride: str | None = None, padding: str | None = None, dilation: str | None = None, *,
+         transposed_conv: bool = False, output_padding: int | None = None, pool: bool = False, ceil: bool = False,
+         strict: bool = False) -> SizeAnswer:
+    """One layer's output size for N or HxW, each option '3' or one value per axis ('3x3')."""
+    sizes = per_axis(n, "N", len(n.split("x")))
+    if any(v is None or v < 1 for v in sizes):
+        raise CnnError(f"N must be a positive size such as 28 or 224x224; received '{n}'")
+    axes = len(sizes)
+    ks = per_axis(kernel, "-k", axes)
+    ss = per_axis(stride, "-s", axes) if stride else (ks if pool else [1] * axes)
+    ps = per_axis(padding, "-p", axes, ("same", "valid")) if padding else [0] * axes
+    ds = per_axis(dilation, "-d", axes) if dilation else [1] * axes
+    for name, values, low in (("-k", ks, 1), ("-s", ss, 1), ("-d", ds, 1)):
+        if any(v < low for v in values):
+            raise CnnError(f"{name} must be at least {low}; received {'x'.join(map(str, values))}")
+    if ceil and not pool:
+        raise CnnError("--ceil goes with --pool (PyTorch's ceil_mode is a pooling option)")
+    if output_padding is not None and not transposed_conv:
+        raise CnnError("--output-padding goes with --transposed")
+    results = []
+    for i in range(axes):
+        if transposed_conv:
+            results.append(transposed(sizes[i], ks[i], ss[i], ps[i], ds[i], output_padding))
+        else:
+            results.append(conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil))
+    warnings = [w if axes == 1 else f"axis {i + 1}: {w}" for i, r in enumerate(results) for w in r.warnings]
+    if strict and warnings:
+        raise CnnError(warnings[0] + " (--strict)")
+    return SizeAnswer(tuple(results), tuple(warnings))
+
+
 # -- inverse design ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Setting:
@@ -131,7 +175,10 @@ KERNELS, STRIDES, DILATIONS = range(1, 12), range(1, 5), range(1, 4)
 def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilation=None,
           transposed_conv: bool = False, pool: bool = False) -> list[Setting]:
     """Every setting within the searched ranges (kernel 1-11, stride 1-4, dilation 1-3,
-    padding 0 to the kernel span) that turns n_in into n_out, simplest first."""
+    padding 0 to the kernel span) that turns n_in into n_out, simplest first. `padding` may
+    be text as typed ('1', 'same', 'valid')."""
+    if isinstance(padding, str):
+        padding = padding.lower() if padding.lower() in ("same", "valid") else per_axis(padding, "-p", 1)[0]
     found = set()
     for k in [kernel] if kernel else KERNELS:
         for s in [stride] if stride else STRIDES:
