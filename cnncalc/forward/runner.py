@@ -19,11 +19,10 @@ from typing import Callable
 import numpy as np
 
 from ..analysis.summary import Summary
-from ..files import write_atomically
 from ..errors import CnnError, Location, format_shape
-from ..layers.dense import BatchNorm
 from ..graph import INPUT, Network
 from ..layers.kernels import TILE_BYTES
+from .arrays import convert
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 IGNORED_KEYS = ("num_batches_tracked",)  # PyTorch state_dict buffers without a role here
@@ -110,64 +109,25 @@ def count_uses(network: Network) -> dict[str, int]:
 
 
 def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
-    """Inference BatchNorm after a conv that only it reads, folded into the conv's weights:
-    w' = w * scale, b' = b * scale + shift (one pass over memory saved). Returns the
-    folded BatchNorm layers, which then pass their input through."""
+    """Layers that are a per-channel affine map at inference (BatchNorm with running
+    statistics) folded into the layer before them when only they read it and it can absorb
+    the map (a convolution: w' = w * scale, b' = b * scale + shift; one pass over memory
+    saved). Returns the folded layers, which then pass their input through."""
     by_name = {node.name: node for node in network.nodes}
     uses = count_uses(network)
     folded = set()
     for node in network.nodes:
         source = by_name.get(node.inputs[0])
-        tensors = params.get(node.name, {})
-        if (
-            isinstance(node.layer, BatchNorm)
-            and "running_mean" in tensors
-            and source is not None
-            and getattr(source.layer, "folds_batchnorm", False)
-            and uses.get(source.name) == 1
-            and source.layer["activation"].lower() in ("linear", "none")
-            and not network.layout.channels_last
-        ):
-            dtype = tensors["running_mean"].dtype
-            scale = 1 / np.sqrt(tensors["running_var"] + dtype.type(node.layer["eps"]))
-            scale = scale * tensors["weight"] if "weight" in tensors else scale
-            shift = -tensors["running_mean"] * scale + (tensors["bias"] if "bias" in tensors else 0)
-            conv = dict(params[source.name])
-            weight = conv["weight"]
-            conv["weight"] = (weight * scale.reshape((-1,) + (1,) * (weight.ndim - 1))).astype(dtype)
-            conv["bias"] = ((conv["bias"] * scale if "bias" in conv else 0) + shift).astype(dtype)
-            params[source.name] = conv
+        if source is None or uses.get(source.name) != 1:
+            continue
+        affine = node.layer.inference_affine(params.get(node.name, {}), network.layout)
+        if affine is None:
+            continue
+        absorbed = source.layer.absorb_affine(params[source.name], *affine, network.layout)
+        if absorbed is not None:
+            params[source.name] = absorbed
             folded.add(node.name)
     return frozenset(folded)
-
-
-def initial_value(key: str, shape: tuple[int, ...], rng: np.random.Generator, dtype) -> np.ndarray:
-    """A seeded stand-in for a missing tensor, scaled as PyTorch initialises them. Drawn in
-    float32 whatever the run's precision: the same seed gives the same network in float32
-    and float64, and a large weight needs no float64 temporary."""
-    return _draw(key, shape, rng).astype(dtype, copy=False)
-
-
-def _draw(key: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    dtype = np.float32
-    leaf = key.rsplit(".", 1)[-1]
-
-    def uniform(low: float, high: float) -> np.ndarray:
-        values = rng.random(shape, dtype=dtype)
-        values *= dtype(high - low)
-        values += dtype(low)
-        return values
-
-    if leaf == "running_mean":
-        return rng.standard_normal(shape, dtype=dtype) * dtype(0.1)
-    if leaf == "running_var":
-        return uniform(0.5, 1.5)
-    if len(shape) >= 2:  # conv and linear weights: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        bound = 1.0 / math.sqrt(math.prod(shape[1:]))
-        return uniform(-bound, bound)
-    if leaf == "weight":  # norm scales, PReLU slopes: positive, near 1
-        return uniform(0.5, 1.5)
-    return uniform(-0.1, 0.1)
 
 
 def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng) -> tuple[dict, list[str], list[str]]:
@@ -175,6 +135,7 @@ def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng)
     params: dict[str, dict[str, np.ndarray]] = {}
     random_layers, used = [], set()
     inline = {node.name: node.tensors for node in network.nodes if node.tensors}
+    layers = {node.name: node.layer for node in network.nodes}
     for row in summary.layers:
         tensors = {}
         for leaf, shape in (*row.weights, *row.buffers):
@@ -182,13 +143,14 @@ def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng)
             source = inline.get(row.name, {}).get(leaf)
             value = source.value if source is not None else given.get(key)
             if value is None:
-                tensors[leaf] = initial_value(key, shape, rng, dtype)
+                tensors[leaf] = layers[row.name].role(leaf).initial(shape, rng).astype(dtype, copy=False)
                 if row.name not in random_layers:
                     random_layers.append(row.name)
                 continue
             where = source.location if source is not None else None
             try:
-                array = np.asarray(value, dtype=dtype)
+                inline_values = np.asarray(value, dtype=np.float64) if source is not None else None
+                array = convert(inline_values, dtype, f"weight '{key}'", where) if source is not None else np.asarray(value, dtype=dtype)
             except (TypeError, ValueError):
                 raise CnnError(f"weight '{key}' must be a (nested) list of numbers in PyTorch's layout {format_shape(shape)}", where) from None
             if array.shape != tuple(shape):
@@ -205,22 +167,17 @@ def prepare_weights(summary: Summary, network: Network, given: dict, dtype, rng)
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    except FileNotFoundError:
-        raise CnnError(f"no such weights file: {path}") from None
-    except (OSError, ValueError):
-        raise CnnError(f"{path} is not a NumPy .npz archive of arrays (numpy.savez writes one)") from None
+    """The arrays of a weights file, each checked before it is allocated (forward.arrays)."""
+    from .arrays import load_weights
+
+    return load_weights(path)
 
 
 def load_input(path: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CnnError(f"no such data file: {path}") from None
-    except (OSError, ValueError):
-        raise CnnError(f"{path} is not a NumPy .npy array (numpy.save writes one)") from None
+    """The input array of a .npy file, checked before it is allocated (forward.arrays)."""
+    from .arrays import load_data
+
+    return load_data(path)
 
 
 def batch_of(network: Network, data, default: int) -> int:
@@ -242,7 +199,7 @@ def make_input(network: Network, batch: int, data, dtype, rng, where: Location |
     if data is None:
         return rng.standard_normal((batch, *shape)).astype(dtype)
     try:
-        array = np.asarray(data, dtype=dtype)
+        array = convert(np.asarray(data, dtype=np.float64), dtype, "the input data", where)
     except (TypeError, ValueError):
         raise CnnError("the input data must be a (nested) list of numbers", where) from None
     if array.shape == tuple(shape):
@@ -280,6 +237,19 @@ def estimate_peak(summary: Summary, network: Network, batch: int, itemsize: int,
     return peak + weights
 
 
+def check_memory(summary: Summary, network: Network, batch: int, dtype: str, keep: bool, limit: int | None) -> None:
+    """Refuse a run whose estimated peak is above `limit` bytes (default: half the machine)."""
+    from ..units import human_bytes
+
+    limit = machine_memory() // 2 if limit is None else limit
+    peak = estimate_peak(summary, network, batch, np.dtype(DTYPES[dtype]).itemsize, keep)
+    if peak > limit:
+        raise CnnError(
+            f"running this network needs about {human_bytes(peak)} at its peak, more than the limit of "
+            f"{human_bytes(limit)}; allowed: a smaller --input or --batch, or a higher --max-memory"
+        )
+
+
 def machine_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -288,8 +258,10 @@ def machine_memory() -> int:
 
 
 def save_npz(path: str, outputs: dict[str, np.ndarray]) -> None:
-    """Every layer's output, written atomically (files.write_atomically)."""
-    write_atomically(path, lambda stream: np.savez(stream, **outputs))
+    """Every layer's output, written atomically, never over an input (forward.arrays)."""
+    from .arrays import save_outputs
+
+    save_outputs(path, outputs)
 
 
 def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int, weights: dict,

@@ -8,14 +8,17 @@ can quote the offending line.
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
 from dataclasses import dataclass
 
 from ..errors import CnnError, Location
+from ..files import open_input, read_limited
 from ..graph import Network, NetworkSpec, build, parse_shape
 from . import dsl, yamlformat
 from .blocks import expand
+from .yamltree import check_printable, location_of
 
 SOURCES: dict[str, str] = {}  # texts read so far, by display path, so errors can quote them
 
@@ -28,25 +31,50 @@ class Source:
     expression: str | None = None
 
 
+MAX_TEXT_BYTES = 16 * 2**20  # a network or answers file; the largest example is under 100 KiB
+TEXT_FILES = "a YAML (.yaml) or DSL file, or '-' for standard input"
+
+
 def read_text(source: Source) -> tuple[str, str]:
-    """(text, display path) of a FILE argument, '-' or -e TEXT."""
+    """(text, display path) of a FILE argument, '-' or -e TEXT.
+
+    A file must be a regular file (files.open_input: devices, FIFOs, directories and
+    sockets are refused without being opened) of at most MAX_TEXT_BYTES; standard input is
+    read up to that size and no further. The bytes must be UTF-8 (a BOM is dropped)."""
     if source.expression is not None:
         return remember(source.expression, "<expression>"), "<expression>"
     if source.path is None:
         raise CnnError("no network given; allowed: a FILE, '-' for standard input, or -e TEXT")
     if source.path == "-":
-        return remember(sys.stdin.read(), "<stdin>"), "<stdin>"
+        data = read_limited(sys.stdin.buffer, None, MAX_TEXT_BYTES, "standard input", "a network or answers text")
+        return remember(decode(data, "<stdin>"), "<stdin>"), "<stdin>"
+    stream, size = open_input(source.path, "file", TEXT_FILES)
     try:
-        with open(source.path, encoding="utf-8") as handle:
-            return remember(handle.read(), source.path), source.path
-    except FileNotFoundError:
-        raise CnnError(f"no such file: {source.path}") from None
-    except IsADirectoryError:
-        raise CnnError(f"{source.path} is a directory; allowed: a .yaml file") from None
-    except UnicodeDecodeError as exc:
-        raise CnnError(f"{source.path} is not UTF-8 text (byte {exc.start})") from None
+        with stream:
+            data = read_limited(stream, size, MAX_TEXT_BYTES, source.path, "a network or answers file")
     except OSError as exc:
-        raise CnnError(f"cannot read {source.path}: {exc.strerror}") from None
+        raise CnnError(f"cannot read {source.path}: {exc.strerror or exc}") from None
+    return remember(decode(data, source.path), source.path), source.path
+
+
+def decode(data: bytes, path: str) -> str:
+    """UTF-8 bytes as text with newlines as Python's text files give them ('\\r\\n' and
+    '\\r' become '\\n'), without a leading BOM. A byte that is not UTF-8 is an error at
+    its own line and column."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return newlines(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        remember(newlines(data.decode("utf-8", errors="replace")), path)  # so the error can quote the line
+        before = newlines(data[: exc.start].decode("utf-8"))
+        raise CnnError(
+            f"byte 0x{data[exc.start]:02X} is not UTF-8 text; allowed: UTF-8 (save the file with that encoding)",
+            location_of(before, len(before), path),
+        ) from None
+
+
+def newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def remember(text: str, path: str) -> str:
@@ -62,10 +90,14 @@ def looks_like_yaml(text: str) -> bool:
 def parse(text: str, path: str, is_yaml: bool | None = None) -> NetworkSpec:
     """The network as written (blocks not yet expanded). `is_yaml=None` decides from the
     path's ending, then from the text."""
+    text = text.removeprefix("\ufeff")  # a BOM, as editors on Windows write it
     remember(text, path)
     if is_yaml is None:
         is_yaml = path.endswith((".yaml", ".yml")) or (not path.endswith(".dsl") and looks_like_yaml(text))
-    return yamlformat.read(text, path) if is_yaml else dsl.read(text, path)
+    if is_yaml:
+        return yamlformat.read(text, path)  # which refuses unprintable characters, located
+    check_printable(text, path)
+    return dsl.read(text, path)
 
 
 def read_spec(source: Source) -> NetworkSpec:

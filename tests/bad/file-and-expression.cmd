@@ -1,0 +1,1 @@
+summary examples/lenet5.yaml -e 'input 4 | relu'

@@ -1,0 +1,1 @@
+run -e 'input 1x4x4 | conv2d 2 k=1' --data tests/bad/data/header-cut.npy

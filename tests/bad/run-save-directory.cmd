@@ -1,0 +1,1 @@
+run -e 'input 1x4x4 | relu' --save tests/bad
