@@ -15,9 +15,16 @@ from .errors import CnnError
 from .numbers import parse_bytes
 from .source.reading import SOURCES, Source, load_source as load_network, read_spec, read_text
 
-EXIT_OK, EXIT_DIFFERENCE, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_DIFFERENCE, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 FORMATS = ("table", "json", "csv", "markdown")
 DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
+
+
+def source_of(file: str | None, expression: str | None) -> Source:
+    """FILE or -e TEXT: one network, so not both."""
+    if file is not None and expression is not None:
+        raise CnnError(f"give the network as FILE or as -e TEXT, not both; received FILE '{file}' and -e")
+    return Source(file, expression)
 
 
 def emit(text: str, warnings=()) -> None:
@@ -44,7 +51,10 @@ def run_safely(action) -> None:
     except CnnError as exc:
         click.echo(exc.render(SOURCES), err=True)
         code = EXIT_BAD_INPUT
-    except (KeyboardInterrupt, BrokenPipeError):
+    except KeyboardInterrupt:
+        click.echo("cnncalc: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
         code = EXIT_BAD_INPUT
     except Exception as exc:  # a bug: say so plainly, with the traceback only on request
         if os.environ.get("CNNCALC_DEBUG"):
@@ -89,7 +99,7 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
         from .analysis.homework import explain
         from .output.tables import RENDERERS, Format
 
-        net = load_network(Source(file, expression), input_shape)
+        net = load_network(source_of(file, expression), input_shape)
         result = api.summary(net, batch, dtype)
         if explain_layer is not None:
             return emit(explain(net, result, None if explain_layer == "*" else explain_layer))
@@ -112,7 +122,7 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
     def act():
         from .output.tables import RF_RENDERERS, Format
 
-        net = load_network(Source(file, expression), input_shape)
+        net = load_network(source_of(file, expression), input_shape)
         result = api.summary(net, batch, dtype)
         measured = None
         if verify:
@@ -222,22 +232,26 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
     """Run the network in NumPy and check every layer's real output shape (exit 1 on a mismatch)."""
 
     def act():
-        from .forward import runner
+        from .forward import arrays, runner
         from .output.tables import run_json, run_table
 
-        net = load_network(Source(file, expression), input_shape)
+        if save == "":
+            raise CnnError("--save needs a file name; received ''")
+        net = load_network(source_of(file, expression), input_shape)
         limit = parse_bytes(max_memory, "--max-memory") if max_memory is not None else None
-        given = runner.load_npz(weights) if weights else {}
-        values = runner.load_input(data) if data else (net.data.value if net.data is not None else None)
+        given = arrays.load_weights(weights, dtype) if weights is not None else {}
+        values = arrays.load_data(data, dtype) if data is not None else (net.data.value if net.data is not None else None)
         batch_size = runner.batch_of(net, values, batch)
         result = api.summary(net, batch_size, dtype)
-        runner.check_memory(result, net, batch_size, dtype, keep=bool(save), limit=limit)
+        if weights is not None:
+            arrays.check_weight_keys(given, arrays.weight_keys(result), weights)
+        runner.check_memory(result, net, batch_size, dtype, keep=save is not None, limit=limit)
         options = dict(batch=batch_size, dtype=dtype, seed=seed, weights=given, data=values,
-                       data_location=net.data.location if net.data is not None else None, keep=bool(save))
+                       data_location=net.data.location if net.data is not None else None, keep=save is not None)
         outcome = with_progress(lambda on_layer: runner.run(net, result, on_layer=on_layer, **options),
                                 len(net.nodes), slow=result.totals.flops > 10**10)  # ~1 s at this machine's rate
-        if save:
-            runner.save_npz(save, outcome.outputs)
+        if save is not None:
+            arrays.save_outputs(save, outcome.outputs, protect=tuple(p for p in (file, weights, data) if p))
         emit(run_json(outcome) if fmt == "json" else run_table(outcome, net.name), outcome.warnings)
         return EXIT_OK if outcome.ok else EXIT_DIFFERENCE
 
@@ -267,7 +281,7 @@ def convert(file, expression, target) -> None:
     def act():
         from .source.writers import to_dsl, to_yaml
 
-        spec = read_spec(Source(file, expression))
+        spec = read_spec(source_of(file, expression))
         click.echo(to_yaml(spec) if target == "yaml" else to_dsl(spec), nl=False)
 
     run_safely(act)
@@ -284,7 +298,7 @@ def export(file, expression, target, input_shape) -> None:
     def act():
         from .export.writer import to_keras, to_pytorch
 
-        network = load_network(Source(file, expression), input_shape)
+        network = load_network(source_of(file, expression), input_shape)
         click.echo(to_pytorch(network) if target == "pytorch" else to_keras(network), nl=False)
 
     run_safely(act)
@@ -308,9 +322,9 @@ def diagram(file, expression, output, view, depth, input_shape) -> None:
     def act():
         from .output.diagram import funnel_svg, graph_svg, save_picture
 
-        network = load_network(Source(file, expression), input_shape)
+        network = load_network(source_of(file, expression), input_shape)
         svg = (graph_svg if view == "graph" else funnel_svg)(network, api.summary(network), depth)
-        if output:
+        if output is not None:
             save_picture(output, svg)
         else:
             click.echo(svg, nl=False)
@@ -330,3 +344,12 @@ def layers(name, fmt) -> None:
         click.echo(catalogue.render(name, fmt), nl=False)
 
     run_safely(act)
+
+
+def entry() -> None:
+    """The console script: temporary files are removed on SIGTERM and SIGHUP, and SIGINT
+    exits 130 with a word (files.install_signal_handlers), then the commands run."""
+    from .files import install_signal_handlers
+
+    install_signal_handlers()
+    main()

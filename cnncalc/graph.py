@@ -13,6 +13,7 @@ from typing import Any
 
 from .layers.attrs import AttrError, show
 from .errors import CnnError, Location, did_you_mean
+from .numbers import dims
 from .layers import REGISTRY, Layer, Layout, Shape, Where
 
 INPUT = "input"
@@ -78,8 +79,8 @@ class Network:
 
 def parse_shape(value: Any, location: Location, what: str = "input") -> Shape:
     """A sample shape: a list of 1 to 4 positive integers, or '1x28x28'."""
-    if isinstance(value, str) and value.replace("x", "").replace(" ", "").isdigit():
-        value = [int(part) for part in value.split("x") if part.strip()]
+    if isinstance(value, str) and dims(value) is not None:  # '3x224x224'; not '3x' nor '3²'
+        value = dims(value)
     allowed = "a list of 1 to 4 positive integers without the batch, e.g. [3, 224, 224] or 3x224x224"
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]

@@ -175,7 +175,11 @@ class FieldTracker:
             if len({p.center() for p in parts}) > 1:
                 centres = ", ".join(f"'{i}' ({float(p.center()):g})" for i, p in zip(inputs, parts))
                 warnings.append(f"{name}: inputs are not aligned, the centres of their fields differ along axis {dim + 1}: {centres}")
-            spans.append(Span(combine([p.first for p in parts], min), combine([p.last for p in parts], max)))
+            first, last = combine([p.first for p in parts], min), combine([p.last for p in parts], max)
+            if first is None or last is None:
+                warnings.append(f"{name}: the receptive field's pattern is too long to follow exactly (over {MAX_FIELD_PERIOD:,} positions)")
+                return UNDEFINED
+            spans.append(Span(first, last))
         return tuple(spans)
 
 
@@ -203,11 +207,14 @@ def through(taps: Taps, previous: Periodic, pick) -> Periodic | None:
     return Periodic(step, period, tuple(values))
 
 
-def combine(parts: list[Periodic], pick) -> Periodic:
-    """Pointwise min or max of functions with the same slope, over their common period."""
+def combine(parts: list[Periodic], pick) -> Periodic | None:
+    """Pointwise min or max of functions with the same slope, over their common period;
+    None when that period (the least common multiple) is too long to evaluate."""
     period = 1
     for part in parts:
         period = period * part.period // gcd(period, part.period)
+        if period > MAX_FIELD_PERIOD:
+            return None
     slope = parts[0].slope
     values = []
     for o in range(period):

@@ -81,6 +81,9 @@ def transposed(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, output_
     """A transposed convolution's output size: PyTorch's for integer padding, Keras's for
     'same' and 'valid'."""
     ke = effective_kernel(k, d)
+    if output_padding and output_padding >= (s if isinstance(p, str) else max(s, d)):
+        allowed = f"less than the stride {s} (Keras)" if isinstance(p, str) else f"less than the stride {s} or the dilation {d} (PyTorch)"
+        raise CnnError(f"output_padding {output_padding} is too large; allowed: {allowed}")
     if isinstance(p, str):
         out = keras_transposed_size(n, k, s, d, p, output_padding)
         if output_padding is None:
@@ -135,6 +138,8 @@ def size(n: str, kernel: str, stride: str | None = None, padding: str | None = N
             raise CnnError(f"{name} must be at least {low}; received {'x'.join(map(str, values))}")
     if ceil and not pool:
         raise CnnError("--ceil goes with --pool (PyTorch's ceil_mode is a pooling option)")
+    if transposed_conv and pool:
+        raise CnnError("--transposed and --pool are different layers; allowed: one of them")
     if output_padding is not None and not transposed_conv:
         raise CnnError("--output-padding goes with --transposed")
     results = []
@@ -184,7 +189,7 @@ def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilatio
         for s in [stride] if stride else STRIDES:
             for d in [dilation] if dilation else ([1] if pool else DILATIONS):
                 ke = effective_kernel(k, d)
-                pads = [padding] if padding is not None else [*range(0, ke), "same", "valid"]
+                pads = [padding] if padding is not None else [*candidate_paddings(n_in, n_out, ke, s, transposed_conv), "same", "valid"]
                 for p in pads:
                     if pool and isinstance(p, int) and p > k // 2:
                         continue
@@ -196,6 +201,19 @@ def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilatio
                         convention = ("Keras" if transposed_conv else "TensorFlow") if isinstance(p, str) else "PyTorch"
                         found.add(Setting(bool(result.warnings), d, s, k, p, convention))
     return sorted(found, key=lambda x: (x.inexact, x.dilation, x.stride, x.kernel, isinstance(x.padding, str), str(x.padding)))
+
+
+def candidate_paddings(n_in: int, n_out: int, ke: int, s: int, transposed_conv: bool) -> range:
+    """The paddings from 0 to ke - 1 that can give n_out (each is then checked exactly): a
+    handful, found from the size rule instead of trying every one (a kernel of 10^9 would
+    mean 10^9 tries). Convolution: n_out = floor((n_in + 2p - ke) / s) + 1, so 2p lies in
+    [(n_out - 1)*s + ke - n_in, that + s - 1]; transposed: 2p = (n_in - 1)*s + ke - n_out."""
+    if transposed_conv:
+        low = high = ((n_in - 1) * s + ke - n_out) // 2
+    else:
+        base = (n_out - 1) * s + ke - n_in
+        low, high = -(-base // 2), (base + s - 1) // 2
+    return range(max(low - 1, 0), min(high + 1, ke - 1) + 1)
 
 
 # -- the working of one layer of a network -------------------------------------------------------
@@ -288,6 +306,12 @@ def check(network, summary, answers_text: str, answers_path: str) -> list[Mark]:
                     answer.key_location,
                 )
             given = answer.plain()
+            if isinstance(given, bool) or not isinstance(given, (int, float, str, list, type(None))):
+                raise CnnError(
+                    f"the answer for {name} {field_name} must be a number, a shape or a size; received "
+                    f"{type(given).__name__} {given!s}",
+                    answer.location,
+                )
             if name == "total":
                 marks.append(_total_mark(summary, field_name, given))
             else:

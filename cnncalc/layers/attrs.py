@@ -143,7 +143,13 @@ class Number(Kind):
                 value = float(value)
             except ValueError:
                 raise AttrError(f"expected {self.describe}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise AttrError(f"expected {self.describe}")
+        try:
+            value = float(value)  # an integer of 400 digits does not fit a float
+        except OverflowError:
+            raise AttrError(f"expected {self.describe}, of a size a float holds (below 1.8e308)") from None
+        if not math.isfinite(value):
             raise AttrError(f"expected {self.describe}")
         if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
             raise AttrError(f"expected {self.describe}")

@@ -24,7 +24,8 @@ from .expr import ExprError, substitute
 from ..layers import REGISTRY
 from ..graph import INPUT, LayerSpec, NetworkSpec, Written, auto_name
 
-MAX_LAYERS = 1_000_000
+MAX_LAYERS = 100_000  # about 10 s of analysis on a 2-core machine (README: Limits)
+MAX_STEPS = 300_000  # layer entries visited and block instances opened, kept or left out by if:
 MAX_NESTING = 32
 
 
@@ -50,6 +51,7 @@ class Group:
 def expand(spec: NetworkSpec) -> NetworkSpec:
     expander = _Expander(spec)
     layers, _ = expander.scope(spec.layers, {}, "", INPUT, (), 0, None)
+    expander.check_namespaces(layers)
     return replace(spec, layers=layers, blocks={}, groups=tuple(expander.groups))
 
 
@@ -59,6 +61,9 @@ class _Expander:
         self.groups: list[Group] = []
         self.instances: dict[str, str] = {}  # full instance name -> full name of its output
         self.count = 0
+        self.steps = 0
+        self.enclosing: list[str] = []  # the groups (instances, repeats) being expanded, outermost first
+        self.owners: dict[str, frozenset[str]] = {}  # each layer's enclosing groups
         for name, block in self.blocks.items():
             if REGISTRY.get(name) is not None:
                 raise CnnError(
@@ -144,6 +149,7 @@ class _Expander:
 
         for entry, name in zip(entries, names):
             full = prefix + name
+            self.step(entry.location)
             if entry.condition is not None:
                 keep = self.value(entry.condition, env, "'if'")
                 if not isinstance(keep, bool):
@@ -184,6 +190,36 @@ class _Expander:
             raise CnnError(f"repeat must be a positive integer; received {show(count)}", entry.repeat.location)
         return count
 
+    def step(self, location: Location) -> None:
+        """One unit of expansion work: a bound on time even for layers that are left out
+        or blocks that hold none."""
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise CnnError(
+                f"expanding the blocks takes more than {MAX_STEPS:,} steps (layers and instances, also those "
+                "left out by 'if'); refusing to analyse it",
+                location,
+            )
+
+    def check_namespaces(self, layers: list[LayerSpec]) -> None:
+        """A layer's name may not lie inside a block instance or repeat it is not part of
+        (layer1.5.conv1 written by hand beside the instances layer1.0 ... layer1.2), nor be
+        an instance's own name: references and folding by name would be ambiguous."""
+        groups = {group.name for group in self.groups}
+        for layer in layers:
+            name = layer.name.value
+            parts = name.split(".")
+            owners = self.owners.get(name, frozenset())
+            for depth in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:depth])
+                if prefix in groups and prefix not in owners:
+                    what = "is the name of" if depth == len(parts) else "lies inside"
+                    raise CnnError(
+                        f"the layer name '{name}' {what} the block instance or repeat '{prefix}', which it is not "
+                        f"part of; allowed: a name that is not '{prefix}' and does not start with '{prefix}.'",
+                        layer.name.location,
+                    )
+
     def count_layer(self, location: Location) -> None:
         self.count += 1
         if self.count > MAX_LAYERS:
@@ -196,10 +232,12 @@ class _Expander:
         primary = None if cls is not None and cls.primary == "from" else self.written(entry.primary, env, "the value")
         if repeat is not None:
             self.groups.append(Group(full, f"{self.type_name(entry)} x{repeat}", level + 1))
+        owners = frozenset(self.enclosing + ([full] if repeat is not None else []))
         previous = refs
         for index in range(repeat or 1):
             name = full if repeat is None else f"{full}.{index}"
             self.count_layer(entry.location)
+            self.owners[name] = owners
             overrides = self.first(entry, env) if index == 0 else {}
             flat.append(
                 replace(
@@ -251,7 +289,10 @@ class _Expander:
             self.groups.append(Group(full, f"{block.name} x{repeat}", level + 1))
         flat: list[LayerSpec] = []
         current = refs[0].value
+        if repeat is not None:
+            self.enclosing.append(full)
         for index in range(repeat or 1):
+            self.step(entry.location)
             name = full if repeat is None else f"{full}.{index}"
             args = {key: default.value for key, default in block.params.items()}
             args.update({key: w.value for key, w in given.items()})
@@ -263,9 +304,13 @@ class _Expander:
                     f"block '{block.name}' needs the parameter '{missing[0]}' (it has no default)", entry.type.location
                 )
             self.groups.append(Group(name, block.name, level + 1 + (repeat is not None), block.name, tuple(args.items())))
+            self.enclosing.append(name)
             layers, current = self.scope(
                 block.layers, args, name + ".", current, tuple(chain), level + 1 + (repeat is not None), resolve
             )
+            self.enclosing.pop()
             flat.extend(layers)
             self.instances[name] = current
+        if repeat is not None:
+            self.enclosing.pop()
         return flat, current

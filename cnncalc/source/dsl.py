@@ -30,6 +30,7 @@ from ..errors import CnnError, Location
 from ..graph import LayerSpec, NetworkSpec, Written
 
 ENTRY_KEYS = ("from", "trainable", "repeat", "if", "weight", "bias")
+MAX_NESTING = 100  # lists inside lists (inline weights), as the YAML reader allows
 NUMBER = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 TUPLE = re.compile(r"\d+(x\d+)+")
 ATOM = re.compile(r"[\w.\-+]+")  # a run of word characters, classified below
@@ -281,8 +282,10 @@ class Parser:
             return Written([item.value for item in items], first.location, None, items)
         return first
 
-    def single(self) -> Written:
+    def single(self, depth: int = 0) -> Written:
         token = self.take()
+        if depth > MAX_NESTING:
+            raise CnnError(f"values are nested more than {MAX_NESTING} levels deep; allowed: at most {MAX_NESTING}", token.location)
         if token.kind == "number":
             return Written(token.value, token.location)
         if token.kind == "tuple":
@@ -298,7 +301,7 @@ class Parser:
             items = []
             if not self.symbol(closing):
                 while True:
-                    items.append(self.single())
+                    items.append(self.single(depth + 1))
                     if self.symbol(closing):
                         break
                     if not self.symbol(","):

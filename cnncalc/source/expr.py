@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import did_you_mean
 
 MAX_LENGTH = 500
+MAX_NESTING = 32  # parentheses and signs inside one another (each level is several Python frames)
 MAX_DIGITS = 400  # an intermediate result wider than this is refused (no exponent towers by products)
 
 TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|<=|>=|==|!=|[-+*%<>()]))")
@@ -70,6 +71,12 @@ class _Parser:
         self.tokens = tokenize(text)
         self.index = 0
         self.params = params
+        self.depth = 0
+
+    def deeper(self, offset: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExprError(f"the expression nests more than {MAX_NESTING} levels deep (parentheses, signs, 'not')", offset)
 
     def peek(self) -> tuple[str, Any, int]:
         return self.tokens[self.index]
@@ -103,8 +110,12 @@ class _Parser:
         return value
 
     def negation(self) -> Any:
+        offset = self.peek()[2]
         if self.take("not"):
-            return not _truth(self.negation())
+            self.deeper(offset)
+            value = not _truth(self.negation())
+            self.depth -= 1
+            return value
         return self.comparison()
 
     def comparison(self) -> Any:
@@ -144,8 +155,12 @@ class _Parser:
                 value = value // right if op == "//" else value % right
 
     def unary(self) -> Any:
+        offset = self.peek()[2]
         if self.take("-"):
-            return -_int(self.unary(), "-")
+            self.deeper(offset)
+            value = -_int(self.unary(), "-")
+            self.depth -= 1
+            return value
         return self.atom()
 
     def atom(self) -> Any:
@@ -167,9 +182,11 @@ class _Parser:
                 )
             return self.params[value]
         if kind == "op" and value == "(":
+            self.deeper(offset)
             inner = self.disjunction()
             if not self.take(")"):
                 raise ExprError("missing ')'", self.peek()[2])
+            self.depth -= 1
             return inner
         raise ExprError("expected a number, a parameter or '('" + ("" if kind != "end" else ", but the expression ended"), offset)
 

@@ -36,7 +36,7 @@ def yaml_scalar(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{yaml_scalar(k)}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
     text = str(value)
     plain = PLAIN.match(text) or re.fullmatch(r"\d+(x\d+)+", text)
     if plain and yaml.safe_load(f"k: {text}") == {"k": text} and "," not in text and ": " not in text:
@@ -72,6 +72,7 @@ def yaml_entry(layer: LayerSpec, indent: str) -> list[str]:
             extras.insert(1 if layer.name is not None else 0, f"from: {yaml_scalar(layer.primary.value)}")
         elif cls is not None and cls.primary is not None:
             attrs = {cls.primary: layer.primary.value, **attrs}
+    kind = yaml_scalar(str(kind))  # a name YAML 1.1 reads as a value (no, on, null) is quoted
     if attrs:
         head = f"{kind}: {yaml_scalar(attrs)}"
     elif layer.primary is not None:
@@ -93,7 +94,7 @@ def to_yaml(spec: NetworkSpec) -> str:
     if spec.blocks:
         lines.append("blocks:")
         for name, block in spec.blocks.items():
-            lines.append(f"  {name}:")
+            lines.append(f"  {yaml_scalar(name)}:")
             if block.params:
                 lines.append(f"    params: {yaml_scalar({k: w.value for k, w in block.params.items()})}")
             lines.append("    layers:")
@@ -126,6 +127,18 @@ def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) ->
     )
 
 
+def dsl_word(text: str, where, what: str = "name") -> str:
+    """A type, block, parameter or attribute name as a DSL word; a name the DSL would read
+    as something else (spaces, '|', '#', '=', quotes) is refused, never written as it is."""
+    if WORD.fullmatch(text) and text.lower() not in ("true", "false", "null", "none", "end", "block", "input", "name"):
+        return text
+    raise CnnError(
+        f"the {what} {json.dumps(text)} has no DSL spelling (a DSL word is letters, digits, '_', '.' and '-'); "
+        "keep this network in YAML",
+        getattr(where, "location", None),
+    )
+
+
 def main_attribute(layer: LayerSpec) -> str | None:
     """The key (as written) of the attribute the type's main value sets, if given."""
     from ..layers import REGISTRY
@@ -141,7 +154,7 @@ def dsl_line(layer: LayerSpec) -> str:
     parts = []
     if layer.name is not None:
         parts.append(f"{dsl_value(layer.name.value, layer.name)}:")
-    parts.append(str(layer.type.value))
+    parts.append(dsl_word(str(layer.type.value), layer.type, "layer type"))
     main = main_attribute(layer)
     if layer.primary is not None:
         parts.append(dsl_value(layer.primary.value, layer.primary))
@@ -149,14 +162,14 @@ def dsl_line(layer: LayerSpec) -> str:
         parts.append(dsl_value(layer.attrs[main].value, layer.attrs[main]))
     for key, written in layer.attrs.items():
         if key != main:
-            parts.append(f"{key}={dsl_value(written.value, written)}")
+            parts.append(f"{dsl_word(key, written, 'attribute')}={dsl_value(written.value, written)}")
     if layer.inputs is not None:
         parts.append("from=" + ",".join(dsl_value(r.value, r) for r in layer.inputs))
     for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition)):
         if written is not None:
             parts.append(f"{key}={dsl_value(written.value, written)}")
     if layer.first is not None:
-        parts += [f"first.{key}={dsl_value(w.value, w)}" for key, w in layer.first.fields.items()]
+        parts += [f"first.{dsl_word(key, w, 'parameter')}={dsl_value(w.value, w)}" for key, w in layer.first.fields.items()]
     for key, written in layer.tensors.items():
         if key not in ("weight", "bias"):
             raise CnnError(f"the tensor '{key}' has no DSL spelling (only weight= and bias=); keep this network in YAML", written.location)
@@ -175,8 +188,8 @@ def to_dsl(spec: NetworkSpec) -> str:
         head += f" data={dsl_value(spec.data.value, spec.data, tensor=True)}"
     lines.append(head)
     for name, block in spec.blocks.items():
-        params = " ".join(f"{key}={dsl_value(w.value, w)}" for key, w in block.params.items())
-        lines.append(f"block {name}" + (f" {params}" if params else ""))
+        params = " ".join(f"{dsl_word(key, w, 'parameter')}={dsl_value(w.value, w)}" for key, w in block.params.items())
+        lines.append(f"block {dsl_word(name, block, 'block name')}" + (f" {params}" if params else ""))
         lines += [f"  {dsl_line(layer)}" for layer in block.layers]
         lines.append("end")
     lines += [dsl_line(layer) for layer in spec.layers]

@@ -47,8 +47,37 @@ class Node:
         return self.value
 
 
+# YAML's printable characters (YAML 1.1 §5.1, which PyYAML reads): tab, line breaks, and
+# everything but the other C0 and C1 controls, DEL, surrogates and U+FFFE/U+FFFF. The DSL
+# takes the same set.
+UNPRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def check_printable(text: str, path: str) -> None:
+    """A control character (NUL, ESC, DEL, ...) is an error at its own line and column."""
+    match = UNPRINTABLE.search(text)
+    if match:
+        raise CnnError(
+            f"control character U+{ord(match.group()):04X} is not allowed; allowed: printable text, tabs and line breaks",
+            location_of(text, match.start(), path),
+        )
+
+
+def location_of(text: str, index: int, path: str) -> Location:
+    """The line and column of text[index], lines split as str.splitlines splits them (as
+    the error's quoted line is found)."""
+    lines = text[:index].splitlines(keepends=True)
+    if not lines:
+        return Location(path, 1, 1)
+    last = lines[-1]
+    if last.splitlines() != [last]:  # it ends with a line break: index starts the next line
+        return Location(path, len(lines) + 1, 1)
+    return Location(path, len(lines), len(last) + 1)
+
+
 def load(text: str, path: str) -> Node:
     """Parse YAML text into a located tree; malformed YAML is a CnnError."""
+    check_printable(text, path)  # libyaml would say where in bytes, not in lines
     try:
         root = yaml.compose(text, Loader=LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -85,6 +114,37 @@ def _hint(text: str, line: int) -> str:
     return ""
 
 
+IMPLICIT = yaml.resolver.Resolver()  # the tag a plain scalar gets when none is written
+BOOL, INT, FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+
+def yaml11_surprise(tag: str, text: str) -> str | None:
+    """Why a plain scalar must not be read as PyYAML reads it (YAML 1.1), or None.
+
+    YAML 1.1 reads yes/no/on/off as booleans, 010 as octal 8, 0b101 as binary, 1:30 as 90
+    (base 60) and 1_000 as 1000; YAML 1.2 reads the words as text and 010 as 10. Rather
+    than pick one silently, each is refused with both readings."""
+    if tag == BOOL and text.lower() not in ("true", "false"):
+        return (f"'{text}' means {'true' if text.lower() in ('yes', 'on', 'y') else 'false'} in YAML 1.1 but is text in "
+                f"YAML 1.2; allowed: true or false, or '{text}' in quotes for the text")
+    if tag not in (INT, FLOAT):
+        return None
+    digits = text.lstrip("+-")
+    if ":" in digits:
+        value = yaml.safe_load(text)
+        return f"{text} is read as {value} (base 60) by YAML 1.1 and as text by YAML 1.2; allowed: {value}, or quotes for the text"
+    if "_" in digits:
+        plain = text.replace("_", "")
+        return f"{text}: underscores in numbers are YAML 1.1 only; allowed: {plain}"
+    if tag == INT and digits.startswith("0b"):
+        return f"{text} is binary {yaml.safe_load(text)} in YAML 1.1 and text in YAML 1.2; allowed: {yaml.safe_load(text)}"
+    if tag == INT and len(digits) > 1 and digits.startswith("0") and not digits.startswith("0x"):
+        octal, decimal = yaml.safe_load(text), int(text, 10)
+        return (f"{text} is octal {octal} in YAML 1.1 and {decimal} in YAML 1.2; allowed: {decimal} or {octal} "
+                "written without the leading zero")
+    return None
+
+
 class _Converter:
     def __init__(self, path: str):
         self.path = path
@@ -114,7 +174,12 @@ class _Converter:
         return Node(self.scalar(node), self.where(node))
 
     def scalar(self, node: yaml.Node):
-        """A scalar's value; a tag that does not fit it (`!!int x`) is bad input too."""
+        """A scalar's value; a tag that does not fit it (`!!int x`) is bad input too, and so
+        is a plain scalar that YAML 1.1 (which PyYAML reads) and YAML 1.2 read differently."""
+        if not node.style:  # plain (libyaml says '', PyYAML None)
+            surprise = yaml11_surprise(node.tag, node.value)
+            if surprise:
+                raise CnnError(surprise, self.where(node))
         try:
             return self.scalars.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -125,7 +190,9 @@ class _Converter:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 raise CnnError("expected a plain key (a word such as 'kernel')", self.where(key_node))
-            key = str(self.scalar(key_node))
+            # a key is a name: as written, even where YAML 1.1 would read no, on or 010 as a value
+            implicit = not key_node.style and key_node.tag == IMPLICIT.resolve(yaml.ScalarNode, key_node.value, (True, False))
+            key = key_node.value if implicit else str(self.scalar(key_node))
             if key in result:
                 first = result[key].key_location
                 raise CnnError(

@@ -1,0 +1,1 @@
+run examples/lenet5.yaml --save ''

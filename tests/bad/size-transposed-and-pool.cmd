@@ -1,0 +1,1 @@
+size 8 -k 3 --transposed --pool
