@@ -13,6 +13,7 @@ and exits with code 2. Anything else that escapes is a bug.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -41,7 +42,7 @@ class CnnError(Exception):
     def headline(self) -> str:
         where = str(self.location) if self.location else "cnncalc"
         subject = f"{self.layer}: " if self.layer else ""
-        return f"{where}: error: {subject}{self.message}"
+        return visible(f"{where}: error: {subject}{self.message}")
 
     def render(self, sources: dict[str, str] | None = None) -> str:
         """The headline, then the source line with a caret under the column."""
@@ -52,10 +53,20 @@ class CnnError(Exception):
         lines = sources[loc.path].splitlines()
         if not 1 <= loc.line <= len(lines):
             return text
-        source_line = lines[loc.line - 1].rstrip("\n").replace("\t", " ")
+        raw = lines[loc.line - 1].rstrip("\n").replace("\t", " ")
         gutter = f"{loc.line:>5} | "
-        caret = " " * (len(gutter) - 2) + "| " + " " * (loc.column - 1) + "^"
+        caret = " " * (len(gutter) - 2) + "| " + " " * len(visible(raw[: loc.column - 1])) + "^"
+        source_line = visible(raw)
         return f"{text}\n{gutter}{source_line}\n{caret}"
+
+
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text safe to print on a terminal: control characters (ESC, CSI, NUL, ...) and bidi
+    overrides from a user's file shown as escapes (\\x1b), never sent as they are."""
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
