@@ -116,6 +116,27 @@ class Tokenizer:
         return match.end()
 
 
+LITERALS = ("true", "false", "null", "none")  # words read as values
+STATEMENTS = ("name", "input", "block", "end")  # words that start statements
+
+
+def is_word(text: str, name: bool = True) -> bool:
+    """Does `text` read back as exactly this one word: a name or type (`name`), or a string
+    value? Not a number, a size, a literal, a statement keyword where a statement starts,
+    nor anything holding '|', '#', '=', spaces..."""
+    reserved = LITERALS + STATEMENTS if name else LITERALS
+    if not text or text.lower() in reserved or UNPRINTABLE_OR_BREAK.search(text):
+        return False
+    try:
+        tokens = Tokenizer(text, "").run()
+    except CnnError:
+        return False
+    return [(token.kind, token.text) for token in tokens[:-2]] == [("word", text)] and tokens[-2].kind == "end"
+
+
+UNPRINTABLE_OR_BREAK = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
 class Parser:
     def __init__(self, text: str, path: str):
         self.path = path

@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import CnnError
 from ..graph import LayerSpec, NetworkSpec, Written
+from .dsl import Tokenizer, is_word
 
 PLAIN = re.compile(r"^[A-Za-z_$][\w.\-$()* /+%<>=!]*$")
 
@@ -41,7 +42,14 @@ def yaml_scalar(value: Any) -> str:
     plain = PLAIN.match(text) or re.fullmatch(r"\d+(x\d+)+", text)
     if plain and yaml.safe_load(f"k: {text}") == {"k": text} and "," not in text and ": " not in text:
         return text
-    return json.dumps(text)
+    return yaml_quoted(text)
+
+
+def yaml_quoted(text: str) -> str:
+    """A double-quoted YAML scalar by YAML's own escaping (JSON's surrogate pairs and some of
+    its escapes are not YAML)."""
+    quoted = yaml.dump(text, Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True, width=2**31)
+    return quoted.removesuffix("\n...\n").rstrip("\n")
 
 
 def yaml_entry(layer: LayerSpec, indent: str) -> list[str]:
@@ -107,7 +115,13 @@ def to_yaml(spec: NetworkSpec) -> str:
 
 
 # -- DSL ----------------------------------------------------------------------------------------
-WORD = re.compile(r"[\w][\w.\-]*")
+def is_expression(text: str) -> bool:
+    """$name or $(expression) that the DSL reads back as one parameter token."""
+    try:
+        tokens = Tokenizer(text, "").run()
+    except CnnError:
+        return False
+    return len(tokens) == 3 and tokens[0].kind == "dollar" and tokens[0].text == text
 
 
 def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) -> str:
@@ -119,7 +133,7 @@ def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) ->
         inner = ",".join(dsl_value(v, where, tensor) for v in value)
         return f"[{inner}]" if tensor else f"({inner})"
     text = str(value)
-    if text.startswith("$") or (WORD.fullmatch(text) and text.lower() not in ("true", "false", "null", "none")):
+    if is_word(text, name=False) or (text.startswith("$") and is_expression(text)):
         return text
     raise CnnError(
         f"the value {json.dumps(text)} has no DSL spelling (only names, numbers and sizes do); keep this network in YAML",
@@ -130,7 +144,7 @@ def dsl_value(value: Any, where: Written | None = None, tensor: bool = False) ->
 def dsl_word(text: str, where, what: str = "name") -> str:
     """A type, block, parameter or attribute name as a DSL word; a name the DSL would read
     as something else (spaces, '|', '#', '=', quotes) is refused, never written as it is."""
-    if WORD.fullmatch(text) and text.lower() not in ("true", "false", "null", "none", "end", "block", "input", "name"):
+    if is_word(text):
         return text
     raise CnnError(
         f"the {what} {json.dumps(text)} has no DSL spelling (a DSL word is letters, digits, '_', '.' and '-'); "
@@ -153,7 +167,7 @@ def main_attribute(layer: LayerSpec) -> str | None:
 def dsl_line(layer: LayerSpec) -> str:
     parts = []
     if layer.name is not None:
-        parts.append(f"{dsl_value(layer.name.value, layer.name)}:")
+        parts.append(f"{dsl_word(str(layer.name.value), layer.name, 'layer name')}:")
     parts.append(dsl_word(str(layer.type.value), layer.type, "layer type"))
     main = main_attribute(layer)
     if layer.primary is not None:
@@ -180,7 +194,7 @@ def dsl_line(layer: LayerSpec) -> str:
 def to_dsl(spec: NetworkSpec) -> str:
     lines = []
     if spec.name:
-        lines.append(f"name {dsl_value(spec.name)}")
+        lines.append(f"name {dsl_word(spec.name, spec.input, 'network name')}")
     head = "input " + "x".join(str(v) for v in spec.input.value) if isinstance(spec.input.value, list) else f"input {spec.input.value}"
     if spec.layout is not None and spec.layout.value == "channels_last":
         head += " channels_last"
