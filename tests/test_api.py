@@ -125,3 +125,18 @@ def test_bad_arguments_say_what_is_allowed(call, message):
     with pytest.raises(cnncalc.CnnError) as caught:
         call(net)
     assert caught.value.message == message
+
+
+def test_the_readme_example_prints_what_the_readme_shows(tmp_path):
+    """The README's Python block, run as a script from the repository: its output is the
+    text block after it."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Python API"):]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    shown = re.search(r"prints\n\n```text\n(.*?)```", section, re.DOTALL).group(1)
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout == shown
