@@ -3,18 +3,43 @@
 A layer's `torch()` and `keras()` methods return these; they hold plain values, so the
 exporter can compare the same layer across block instances and turn the values that
 differ into constructor parameters. Nothing here formats a whole module.
+
+The helpers a generated module defines when a layer needs them (a class or function the
+framework lacks) are declared here too, each with its code; a Call or Raw that names one
+needs it, and `TorchOp.helpers` / `KerasOp.helpers` list what an op needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ast
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
-# Where a PyTorch expression wants its input tensors (see export.py): in PyTorch's own
-# (N, C, *spatial) order, in the file's layout, or either (elementwise).
+# Where a PyTorch expression wants its input tensors (see cnncalc/export/pytorch.py): in
+# PyTorch's own (N, C, *spatial) order, in the file's layout, or either (elementwise).
 CHANNELS_FIRST = "channels_first"
 FILE = "file"
 ANY = "any"
+
+
+@dataclass(frozen=True)
+class Helper:
+    """A class or function a generated module defines before it uses it, because the
+    framework has none: its name and its code (cnncalc's own text, never a file's)."""
+
+    name: str
+    source: str
+
+    @cached_property
+    def positional(self) -> tuple[str, ...]:
+        """The names of its parameters, read from its own signature (a class's __init__,
+        without self): they name the positional arguments of a call to it."""
+        definition = ast.parse(self.source).body[0]
+        if isinstance(definition, ast.ClassDef):
+            definition = next(f for f in definition.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+        names = tuple(a.arg for a in definition.args.args)
+        return names[1:] if names[:1] == ("self",) else names
 
 
 @dataclass(frozen=True)
@@ -26,17 +51,46 @@ class Raw:
     def __repr__(self) -> str:
         return self.code
 
+    @property
+    def helper(self) -> Helper | None:
+        """The helper this names, if it is one."""
+        return HELPERS.get(self.code)
+
 
 @dataclass(frozen=True)
 class Call:
-    """`callee(*args, **kwargs)` with literal values (ints, floats, strings, tuples, Raw)."""
+    """`callee(*args, **kwargs)` with literal values (ints, floats, strings, tuples, Raw).
+
+    `positional` names the positional arguments where the call is made (`.named(...)`), so
+    an exporter can name a constructor parameter after one; a call to a helper takes the
+    names from the helper's own signature instead."""
 
     callee: str
     args: tuple = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
+    positional: tuple[str, ...] = ()
 
     def arguments(self) -> list[tuple[str | None, Any]]:
         return [(None, value) for value in self.args] + list(self.kwargs)
+
+    def named(self, *names: str) -> "Call":
+        """The same call, its positional arguments named (PyTorch's own parameter names)."""
+        return replace(self, positional=names)
+
+    def positional_name(self, index: int) -> str | None:
+        """The name of the index-th positional argument, if it has one."""
+        names = self.helper.positional if self.helper is not None else self.positional
+        return names[index] if index < len(names) else None
+
+    @property
+    def helper(self) -> Helper | None:
+        """The helper this calls, if it calls one."""
+        return HELPERS.get(self.callee)
+
+    def helpers(self) -> tuple[Helper, ...]:
+        """The helpers this call needs: the one it calls and those its arguments name."""
+        named = [self.helper] + [v.helper for _, v in self.arguments() if isinstance(v, Raw)]
+        return tuple(h for h in named if h is not None)
 
 
 def call(callee: str, *args: Any, **kwargs: Any) -> Call:
@@ -51,13 +105,19 @@ def call(callee: str, *args: Any, **kwargs: Any) -> Call:
 class TorchOp:
     """A layer in PyTorch: an optional module, and the forward expression using it.
 
-    `expression` is a template: {m} is the module, {x} the first input, {x0}, {x1}, ...
-    each input and {xs} all of them separated by commas.
+    `expression` is a template of cnncalc's own code (never a file's text): {m} is the
+    module, {x} the first input, {x0}, {x1}, ... each input and {xs} all of them separated
+    by commas.
     """
 
     module: Call | None
     expression: str = "{m}({x})"
     wants: str = ANY
+
+    @property
+    def helpers(self) -> tuple[Helper, ...]:
+        """The helpers the generated module must define for this layer."""
+        return self.module.helpers() if self.module is not None else ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +127,11 @@ class KerasOp:
     suffix (`conv1_pad`)."""
 
     layers: tuple[tuple[str, Call], ...]  # (name suffix, constructor)
+
+    @property
+    def helpers(self) -> tuple[Helper, ...]:
+        """The helpers the generated module must define for this layer."""
+        return tuple(h for _, layer in self.layers for h in layer.helpers())
 
 
 def single(value: tuple) -> Any:
@@ -80,3 +145,60 @@ def torch_pad(pairs) -> tuple[int, ...]:
     for before, after in reversed(list(pairs)):
         flat += [before, after]
     return tuple(flat)
+
+
+# -- helpers: code a generated module defines when one of its layers needs it ------------------
+
+SEPARABLE_CONV = Helper(
+    "SeparableConv",
+    '''class SeparableConv(nn.Module):
+    """Keras's SeparableConv: a depthwise convolution (no bias), then a 1x1 pointwise one."""
+
+    def __init__(self, conv, in_channels, out_channels, kernel_size, multiplier=1, bias=True, **options):
+        super().__init__()
+        middle = in_channels * multiplier
+        self.depthwise = conv(in_channels, middle, kernel_size, groups=in_channels, bias=False, **options)
+        self.pointwise = conv(middle, out_channels, 1, bias=bias)
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))''',
+)
+
+MAX_POOL_PADDING = Helper(
+    "MaxPoolPadding",
+    '''class MaxPoolPadding(keras.layers.Layer):
+    """Pads with -inf before a max pooling, as PyTorch's padded max pooling does."""
+
+    def __init__(self, padding, data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = tuple(tuple(pair) for pair in padding)
+        self.data_format = data_format
+
+    def call(self, x):
+        spatial = list(self.padding)
+        pads = [(0, 0), (0, 0), *spatial] if self.data_format == "channels_first" else [(0, 0), *spatial, (0, 0)]
+        return keras.ops.pad(x, pads, constant_values=float("-inf"))
+
+    def compute_output_shape(self, shape):
+        sizes = [n + a + b if n is not None else None for n, (a, b) in zip(self._spatial(shape), self.padding)]
+        if self.data_format == "channels_first":
+            return (shape[0], shape[1], *sizes)
+        return (shape[0], *sizes, shape[-1])
+
+    def _spatial(self, shape):
+        return shape[2:] if self.data_format == "channels_first" else shape[1:-1]
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}''',
+)
+
+GELU_EXACT = Helper(
+    "gelu_exact",
+    '''def gelu_exact(x):
+    """GELU with erf, as PyTorch computes it (Keras's "gelu" is the tanh approximation)."""
+    return keras.activations.gelu(x, approximate=False)''',
+)
+
+# Every helper, in the order a generated module defines them; a Call's callee or a Raw's code
+# that is one of these names is that helper.
+HELPERS = {helper.name: helper for helper in (SEPARABLE_CONV, MAX_POOL_PADDING, GELU_EXACT)}
