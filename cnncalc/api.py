@@ -30,17 +30,17 @@ class Summary(Record):
     """
 
     def to_dict(self) -> dict:
-        from .output.tables import summary_json
+        from .output.json import summary_json
 
         return summary_json(self)
 
     def __str__(self) -> str:
-        from .output.tables import to_table
+        from .output.text import to_table
 
         return to_table(self)
 
     def _repr_html_(self) -> str:
-        from .output.tables import to_html
+        from .output.text import to_html
 
         return to_html(self)
 

@@ -11,7 +11,7 @@ import sys
 import click
 
 from . import api
-from .errors import CnnError
+from .errors import CnnError, visible
 from .numbers import parse_bytes
 from .source.reading import SOURCES, Source, load_source as load_network, read_spec, read_text
 
@@ -28,16 +28,11 @@ def source_of(file: str | None, expression: str | None) -> Source:
 
 
 def emit(text: str, warnings=()) -> None:
-    """The result on standard output, then each warning on standard error."""
+    """The result on standard output, then each warning on standard error (shown escaped:
+    a warning may quote a name from the file)."""
     click.echo(text, nl=False)
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-
-
-def warnings_of(fmt: str, warnings) -> tuple[str, ...]:
-    """The warnings to print on standard error: a table has no place for them; JSON, CSV
-    and markdown carry them in the document."""
-    return tuple(warnings) if fmt == "table" else ()
+        click.echo(f"warning: {visible(warning)}", err=True)
 
 
 def run_safely(action) -> None:
@@ -97,13 +92,13 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
 
     def act():
         from .analysis.homework import explain
-        from .output.tables import RENDERERS, Format
+        from .output.formats import RENDERERS, Format, stderr_warnings
 
         net = load_network(source_of(file, expression), input_shape)
         result = api.summary(net, batch, dtype)
         if explain_layer is not None:
             return emit(explain(net, result, None if explain_layer == "*" else explain_layer))
-        emit(RENDERERS[Format(fmt)](result, depth), warnings_of(fmt, result.warnings))
+        emit(RENDERERS[Format(fmt)](result, depth), stderr_warnings(Format(fmt), result.warnings))
 
     run_safely(act)
 
@@ -120,7 +115,7 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
     """
 
     def act():
-        from .output.tables import RF_RENDERERS, Format
+        from .output.formats import RF_RENDERERS, Format, stderr_warnings
 
         net = load_network(source_of(file, expression), input_shape)
         result = api.summary(net, batch, dtype)
@@ -129,7 +124,7 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
             from .forward.fieldcheck import measure
 
             measured = measure(net, result)
-        emit(RF_RENDERERS[Format(fmt)](result, measured), warnings_of(fmt, result.warnings))
+        emit(RF_RENDERERS[Format(fmt)](result, measured), stderr_warnings(Format(fmt), result.warnings))
         if measured is not None and not all(agrees for _, agrees in measured.values()):
             return EXIT_DIFFERENCE
 
@@ -233,14 +228,18 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
 
     def act():
         from .forward import arrays, runner
-        from .output.tables import run_json, run_table
+        from .output.json import run_json
+        from .output.text import run_table
 
         if save == "":
             raise CnnError("--save needs a file name; received ''")
         net = load_network(source_of(file, expression), input_shape)
         limit = parse_bytes(max_memory, "--max-memory") if max_memory is not None else None
         given = arrays.load_weights(weights, dtype) if weights is not None else {}
-        values = arrays.load_data(data, dtype) if data is not None else (net.data.value if net.data is not None else None)
+        if data is not None:  # one array, or one per input (an .npz keyed by input name)
+            values = arrays.load_data(data, dtype) if net.single_input else arrays.load_weights(data, dtype)
+        else:
+            values = net.data.value if net.data is not None else None
         batch_size = runner.batch_of(net, values, batch)
         result = api.summary(net, batch_size, dtype)
         if weights is not None:
@@ -296,7 +295,7 @@ def export(file, expression, target, input_shape) -> None:
     """Python code that builds the same network in PyTorch (class Net) or Keras (build_model())."""
 
     def act():
-        from .export.writer import to_keras, to_pytorch
+        from .export import to_keras, to_pytorch
 
         network = load_network(source_of(file, expression), input_shape)
         click.echo(to_pytorch(network) if target == "pytorch" else to_keras(network), nl=False)

@@ -13,7 +13,7 @@ and exits with code 2. Anything else that escapes is a bug.
 from __future__ import annotations
 
 import difflib
-import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -60,13 +60,36 @@ class CnnError(Exception):
         return f"{text}\n{gutter}{source_line}\n{caret}"
 
 
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Unicode categories that act instead of showing: controls (ESC, NUL, ...), format characters
+# (bidi overrides, zero-width joiners, the BOM), surrogates, line and paragraph separators,
+# and code points with no character.
+ACTING = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
+NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def visible(text: str) -> str:
-    """Text safe to print on a terminal: control characters (ESC, CSI, NUL, ...) and bidi
-    overrides from a user's file shown as escapes (\\x1b), never sent as they are."""
-    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+def escaped(char: str) -> str:
+    """One acting character as Python writes it in a string literal."""
+    if char in NAMED:
+        return NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(text: str, reversible: bool = False) -> str:
+    """Text safe to show: every acting character from a user's file (ESC [31m, a bidi
+    override, a newline in a name) written as an escape (\\x1b, \\u202e, \\n), never sent
+    as it is. `reversible` also doubles backslashes, so the escapes can be read back."""
+    if text.isprintable() and not (reversible and "\\" in text):  # printable excludes every acting category
+        return text
+    out = []
+    for char in text:
+        if reversible and char == "\\":
+            out.append("\\\\")
+        elif char in NAMED or unicodedata.category(char) in ACTING:
+            out.append(escaped(char))
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

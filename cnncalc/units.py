@@ -32,7 +32,24 @@ def human_bytes(n: int) -> str:
 
 
 def shape_text(shape) -> str:
+    """(3, 224, 224); the outputs of a layer with several joined by ' + '."""
+    if shape and isinstance(shape[0], tuple):
+        return " + ".join(shape_text(part) for part in shape)
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def size_text(shape) -> str:
+    """3x224x224 (CSV, the DSL); several outputs joined by '+'."""
+    if shape and isinstance(shape[0], tuple):
+        return "+".join(size_text(part) for part in shape)
+    return "x".join(map(str, shape))
+
+
+def shape_list(shape) -> list:
+    """A shape as JSON: a list of sizes, or a list of such lists for several outputs."""
+    if shape and isinstance(shape[0], tuple):
+        return [list(part) for part in shape]
+    return list(shape)
 
 
 def number(value: Fraction | int) -> int | float:

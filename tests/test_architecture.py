@@ -172,7 +172,7 @@ def plant(path: Path, code: str) -> None:
 def test_a_planted_upward_import_is_found(planted):
     plant(planted / "layers" / "base.py", "def _planted():\n    from ..cli import main\n    return main")
     plant(planted / "analysis" / "summary.py", "import click")
-    plant(planted / "output" / "tables.py", "from ..layers.conv import Conv")
+    plant(planted / "output" / "text.py", "from ..layers.conv import Conv")
     found = sorted(set(import_violations(planted)) - set(import_violations(PACKAGE)))
     assert any("cnncalc.layers.base (level 1) imports cnncalc.cli (level 9)" in f for f in found), found
     assert any("cnncalc.analysis.summary imports click" in f for f in found), found
@@ -181,7 +181,7 @@ def test_a_planted_upward_import_is_found(planted):
 
 
 def test_a_planted_switch_on_layer_types_is_found(planted):
-    plant(planted / "output" / "tables.py", "def _planted(row, layer, Conv):\n"
+    plant(planted / "output" / "text.py", "def _planted(row, layer, Conv):\n"
           "    if row.type == 'linear':\n        return 1\n"
           "    if layer.type_name in ('conv2d', 'maxpool2d'):\n        return 2\n"
           "    return isinstance(layer, Conv)")

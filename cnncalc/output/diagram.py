@@ -10,19 +10,21 @@ The funnel: per row, the feature map's spatial size and its channels (log scale)
 below it the receptive field's growth.
 
 Plain SVG text, no dependency: sizes come from a monospace font of known width.
+Names from the file are shown through `escape.visible` and written as XML character data
+(`escape.xml_text`): no name makes the SVG ill-formed or reorders what is drawn.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
 
 from ..analysis.summary import Row, Summary, fold
 from ..errors import CnnError
 from ..files import save_text, write_atomically
 from ..graph import INPUT, Network
 from ..units import human, shape_text
+from .escape import visible, xml_text
 
 FONT = 12
 CHAR = 7.3  # width of one character of a 12 px monospace font
@@ -110,7 +112,7 @@ def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]
     boxes = [Box(INPUT, "input", shape_text(network.input_shape), "input", 0)]
     for index, row in enumerate(rows, 1):
         family = families.get(row.name, "block")
-        title = f"{row.name} · {row.type}"
+        title = f"{visible(row.name)} · {visible(row.type)}"
         params = f" · {human(row.params)} params" if row.params else ""
         boxes.append(Box(row.name, title, shape_text(row.output_shape) + params, family, index, inputs=inputs[row.name]))
     return boxes
@@ -198,7 +200,7 @@ def graph_svg(network: Network, summary: Summary, depth: int | None = None) -> s
     height = y + MARGIN
 
     out = [svg_open(width, height)]
-    title = f"{network.name or 'network'}: {human(summary.totals.params)} params, {human(summary.totals.macs)} MACs"
+    title = f"{visible(network.name or 'network')}: {human(summary.totals.params)} params, {human(summary.totals.macs)} MACs"
     out.append(text(MARGIN, MARGIN + 16, title, size=16, weight="bold"))
     for name, kind, level, first, last in sorted(frames, key=lambda f: f[2]):
         inset = FRAME_INSET * (3 - min(level, 3) + 1) - FRAME_INSET
@@ -212,7 +214,7 @@ def graph_svg(network: Network, summary: Summary, depth: int | None = None) -> s
             f'<rect x="{left:.1f}" y="{top:.1f}" width="{edge - left:.1f}" height="{bottom - top:.1f}" rx="8" '
             'fill="#f8fafc" stroke="#94a3b8" stroke-dasharray="4 3"/>'
         )
-        out.append(text(left + 8, top + 15, fit(f"{name} · {kind}", edge - left), size=11, fill="#475569"))
+        out.append(text(left + 8, top + 15, fit(f"{visible(name)} · {visible(kind)}", edge - left), size=11, fill="#475569"))
     for source, target, lane in routes:
         out.append(route(source, target, lane, right))
     for box in boxes:
@@ -263,7 +265,7 @@ def text(x: float, y: float, content: str, size: int = FONT, weight: str = "norm
     transform = f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate is not None else ""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" font-weight="{weight}" fill="{fill}" '
-        f'text-anchor="{anchor}"{transform}>{escape(content)}</text>'
+        f'text-anchor="{anchor}"{transform}>{xml_text(content)}</text>'
     )
 
 
@@ -281,13 +283,13 @@ def funnel_svg(network: Network, summary: Summary, depth: int | None = None) -> 
     layout_last = network.layout.channels_last
     count_rows = len(rows)
     step = PLOT_W / max(count_rows, 1)
-    label_space = min(160, 8 + CHAR * 0.85 * max(len(r.name) for r in rows))
+    label_space = min(160, 8 + CHAR * 0.85 * max(len(visible(r.name)) for r in rows))
     width = LEFT + PLOT_W + RIGHT_AXIS
     top1 = MARGIN + TITLE
     top2 = top1 + PANEL_H + 60
     height = top2 + PANEL_H + label_space + MARGIN
     out = [svg_open(width, height)]
-    out.append(text(MARGIN, MARGIN + 16, f"{network.name or 'network'}: feature maps and receptive field", size=16, weight="bold"))
+    out.append(text(MARGIN, MARGIN + 16, f"{visible(network.name or 'network')}: feature maps and receptive field", size=16, weight="bold"))
 
     def spatial(row: Row) -> int | None:
         shape = row.output_shape
@@ -332,7 +334,7 @@ def funnel_svg(network: Network, summary: Summary, depth: int | None = None) -> 
     for i, row in enumerate(rows):
         if i % every == 0:
             x = LEFT + (i + 0.5) * step
-            out.append(text(x, top2 + PANEL_H + 12, fit(row.name, 170), size=10, fill="#374151", anchor="end", rotate=-60))
+            out.append(text(x, top2 + PANEL_H + 12, fit(visible(row.name), 170), size=10, fill="#374151", anchor="end", rotate=-60))
     out.append("</svg>\n")
     return "\n".join(out)
 
