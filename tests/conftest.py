@@ -10,9 +10,13 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-
 def pytest_addoption(parser):
-    parser.addoption("--overwrite", action="store_true", help="rewrite golden files from the current output")
+    parser.addoption(
+        "--overwrite",
+        action="store_true",
+        help="create or rewrite the expected outputs (tests/golden, tests/bad/*.err, docs/errors.md, docs/*.svg) "
+        "from the current output; review the diff before committing. Without it a missing one fails.",
+    )
 
 
 @pytest.fixture

@@ -43,6 +43,13 @@ class Case:
     def document(self) -> dict:
         return {"name": f"random-{self.seed}", "input": self.input, "layers": self.layers}
 
+    @property
+    def text(self) -> str:
+        """The document as cnncalc reads it (YAML)."""
+        import yaml
+
+        return yaml.safe_dump(self.document, sort_keys=False)
+
 
 class Net(nn.Module):
     """The case's PyTorch network: modules under the cnncalc names, run in file order."""
@@ -227,19 +234,14 @@ def compare(seed: int, broken: bool) -> str:
     """Run one case on both sides: 'agree', 'both reject', or raise AssertionError."""
     import numpy as np
 
+    import cnncalc
     from cnncalc.errors import CnnError
-    from helpers import summarise
-    from cnncalc import graph as network_mod
-    from cnncalc.source import yamlformat
-    from cnncalc.source.blocks import expand
     from cnncalc.forward.runner import execute
-    import yaml
 
     built = case(seed, broken)
     try:
-        text = yaml.safe_dump(built.document, sort_keys=False)
-        net = network_mod.build(expand(yamlformat.read(text, "case.yaml")))
-        summary = summarise(text, batch=2)
+        net = cnncalc.loads(built.text, format="yaml", path="case.yaml")
+        summary = cnncalc.summary(net, batch=2)
         ours = None
     except CnnError as exc:
         ours, net, summary = exc, None, None

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import cnncalc
 from cnncalc.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,8 @@ def test_json_follows_the_contract():
     assert conv1["name"] == "conv1" and conv1["inputs"] == ["input"] and conv1["output_shape"] == [32, 28, 28]
     assert conv1["receptive_field"] == {"size": [3, 3], "stride": [1, 1], "padding": [1, 1], "center": [0, 0]}
     assert data["layers"][-1]["receptive_field"] is None
+    # The same document as the Python API's (CONTRACT.md §12), which the golden files check.
+    assert data == cnncalc.summary(cnncalc.load(MNIST)).to_dict()
 
 
 def test_table_fits_80_columns_and_shows_both_conventions():
@@ -87,9 +90,13 @@ def test_bad_input_option_is_exit_2_without_traceback():
 
 
 def test_missing_file_and_usage_errors_exit_2():
-    assert run("summary", "no-such.yaml").exit_code == 2
-    assert run("summary", MNIST, "--format", "xml").exit_code == 2
-    assert run("summary", MNIST, "--batch", "0").exit_code == 2
+    missing = run("summary", "no-such.yaml")
+    assert (missing.exit_code, missing.stdout, missing.stderr) == (2, "", "cnncalc: error: no such file: no-such.yaml\n")
+    xml = run("summary", MNIST, "--format", "xml")
+    assert xml.exit_code == 2 and xml.stdout == ""
+    assert "Invalid value for '--format': 'xml' is not one of 'table', 'json'," in xml.stderr
+    zero = run("summary", MNIST, "--batch", "0")
+    assert zero.exit_code == 2 and zero.stdout == "" and "Invalid value for '--batch': 0 " in zero.stderr
 
 
 def test_yaml_on_standard_input():

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cnncalc.analysis import analyse, fold
+import cnncalc
+from cnncalc.analysis import fold
 from cnncalc.cli import main
-from cnncalc.source.reading import Source, load_source as load_network
 from cnncalc.output.diagram import BOX_H, BOX_W, default_depth, funnel_svg, graph_svg
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
@@ -49,8 +49,8 @@ def crosses(a, b, box) -> bool:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("depth", ["default", "all"])
 def test_graph_boxes_and_edges(path, depth):
-    net = load_network(Source(str(path), None), None)
-    summary = analyse(net)
+    net = cnncalc.load(path)
+    summary = cnncalc.summary(net)
     level = default_depth(summary) if depth == "default" else None
     svg = graph_svg(net, summary, level if depth == "default" else 99)
     boxes, paths, titles = boxes_and_paths(svg)
@@ -72,8 +72,8 @@ def test_graph_boxes_and_edges(path, depth):
 
 
 def test_unet_draws_its_four_skip_connections():
-    net = load_network(Source(str(EXAMPLES[0].parent / "unet.yaml"), None), None)
-    summary = analyse(net)
+    net = cnncalc.load(EXAMPLES[0].parent / "unet.yaml")
+    summary = cnncalc.summary(net)
     _, paths, _ = boxes_and_paths(graph_svg(net, summary, 0))
     long_edges = [p for p in paths if len(p) == 5]  # out to a lane, down, back in
     assert len(long_edges) == 4
@@ -81,8 +81,8 @@ def test_unet_draws_its_four_skip_connections():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_funnel_has_a_point_per_row(path):
-    net = load_network(Source(str(path), None), None)
-    summary = analyse(net)
+    net = cnncalc.load(path)
+    summary = cnncalc.summary(net)
     root = ET.fromstring(funnel_svg(net, summary))
     rows = fold(summary, default_depth(summary))
     lines = list(root.iter(SVG + "polyline"))
@@ -97,6 +97,7 @@ def test_diagram_command_writes_svg_atomically(tmp_path):
     result = CliRunner().invoke(main, ["diagram", str(EXAMPLES[0]), "-o", str(target)])
     assert result.exit_code == 0, result.output
     assert ET.fromstring(target.read_text()).tag == SVG + "svg"
+    assert target.read_text() == CliRunner().invoke(main, ["diagram", str(EXAMPLES[0])]).stdout  # the picture it prints
     assert [p.name for p in tmp_path.iterdir()] == ["net.svg"]
 
 

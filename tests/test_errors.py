@@ -6,7 +6,8 @@ no network file of its own). NAME.err is the whole of standard error: for a file
 PATH:LINE:COL: error: ..., the source line and a caret. Standard output stays empty and
 the exit code is 2. docs/errors.md, the error catalogue, is made from these cases, and a
 test fails when a message in the code has no case. Regenerate the .err files and the
-catalogue with `pytest tests/test_errors.py --overwrite` and review the diff.
+catalogue with `pytest tests/test_errors.py --overwrite` and review the diff; a case
+without its .err file fails until then.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from cnncalc.cli import main
+from helpers import expected_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_DIR = ROOT / "tests" / "bad"
@@ -38,11 +40,16 @@ NOT_CATALOGUED = {
     ("api.py", "unknown dtype {}"): "the Python API's own arguments; tests/test_api.py checks it",
     ("attrs.py", "pair"): "internal: replaced by the attribute's own description before it reaches the user",
     ("yamltree.py", "the YAML is nested too deeply to read"): "libyaml's own recursion limit; our depth limit comes first",
+    ("files.py", "cannot read {}: {}"): "the system refuses to open or read a regular file (permissions, I/O)",
+    ("arrays.py", "cannot read {}: {}"): "the system refuses to read a regular file (I/O)",
+    ("files.py", "{} is too large"): "needs a file over 16 MiB; tests/test_hardening_io.py (sparse file, standard input)",
+    ("arrays.py", "{} holds {} members"): "needs 100,001 zip members; tests/test_hardening_io.py::test_the_limit_counts_every_array_of_the_file",
+    ("files.py", "cannot write to an empty path"): "the CLI refuses an empty --save or -o first (save-empty-name); tests/test_hardening_io.py",
 }
 
 
-def command(path: Path) -> list[str]:
-    relative = path.relative_to(ROOT).as_posix()
+def command(path: Path, root: Path = ROOT) -> list[str]:
+    relative = path.relative_to(root).as_posix()
     if path.suffix == ".cmd":
         return shlex.split(path.read_text().strip())
     first = path.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
@@ -51,26 +58,37 @@ def command(path: Path) -> list[str]:
     return ["summary", relative]
 
 
-def run(path: Path):
-    return CliRunner().invoke(main, command(path))
+def check_bad_input(path: Path, overwrite: bool, root: Path = ROOT) -> None:
+    """Run the case (from root): exit 2, nothing on stdout, stderr exactly NAME.err."""
+    relative = path.relative_to(root).as_posix()
+    result = CliRunner().invoke(main, command(path, root))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.stderr == expected_text(path.with_suffix(".err"), result.stderr, overwrite)
+    if command(path, root) == ["summary", relative] and not path.name.startswith("file-"):
+        assert result.stderr.startswith(f"{relative}:")  # a mistake in the file is shown where it is
+    else:  # in another file (an answers file), or in the command line: no line to point at
+        assert re.match(r"[\w./-]+:\d+:\d+: error: |cnncalc: error: ", result.stderr)
 
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
 def test_bad_input_message(path, monkeypatch, overwrite):
     monkeypatch.chdir(ROOT)
-    result = run(path)
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
-    expected = path.with_suffix(".err")
-    if overwrite or not expected.exists():
-        expected.write_text(result.stderr)
-    assert result.stderr == expected.read_text()
-    located = result.stderr.startswith(f"{path.relative_to(ROOT).as_posix()}:")
-    if command(path) == ["summary", path.relative_to(ROOT).as_posix()] and not path.name.startswith("file-"):
-        assert located  # a mistake in the file is shown where it is
-    else:  # in another file (an answers file), or in the command line: no line to point at
-        assert re.match(r"[\w./-]+:\d+:\d+: error: |cnncalc: error: ", result.stderr)
+    check_bad_input(path, overwrite)
+
+
+def test_a_case_without_its_message_fails_and_gets_none(tmp_path, monkeypatch):
+    case = tmp_path / "unknown-type.yaml"
+    case.write_text("input: [3, 8, 8]\nlayers:\n  - conv9d: 4\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pytest.fail.Exception) as failure:
+        check_bad_input(case, overwrite=False, root=tmp_path)
+    assert "unknown-type.err does not exist" in str(failure.value) and "--overwrite" in str(failure.value)
+    assert not case.with_suffix(".err").exists()
+    check_bad_input(case, overwrite=True, root=tmp_path)  # --overwrite records it, for review
+    assert case.with_suffix(".err").read_text().startswith("unknown-type.yaml:3:5: error: ")
+    check_bad_input(case, overwrite=False, root=tmp_path)
 
 
 def test_every_bad_input_has_its_message():
@@ -109,9 +127,7 @@ def catalogue() -> str:
 
 def test_catalogue_is_up_to_date(overwrite):
     text = catalogue()
-    if overwrite or not CATALOGUE.exists():
-        CATALOGUE.write_text(text)
-    assert CATALOGUE.read_text() == text, "run pytest tests/test_errors.py --overwrite"
+    assert text == expected_text(CATALOGUE, text, overwrite), "run pytest tests/test_errors.py --overwrite"
 
 
 def message_sites():

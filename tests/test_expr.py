@@ -73,6 +73,8 @@ def test_agrees_with_python_integer_arithmetic(a, b, c):
 @given(text=st.text(max_size=60))
 def test_random_text_raises_only_expr_error(text):
     try:
-        evaluate(text, {"width": 3})
-    except ExprError:
-        pass
+        value = evaluate(text, {"width": 3})
+    except ExprError as exc:
+        assert 0 <= exc.offset <= len(text)  # where the caret goes, inside the text
+        return
+    assert type(value) in (int, bool)  # integer arithmetic and comparisons, nothing else

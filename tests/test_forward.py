@@ -13,10 +13,7 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import graph as network
-from cnncalc.source import yamlformat
-from cnncalc.analysis import analyse
-from cnncalc.source.blocks import expand
+import cnncalc
 from cnncalc.errors import CnnError
 from cnncalc.forward.runner import execute
 from oracle import all_types, family_of
@@ -48,8 +45,8 @@ def test_forward_agrees_with_pytorch(cls, data):
     shape, layers, build = family_of(cls)(data.draw, cls)
     text = yaml.safe_dump({"input": shape, "layers": layers})
     try:
-        net = network.build(expand(yamlformat.read(text, "case.yaml")))
-        summary = analyse(net, 2)
+        net = cnncalc.loads(text, format="yaml", path="case.yaml")
+        summary = cnncalc.summary(net, 2)
     except CnnError:
         event("rejected")
         return  # rejected configurations are compared in test_torch_oracle.py

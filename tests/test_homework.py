@@ -14,9 +14,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import cnncalc
 from cnncalc.cli import main
 from cnncalc.errors import CnnError
 from cnncalc.analysis.homework import KERNELS, STRIDES, conv_size, solve, transposed
+from helpers import expected_text
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "homework"
@@ -97,10 +99,7 @@ def test_course_output_sizes(args, expected):
 def test_working_word_for_word(name, args, overwrite):
     result = invoke("size", *args)
     text = result.stdout + "".join(f"[stderr] {line}\n" for line in result.stderr.splitlines())
-    golden = GOLDEN / f"size-{name}.txt"
-    if overwrite or not golden.exists():
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert text == expected_text(GOLDEN / f"size-{name}.txt", text, overwrite)
 
 
 def test_size_json_strict_and_bad_options():
@@ -177,17 +176,28 @@ def test_check_explains_keras_totals(tmp_path):
 
 def test_explain_working(overwrite):
     result = invoke("summary", ROOT / "examples" / "mnist-421k.yaml", "--explain", "conv2")
-    golden = GOLDEN / "explain-conv2.txt"
-    if overwrite or not golden.exists():
-        golden.write_text(result.stdout)
-    assert result.stdout == golden.read_text()
+    assert result.stdout == expected_text(GOLDEN / "explain-conv2.txt", result.stdout, overwrite)
     everything = invoke("summary", ROOT / "examples" / "lenet5.yaml", "--explain")
     assert everything.stdout.count("receptive field:") == 12
     assert invoke("summary", ROOT / "examples" / "lenet5.yaml", "--explain", "c33").exit_code == 2
 
 
+def explained(path: Path, layer: str) -> str:
+    """The working `summary --explain` shows for one layer (its paragraph)."""
+    result = invoke("summary", path, "--explain")
+    assert result.exit_code == 0, result.output
+    return next(part for part in result.stdout.split("\n\n") if part.startswith(f"{layer} ("))
+
+
 def test_explain_covers_adaptive_and_global_pooling():
-    """Found by fuzzing: window layers without a kernel (adaptive, global pools)."""
-    for path in ("resnet18.yaml", "mobilenetv2.yaml"):
-        result = invoke("summary", ROOT / "examples" / path, "--explain")
-        assert result.exit_code == 0, result.output
+    """Found by fuzzing: window layers without a kernel (adaptive, global pools). The
+    working states the figures of the summary itself."""
+    path = ROOT / "examples" / "resnet18.yaml"
+    row = next(row for row in cnncalc.summary(cnncalc.load(path)).layers if row.name == "avgpool")
+    text = explained(path, "avgpool")
+    assert text.startswith("avgpool (adaptive_avgpool2d), input (512, 7, 7)\n")
+    assert f"output: output shape {row.output_shape}" in text and row.output_shape == (512, 1, 1)
+    field = row.receptive_field
+    assert f"receptive field: r = {field.size[0]}, stride S = {field.stride[0]}, padding P = {field.padding[0]}" in text
+    text = explained(ROOT / "examples" / "mobilenetv2.yaml", "global_avgpool_1")
+    assert "output: output shape (1280,)" in text and "receptive field: global: this layer mixes every position" in text

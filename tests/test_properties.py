@@ -1,15 +1,19 @@
 """Properties over random networks: the parser and analysis never fail with anything but a
-located CnnError; channels_last files give the channels_first figures, permuted; rows
-sum to the totals; frozen layers move their parameters to non-trainable."""
+located CnnError, and what they accept reads back the same from the DSL; channels_last
+files give the channels_first figures, permuted; rows sum to the totals; frozen layers
+move their parameters to non-trainable."""
 
 from __future__ import annotations
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import cnncalc
 from cnncalc.errors import CnnError
 from cnncalc.layers import REGISTRY
+from cnncalc.source import yamlformat
+from cnncalc.source.writers import to_dsl
 from helpers import summarise
 
 ATTRIBUTE_VALUES = st.one_of(
@@ -37,7 +41,7 @@ def random_layer(draw):
     return {cls.type_name: attrs}
 
 
-# A random network: input shape, 1-5 random layers, layout (shared with test_dsl.py).
+# A random network: input shape, 1-5 random layers, layout.
 RANDOM_NETWORK = dict(
     shape=st.lists(st.integers(1, 12), min_size=1, max_size=4),
     layers=st.lists(random_layer(), min_size=1, max_size=5),
@@ -45,17 +49,39 @@ RANDOM_NETWORK = dict(
 )
 
 
+def without_name(summary) -> dict:
+    data = summary.to_dict()
+    data.pop("name")
+    return data
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**RANDOM_NETWORK)
-def test_random_networks_succeed_or_fail_with_a_located_error(shape, layers, layout):
+def test_random_networks_succeed_and_round_trip_or_fail_with_a_located_error(shape, layers, layout):
+    """Every layer type with random attributes: a located CnnError, or a summary whose rows
+    sum to its totals and which the DSL that `convert` writes gives again (test_dsl.py
+    round-trips valid stacks and the examples)."""
+    text = yaml.safe_dump({"input": shape, "layout": layout, "layers": layers}, sort_keys=False)
     try:
-        summary = summarise({"input": shape, "layout": layout, "layers": layers})
+        summary = summarise(text)
     except CnnError as exc:
         assert exc.location is not None and exc.location.path == "case.yaml"
         assert exc.location.line >= 1 and exc.location.column >= 1
+        event("invalid network")
         return
     assert len(summary.layers) == len(layers)
     assert all(min(row.output_shape) >= 1 for row in summary.layers)
+    totals = summary.totals
+    for column in ("params", "trainable_params", "non_trainable_params", "running_stats", "macs", "flops"):
+        assert getattr(totals, column) == sum(getattr(row, column) for row in summary.layers), column
+    try:
+        dsl_text = to_dsl(yamlformat.read(text, "case.yaml"))
+    except CnnError as exc:  # a value the DSL cannot spell is refused, never mangled
+        assert "no DSL spelling" in exc.message
+        return
+    event("round trip compared")
+    again = cnncalc.summary(cnncalc.loads(dsl_text, format="dsl", path="case.dsl"))
+    assert without_name(again) == without_name(summary), dsl_text
 
 
 @settings(max_examples=300, deadline=None)

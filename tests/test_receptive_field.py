@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import cnncalc
 from cnncalc.cli import main
 from cnncalc.errors import CnnError
 from cnncalc.forward.fieldcheck import measure
@@ -60,16 +62,10 @@ def network_of(layers, length):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=stack(), length=st.integers(8, 80))
 def test_formula_equals_propagation(case, length):
-    from cnncalc import graph as network
-    from cnncalc.source import yamlformat
-    from cnncalc.analysis import analyse
-    from cnncalc.source.blocks import expand
-    import yaml
-
     layers, _ = case
     try:
-        net = network.build(expand(yamlformat.read(yaml.safe_dump(network_of(layers, length)), "case.yaml")))
-        summary = analyse(net)
+        net = cnncalc.loads(yaml.safe_dump(network_of(layers, length)), format="yaml", path="case.yaml")
+        summary = cnncalc.summary(net)
     except CnnError:
         event("rejected")
         return
@@ -90,7 +86,8 @@ def test_formula_equals_autograd(case, length, data):
     """Max pooling's gradient reaches only the argmax, so the pools here average."""
     layers, torch_layers = case
     try:
-        summary = summarise(network_of(layers, length))
+        net = cnncalc.loads(yaml.safe_dump(network_of(layers, length)), format="yaml", path="case.yaml")
+        summary = cnncalc.summary(net)
     except CnnError:
         return
     model = nn.Sequential(*torch_layers).double()
@@ -105,13 +102,8 @@ def test_formula_equals_autograd(case, length, data):
     reached = np.flatnonzero(x.grad[0].abs().sum(axis=0).numpy() > 0)
     field = summary.layers[-1].receptive_field
     # The field of output o is [S*o - P + phase, ...]: recompute it from the exact spans.
-    from cnncalc import graph as network
-    from cnncalc.source import yamlformat
     from cnncalc.analysis import FieldTracker
-    from cnncalc.source.blocks import expand
-    import yaml
 
-    net = network.build(expand(yamlformat.read(yaml.safe_dump(network_of(layers, length)), "c.yaml")))
     tracker = FieldTracker(net)
     shapes = {"input": net.input_shape, **{row.name: row.output_shape for row in summary.layers}}
     for node in net.nodes:
@@ -166,21 +158,21 @@ def test_rf_command_formats_and_verify():
     c3 = next(layer for layer in data["layers"] if layer["name"] == "c3")
     assert c3["receptive_field"] == {"size": [14, 14], "stride": [2, 2], "padding": [0, 0], "center": [6.5, 6.5]}
     assert c3["measured"] == {"size": [14, 14], "agrees": True}
-    assert "| c3 | conv2d | (16, 10, 10) | 14 | 2 | 0 | 6.5 |" in CliRunner().invoke(main, ["rf", path, "--format", "markdown"]).stdout
+    assert "| `c3` | conv2d | (16, 10, 10) | 14 | 2 | 0 | 6.5 |" in CliRunner().invoke(main, ["rf", path, "--format", "markdown"]).stdout
     assert "c3,conv2d" in CliRunner().invoke(main, ["rf", path, "--format", "csv"]).stdout
 
 
 def test_verify_reports_a_wrong_formula(monkeypatch):
     """--verify is independent: a deliberately wrong field rule is caught (exit 1)."""
-    from cnncalc.layers import conv
+    from cnncalc.layers.windows import Window
 
-    original = conv.window_taps
+    original = Window.taps
 
     def shifted(window):
         taps = original(window)
         return type(taps)(taps.step, taps.period, lambda residue: range(taps.reads(residue)[0] + 1, taps.reads(residue)[-1] + 2))
 
-    monkeypatch.setattr(conv, "window_taps", shifted)
+    monkeypatch.setattr(Window, "taps", shifted)
     result = CliRunner().invoke(main, ["rf", str(ROOT / "examples" / "lenet5.yaml"), "--verify"])
     assert result.exit_code == 1 and "differ" in result.stdout
 
