@@ -43,38 +43,66 @@ class LayerSpec:
     first: Written | None = None
     condition: Written | None = None  # `if:`
     tensors: dict[str, Written] = field(default_factory=dict)  # inline weights: weight, bias, ...
+    share: Written | None = None  # the layer whose weights this one applies
+    otherwise: Written | None = None  # `else:` what a layer left out by `if:` stands for
+    last: Written | None = None  # attributes of a repeat's last instance
 
 
 @dataclass
 class NetworkSpec:
     path: str
-    input: Written
+    input: Written | None  # `input:` (one input, named 'input'); None with `inputs:`
     layers: list[LayerSpec]
     name: str | None = None
     layout: Written | None = None
     data: Written | None = None  # inline input values
     blocks: dict = field(default_factory=dict)  # name -> blocks.BlockSpec, until expanded
     groups: tuple = ()  # blocks.Group records, once expanded
+    inputs: Written | None = None  # `inputs:` a mapping of input names to shapes
+    outputs: Written | None = None  # `outputs:` a name or a list of them
+    warnings: tuple[str, ...] = ()  # found while expanding (references to left-out layers)
+
+    @property
+    def where(self) -> Location:
+        """Where the network's inputs are written (for errors about the whole network)."""
+        return (self.input or self.inputs).location
 
 
 @dataclass(frozen=True)
 class Node:
     name: str
     layer: Layer
-    inputs: tuple[str, ...]
+    inputs: tuple[str, ...]  # values read: input names, layer names, NAME.i of multi-output layers
     trainable: bool
     tensors: dict = field(default_factory=dict)  # inline weights, by PyTorch name
+    share: str | None = None  # the layer whose weights it applies (its own are not counted)
 
 
 @dataclass(frozen=True)
 class Network:
     name: str | None
     path: str
-    input_shape: Shape
+    inputs: dict[str, Shape]  # the inputs in the order written (one named 'input' for `input:`)
     layout: Layout
     nodes: tuple[Node, ...]
     groups: tuple = ()  # block instances (blocks.Group), for folding rows by depth
     data: Written | None = None
+    outputs: tuple[str, ...] = ()  # the values the network returns, in order
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def input_shape(self) -> Shape:
+        """The shape of the only input (commands and exports written for one input ask this)."""
+        if len(self.inputs) != 1:
+            raise CnnError(
+                f"this needs a network with one input; received {len(self.inputs)} ({', '.join(self.inputs)})",
+                Location(self.path, 1, 1),
+            )
+        return next(iter(self.inputs.values()))
+
+    @property
+    def single_input(self) -> bool:
+        return len(self.inputs) == 1 and INPUT in self.inputs
 
 
 def parse_shape(value: Any, location: Location, what: str = "input") -> Shape:
@@ -104,19 +132,45 @@ def parse_layout(written: Written | None) -> Layout:
     return Layout(written.value == "channels_last")
 
 
+def parse_inputs(spec: NetworkSpec, override: Shape | None) -> dict[str, Shape]:
+    """The inputs by name: `input:` is one input named 'input'; `inputs:` names them."""
+    if spec.inputs is None:
+        return {INPUT: override or parse_shape(spec.input.value, spec.input.location)}
+    if override is not None:
+        raise CnnError(
+            f"--input sets the shape of a network with one input; this one has {len(spec.inputs.fields or {})}; "
+            "allowed: change the shapes under 'inputs'",
+            Location("--input", 1, 1),
+        )
+    written = spec.inputs
+    if not written.fields:
+        raise CnnError(
+            f"'inputs' must map input names to shapes, e.g. inputs: {{image: [3, 224, 224], meta: [10]}}; "
+            f"received {show(written.value)}",
+            written.location,
+        )
+    inputs = {}
+    for name, shape in written.fields.items():
+        if not isinstance(name, str) or not name or name.startswith("$") or "." in name:
+            raise CnnError(f"an input name must be a word without dots; received {show(name)}", shape.key_location or shape.location)
+        inputs[name] = parse_shape(shape.value, shape.location, f"input '{name}'")
+    return inputs
+
+
 def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
     layout = parse_layout(spec.layout)
-    shape = input_override or parse_shape(spec.input.value, spec.input.location)
+    inputs = parse_inputs(spec, input_override)
     if not spec.layers:
-        raise CnnError("the network has no layers; allowed: a list under 'layers'", spec.input.location)
+        raise CnnError("the network has no layers; allowed: a list under 'layers'", spec.where)
     classes = [resolve_type(layer) for layer in spec.layers]
-    names = assign_names(spec.layers, classes)
+    names = assign_names(spec.layers, classes, inputs)
     positions = {name: i for i, name in enumerate(names)}
-    nodes = []
+    graph = Graph(names, positions, spec.layers, classes, inputs)
+    nodes: list[Node] = []
     for index, (layer_spec, cls, name) in enumerate(zip(spec.layers, classes, names)):
         label = f"layer '{name}' ({cls.type_name})"
         values, where = resolve_attrs(layer_spec, cls, label)
-        inputs = resolve_inputs(layer_spec, cls, index, names, positions, spec.layers, label)
+        sources = graph.inputs_of(index, label)
         trainable = True
         if layer_spec.trainable is not None:
             if not isinstance(layer_spec.trainable.value, bool):
@@ -126,8 +180,177 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
                     label,
                 )
             trainable = layer_spec.trainable.value
-        nodes.append(Node(name, cls(name, values, where, inputs), inputs, trainable, layer_spec.tensors))
-    return Network(spec.name, spec.path, shape, layout, tuple(nodes), spec.groups, spec.data)
+        layer = cls(name, values, where, sources)
+        share = graph.shared(index, layer, nodes, label)
+        graph.layers.append(layer)
+        nodes.append(Node(name, layer, sources, trainable, layer_spec.tensors, share))
+    outputs = graph.outputs(spec.outputs)
+    return Network(spec.name, spec.path, inputs, layout, tuple(nodes), spec.groups, spec.data, outputs,
+                   spec.warnings + graph.unused(nodes, outputs))
+
+
+class Graph:
+    """Names, references and outputs of the layers being built (values are layer names,
+    input names, and NAME.i for output i of a layer with several)."""
+
+    def __init__(self, names, positions, specs, classes, inputs):
+        self.names, self.positions, self.specs, self.classes, self.inputs = names, positions, specs, classes, inputs
+        self.layers: list[Layer] = []
+
+    def inputs_of(self, index: int, label: str) -> tuple[str, ...]:
+        layer, cls = self.specs[index], self.classes[index]
+        refs = layer.inputs
+        if cls.primary == "from" and layer.primary is not None:
+            if refs is not None:
+                raise CnnError(
+                    "the inputs are given twice, after the type and in 'from'; allowed: one of them", layer.primary.location, label
+                )
+            refs = layer.primary.items if layer.primary.items is not None else [layer.primary]
+        if refs is None:
+            if index == 0 and len(self.inputs) > 1:
+                raise CnnError(
+                    f"the network has {len(self.inputs)} inputs ({', '.join(self.inputs)}); say which this layer reads "
+                    f"with from:, e.g. from: {next(iter(self.inputs))}",
+                    layer.location,
+                    label,
+                )
+            sources = (self.value_of(self.names[index - 1], layer.location, label) if index else next(iter(self.inputs)),)
+        else:
+            sources = tuple(self.reference(r, index, label) for r in refs)
+        low, high = cls.arity
+        if len(sources) < low or (high is not None and len(sources) > high):
+            allowed = f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+            example = f"e.g. {cls.type_name}: [{self.names[index - 1] if index else 'a'}, {INPUT}]" if low > 1 else ""
+            raise CnnError(
+                f"{cls.type_name} takes {allowed} input{'s' if (high or 2) > 1 else ''}; received {len(sources)} "
+                f"({', '.join(sources)}){'; allowed: a list of layer names, ' + example if example else ''}",
+                (refs[0].location if refs else layer.location),
+                label,
+            )
+        return sources
+
+    def outputs_of(self, name: str) -> int:
+        index = self.positions[name]
+        return self.layers[index].output_count() if index < len(self.layers) else 1
+
+    def value_of(self, name: str, location: Location, label: str | None) -> str:
+        """A layer's value by its name: refused for a layer with several outputs."""
+        count = self.outputs_of(name)
+        if count > 1:
+            raise CnnError(
+                f"'{name}' has {count} outputs; read one of them as {name}.0 ... {name}.{count - 1}",
+                location,
+                label,
+            )
+        return name
+
+    def reference(self, ref: Written, index: int, label: str | None) -> str:
+        name = ref.value
+        if not isinstance(name, str):
+            raise CnnError(f"an input must be a layer name; received {show(name)}", ref.location, label)
+        if name in self.inputs:
+            return name
+        if name not in self.positions:
+            head, _, tail = name.rpartition(".")
+            if head in self.positions and tail.isdigit() and (self.positions[head] < index):
+                count = self.outputs_of(head)
+                if count == 1:
+                    raise CnnError(
+                        f"'{head}' has one output, so '{name}' names nothing; allowed: '{head}'", ref.location, label
+                    )
+                if int(tail) >= count:
+                    raise CnnError(
+                        f"'{head}' has {count} outputs, {head}.0 to {head}.{count - 1}; received '{name}'",
+                        ref.location,
+                        label,
+                    )
+                return name
+            hint = did_you_mean(name, [*self.names[:index], *self.inputs])
+            allowed = " or ".join(f"'{i}'" for i in self.inputs)
+            raise CnnError(f"unknown layer '{name}' in the inputs{hint}; allowed: {allowed} or a layer above this one", ref.location, label)
+        target = self.positions[name]
+        if target == index:
+            raise CnnError("it takes its own output as input, a cycle; allowed: a layer above this one", ref.location, label)
+        if target > index:
+            cycle = find_cycle(target, index, self.names, self.positions, self.specs)
+            what = f"a cycle: {' -> '.join(cycle)}" if cycle else "a forward reference"
+            raise CnnError(
+                f"'{name}' is defined below this layer (line {self.specs[target].location.line}), {what}; "
+                "allowed: 'input' or a layer above this one",
+                ref.location,
+                label,
+            )
+        return self.value_of(name, ref.location, label)
+
+    def shared(self, index: int, layer: Layer, nodes: list[Node], label: str) -> str | None:
+        """The layer whose weights this one applies (`share:`): written above it, of the same
+        type and attributes, itself not a sharer."""
+        written = self.specs[index].share
+        if written is None:
+            return None
+        name = written.value
+        if not isinstance(name, str) or name not in self.positions or self.positions[name] >= index:
+            hint = did_you_mean(str(name), self.names[:index])
+            raise CnnError(f"share: '{name}' is not a layer above this one{hint}; allowed: the name of a layer above", written.location, label)
+        owner = nodes[self.positions[name]]
+        if owner.share is not None:
+            owner = nodes[self.positions[owner.share]]
+        if type(owner.layer) is not type(layer) or owner.layer.values != layer.values:
+            theirs = {k: v for k, v in owner.layer.values.items() if layer.values.get(k) != v}
+            mine = {k: layer.values.get(k) for k in theirs}
+            difference = (f"type {owner.layer.type_name}" if type(owner.layer) is not type(layer)
+                          else ", ".join(f"{k}={show(v)}" for k, v in theirs.items()) + " there, " +
+                          ", ".join(f"{k}={show(v)}" for k, v in mine.items()) + " here")
+            raise CnnError(
+                f"share: '{owner.name}' must be the same layer to share its weights; differs in {difference}; "
+                "allowed: the same type and attributes (the input may differ)",
+                written.location,
+                label,
+            )
+        if self.specs[index].tensors:
+            raise CnnError(f"a layer that shares '{owner.name}' takes its weights; received weights of its own", written.location, label)
+        return owner.name
+
+    def outputs(self, written: Written | None) -> tuple[str, ...]:
+        """`outputs:` as values; by default the last layer (all its outputs if several)."""
+        if written is None:
+            last = self.names[-1]
+            count = self.outputs_of(last)
+            return (last,) if count == 1 else tuple(f"{last}.{i}" for i in range(count))
+        refs = written.items if written.items is not None else [written]
+        if not refs:
+            raise CnnError("'outputs' is an empty list; allowed: a layer name or a list of them", written.location)
+        values = []
+        for ref in refs:
+            if ref.value in self.inputs:
+                raise CnnError(f"an output must be a layer; received the input '{ref.value}'", ref.location)
+            value = self.reference(ref, len(self.names), None)
+            if value in values:
+                raise CnnError(f"'{value}' is listed twice in 'outputs'; allowed: each once", ref.location)
+            values.append(value)
+        return tuple(values)
+
+    def unused(self, nodes: list[Node], outputs: tuple[str, ...]) -> tuple[str, ...]:
+        """Warnings for layers on no path to an output and inputs no layer reads."""
+        needed = {value.rpartition(".")[0] if value not in self.positions else value for value in outputs}
+        for node in reversed(nodes):
+            if node.name in needed:
+                for source in node.inputs:
+                    needed.add(source if source in self.positions or source in self.inputs else source.rpartition(".")[0])
+        warnings = []
+        dead = [node for node in nodes if node.name not in needed]
+        if dead:
+            shown = ", ".join(f"'{n.name}' (line {n.layer.where.layer.line})" for n in dead[:5])
+            more = f" and {len(dead) - 5} more" if len(dead) > 5 else ""
+            warnings.append(
+                f"{len(dead)} layer{'s are' if len(dead) > 1 else ' is'} on no path to an output: {shown}{more}; "
+                "their results are never used (PyTorch still counts their parameters; a Keras Model leaves them "
+                "out unless another layer shares their weights)"
+            )
+        for name in self.inputs:
+            if name not in needed and len(self.inputs) > 1:
+                warnings.append(f"the input '{name}' is read by no layer on a path to an output")
+        return tuple(warnings)
 
 
 def resolve_type(layer: LayerSpec) -> type[Layer]:
@@ -144,7 +367,7 @@ def resolve_type(layer: LayerSpec) -> type[Layer]:
     return cls
 
 
-def assign_names(layers: list[LayerSpec], classes: list[type[Layer]]) -> list[str]:
+def assign_names(layers: list[LayerSpec], classes: list[type[Layer]], inputs=(INPUT,)) -> list[str]:
     """Given names as written; automatic ones are TYPE_N (N counting that type from 1)."""
     taken: dict[str, Location] = {}
     for layer in layers:
@@ -155,6 +378,8 @@ def assign_names(layers: list[LayerSpec], classes: list[type[Layer]]) -> list[st
             raise CnnError(f"a layer name must be a non-empty word; received {show(name)}", location)
         if name == INPUT:
             raise CnnError("'input' is reserved for the network's input; allowed: any other name", location)
+        if name in inputs:
+            raise CnnError(f"'{name}' is the name of a network input; allowed: any other name", location)
         if name in taken:
             raise CnnError(
                 f"duplicate layer name '{name}' (first used at line {taken[name].line}); allowed: each name once",
@@ -237,63 +462,6 @@ def resolve_attrs(layer: LayerSpec, cls: type[Layer], label: str) -> tuple[dict[
             raise CnnError(f"{attr.name} must be {exc.args[0].removeprefix('expected ')}; received {show(raw.value)}", raw.location, label) from None
     where = Where(layer.location, {name: w.location for name, w in written.items()})
     return values, where
-
-
-def resolve_inputs(
-    layer: LayerSpec,
-    cls: type[Layer],
-    index: int,
-    names: list[str],
-    positions: dict[str, int],
-    layers: list[LayerSpec],
-    label: str,
-) -> tuple[str, ...]:
-    refs = layer.inputs
-    if cls.primary == "from" and layer.primary is not None:
-        if refs is not None:
-            raise CnnError(
-                "the inputs are given twice, after the type and in 'from'; allowed: one of them", layer.primary.location, label
-            )
-        refs = layer.primary.items if layer.primary.items is not None else [layer.primary]
-    if refs is None:
-        inputs = (names[index - 1] if index else INPUT,)
-    else:
-        inputs = tuple(check_reference(r, index, names, positions, layers, label) for r in refs)
-    low, high = cls.arity
-    if len(inputs) < low or (high is not None and len(inputs) > high):
-        allowed = f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
-        example = f"e.g. {cls.type_name}: [{names[index - 1] if index else 'a'}, {INPUT}]" if low > 1 else ""
-        raise CnnError(
-            f"{cls.type_name} takes {allowed} input{'s' if (high or 2) > 1 else ''}; received {len(inputs)} "
-            f"({', '.join(inputs)}){'; allowed: a list of layer names, ' + example if example else ''}",
-            (refs[0].location if refs else layer.location),
-            label,
-        )
-    return inputs
-
-
-def check_reference(ref: Written, index: int, names: list[str], positions: dict[str, int], layers, label: str) -> str:
-    name = ref.value
-    if not isinstance(name, str):
-        raise CnnError(f"an input must be a layer name; received {show(name)}", ref.location, label)
-    if name == INPUT:
-        return name
-    if name not in positions:
-        hint = did_you_mean(name, [*names[:index], INPUT])
-        raise CnnError(f"unknown layer '{name}' in the inputs{hint}; allowed: 'input' or a layer above this one", ref.location, label)
-    target = positions[name]
-    if target == index:
-        raise CnnError("it takes its own output as input, a cycle; allowed: a layer above this one", ref.location, label)
-    if target > index:
-        cycle = find_cycle(target, index, names, positions, layers)
-        what = f"a cycle: {' -> '.join(cycle)}" if cycle else "a forward reference"
-        raise CnnError(
-            f"'{name}' is defined below this layer (line {layers[target].location.line}), {what}; "
-            "allowed: 'input' or a layer above this one",
-            ref.location,
-            label,
-        )
-    return name
 
 
 def find_cycle(start: int, goal: int, names: list[str], positions: dict[str, int], layers) -> list[str] | None:

@@ -23,20 +23,6 @@ def is_count(text: str) -> bool:
     return DIGITS.fullmatch(text) is not None and len(text) <= MAX_DIGITS
 
 
-def parse_count(text: str, what: str, low: int = 0, high: int | None = None, location: Location | None = None) -> int:
-    """A whole number from `low` to `high` (inclusive), in ASCII digits."""
-    text = text.strip()
-    if DIGITS.fullmatch(text) is None:
-        raise CnnError(f"{what} must be a whole number written in digits 0-9; received '{text}'", location)
-    if len(text) > MAX_DIGITS:
-        raise CnnError(f"{what} has {len(text)} digits; allowed: at most {MAX_DIGITS}", location)
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        upper = f" and at most {high:,}" if high is not None else ""
-        raise CnnError(f"{what} must be at least {low}{upper}; received {value:,}", location)
-    return value
-
-
 def per_axis(text: str | None, option: str, axes: int, words: tuple[str, ...] = ()) -> list:
     """'3' or '3x3' (one per axis) as a list of ints; also the given words (same, valid)."""
     if text is None:

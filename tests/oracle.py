@@ -22,6 +22,7 @@ from cnncalc.layers import dense as dense_mod
 from cnncalc.layers import merge as merge_mod
 from cnncalc.layers import pool as pool_mod
 from cnncalc.layers import shape as shape_mod
+from cnncalc.layers import split as split_mod
 
 TORCH_ACTIVATIONS = {
     "identity": nn.Identity,
@@ -481,6 +482,43 @@ def concat_case(draw, cls):
     return shape, layers, lambda x_shape: Wrapped(lambda m, x: torch.cat([x, other(x)], dim=1 if axis is None else axis))
 
 
+def cut_case(draw, cls):
+    """split / chunk, then the parts joined in reverse order (so a mix-up of parts shows),
+    against torch.split / torch.chunk."""
+    rank = draw(st.integers(0, 2))
+    axis = draw(st.sampled_from([None, None, 1, -1] + ([2] if rank else [])))
+    dim = 1 if axis is None else axis
+    parts = draw(st.integers(2, 3))
+    if cls.type_name == "split":
+        sizes = [draw(st.integers(1, 3)) for _ in range(parts)]
+        cut_size = sum(sizes) + draw(st.sampled_from([0, 0, 0, 1]))  # sometimes parts that do not add up
+        attrs = {"sizes": sizes}
+    else:
+        cut_size = parts * draw(st.integers(1, 3)) + draw(st.sampled_from([0, 0, 0, 1]))  # sometimes indivisible
+        attrs = {"chunks": parts}
+    shape = [draw(st.integers(1, 4)), *spatial_shape(draw, rank, 1, 4)]
+    shape[(dim - 1) if dim > 0 else len(shape) + dim] = cut_size
+    if axis is not None:
+        attrs["axis"] = axis
+    join = {} if axis is None else {"axis": axis}
+    layers = [{cls.type_name: attrs, "name": "s"}, {"concat": join, "from": [f"s.{i}" for i in reversed(range(parts))]}]
+
+    def build(x_shape):
+        def cut(m, x):
+            if cls.type_name == "split":
+                pieces = torch.split(x, sizes, dim=dim)
+            else:
+                if x.shape[dim] % parts:
+                    raise ValueError("cnncalc's chunk wants equal parts; torch.chunk would make unequal ones")
+                pieces = torch.chunk(x, parts, dim=dim)
+            return torch.cat(pieces[::-1], dim=dim)
+
+        cut(None, torch.zeros(x_shape))  # PyTorch's own checks now
+        return Wrapped(cut)
+
+    return shape, layers, build
+
+
 # Families in the order of their class hierarchy: the first matching base wins.
 FAMILIES = [
     (conv_mod.ConvTranspose, conv_transpose_case),
@@ -506,6 +544,7 @@ FAMILIES = [
     (shape_mod.PixelShuffle, pixel_shuffle_case),
     (merge_mod.Elementwise, elementwise_case),
     (merge_mod.Concat, concat_case),
+    (split_mod.Cut, cut_case),
 ]
 
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 from functools import cached_property
 from math import gcd
 
-from ..graph import INPUT, Network
+from ..graph import Network
 from ..layers import GLOBAL, MERGE, PASS, UNDEFINED, Facts
 from ..layers.windows import Taps
 
@@ -118,19 +118,27 @@ class FieldTracker:
 
     def __init__(self, network: Network):
         self.layout = network.layout
-        self.input_spatial = network.layout.split(network.input_shape)[1] if len(network.input_shape) > 1 else ()
-        rank = len(network.input_shape) - 1
-        self.spans: dict[str, object] = {INPUT: tuple(Span(IDENTITY, IDENTITY) for _ in range(rank)) if rank else GLOBAL}
+        self.spans: dict[str, object] = {}
+        self.origin: dict[str, tuple[int, ...]] = {}  # the spatial size of the input a value's field is in
+        for name, shape in network.inputs.items():
+            rank = len(shape) - 1
+            self.spans[name] = tuple(Span(IDENTITY, IDENTITY) for _ in range(rank)) if rank else GLOBAL
+            self.origin[name] = network.layout.split(shape)[1] if rank else ()
         self.undefined_reported = False
 
     def step(self, name: str, inputs: tuple[str, ...], in_shapes, facts: Facts, warnings: list[str]):
-        state = self.compose(name, inputs, in_shapes, facts, warnings)
-        if state not in (GLOBAL, UNDEFINED) and len(state) != len(facts.output_shape) - 1:
-            state = GLOBAL if len(facts.output_shape) == 1 else UNDEFINED
-        if state == UNDEFINED and not self.undefined_reported:
-            warnings.append(f"{name}: the receptive field is not defined from this layer on")
-            self.undefined_reported = True
-        self.spans[name] = state
+        origins = {self.origin[i] for i in inputs if self.spans[i] not in (GLOBAL, UNDEFINED)}
+        if len(origins) > 1:
+            warnings.append(f"{name}: its inputs see inputs of the network of different sizes; the receptive field is not defined")
+            state = UNDEFINED
+        else:
+            state = self.compose(name, inputs, in_shapes, facts, warnings)
+        self.input_spatial = origins.pop() if origins else ()
+        state = self.settle(name, state, facts, warnings)
+        values = [f"{name}.{i}" for i in range(len(facts.outputs))] if facts.outputs else [name]
+        for value in values:
+            self.spans[value] = state
+            self.origin[value] = self.input_spatial
         if state in (GLOBAL, UNDEFINED):
             return None
         r, s, p = zip(*(span.field() for span in state))
@@ -138,6 +146,16 @@ class FieldTracker:
         out_spatial = self.layout.split(facts.output_shape)[1]
         covers = all(span.covers(n, m) for span, n, m in zip(state, self.input_spatial, out_spatial))
         return ReceptiveField(tuple(r), tuple(s), tuple(p), center, covers)
+
+    def settle(self, name: str, state, facts: Facts, warnings: list[str]):
+        """A field with the wrong number of axes for the output is global (a vector) or
+        undefined; the first undefined field is reported."""
+        if state not in (GLOBAL, UNDEFINED) and len(state) != len(facts.output_shape) - 1:
+            state = GLOBAL if len(facts.output_shape) == 1 else UNDEFINED
+        if state == UNDEFINED and not self.undefined_reported:
+            warnings.append(f"{name}: the receptive field is not defined from this layer on")
+            self.undefined_reported = True
+        return state
 
     def compose(self, name, inputs, in_shapes, facts: Facts, warnings):
         states = [self.spans[i] for i in inputs]

@@ -21,7 +21,7 @@ class Row:
     name: str
     type: str
     inputs: tuple[str, ...]
-    output_shape: Shape
+    output_shape: Shape  # a tuple of shapes for a layer with several outputs (split, chunk)
     params: int
     trainable_params: int
     non_trainable_params: int
@@ -32,6 +32,8 @@ class Row:
     receptive_field: ReceptiveField | None
     weights: tuple[tuple[str, Shape], ...]  # learnable tensors, PyTorch names and shapes
     buffers: tuple[tuple[str, Shape], ...] = ()  # running statistics, PyTorch names and shapes
+    shares: str | None = None  # the layer whose weights it applies (its params are counted there)
+    on_output_path: bool = True  # False: no output depends on it (a Keras Model leaves it out)
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,14 @@ class Totals:
     activation_bytes: int
     param_bytes: int
     training_bytes: int
+    keras_trainable_params: int = 0  # what keras.Model.summary() says: layers on a path to an output
+    keras_non_trainable_params: int = 0
 
 
 @dataclass(frozen=True)
 class Summary:
     name: str | None
-    input_shape: Shape
+    input_shape: Shape | None  # the only input's shape; None for a network of several inputs
     layout: str
     batch: int
     dtype: str
@@ -59,25 +63,52 @@ class Summary:
     totals: Totals
     warnings: tuple[str, ...]
     groups: tuple = ()  # block instances (blocks.Group)
+    inputs: tuple[tuple[str, Shape], ...] = ()  # every input, by name, in order
+    outputs: tuple[str, ...] = ()  # the values the network returns
+
+
+def value_shapes(network: Network):
+    """Every layer's Facts and the shape of every value (inputs, layers, NAME.i)."""
+    shapes: dict[str, Shape] = dict(network.inputs)
+    for node in network.nodes:
+        in_shapes = tuple(shapes[name] for name in node.inputs)
+        facts = node.layer.infer(in_shapes, network.layout)
+        if facts.outputs:
+            shapes.update({f"{node.name}.{i}": shape for i, shape in enumerate(facts.outputs)})
+        else:
+            shapes[node.name] = facts.output_shape
+        yield node, in_shapes, facts
 
 
 def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary:
     """Shapes, parameters, costs, memory and receptive fields of every layer."""
     size = DTYPE_BYTES[dtype]
-    shapes: dict[str, Shape] = {INPUT: network.input_shape}
     fields = FieldTracker(network)
-    rows, warnings = [], []
-    for node in network.nodes:
-        in_shapes = tuple(shapes[name] for name in node.inputs)
-        facts = node.layer.infer(in_shapes, network.layout)
-        shapes[node.name] = facts.output_shape
+    rows, warnings = [], list(network.warnings)
+    needed = on_output_paths(network)
+    for node, in_shapes, facts in value_shapes(network):
         warnings.extend(facts.warnings)
         field = fields.step(node.name, node.inputs, in_shapes, facts, warnings)
-        rows.append(make_row(node, facts, batch, size, field))
-    totals = total(rows, network.input_shape, batch, size)
+        rows.append(make_row(node, facts, batch, size, field, node.name in needed))
+    totals = total(rows, network.inputs.values(), batch, size)
+    single = next(iter(network.inputs.values())) if len(network.inputs) == 1 else None
     return Summary(
-        network.name, network.input_shape, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings), network.groups
+        network.name, single, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings), network.groups,
+        tuple(network.inputs.items()), network.outputs,
     )
+
+
+def on_output_paths(network: Network) -> set[str]:
+    """The layers some output depends on, and the layers whose weights such a layer applies
+    (share:): what a Keras Model built from the inputs to the outputs holds."""
+    layer_of = {node.name: node for node in network.nodes}
+    needed = {value if value in layer_of else value.rpartition(".")[0] for value in network.outputs}
+    for node in reversed(network.nodes):
+        if node.name in needed:
+            needed.update(value if value in layer_of else value.rpartition(".")[0] for value in node.inputs)
+            if node.share:
+                needed.add(node.share)
+    return needed
 
 
 def fold(summary: Summary, depth: int | None) -> tuple[Row, ...]:
@@ -127,33 +158,38 @@ def merge_rows(group: Row, rows: list[Row]) -> Row:
     )
 
 
-def make_row(node, facts: Facts, batch: int, size: int, field) -> Row:
-    params, stats = facts.param_count, facts.buffer_count
+def make_row(node, facts: Facts, batch: int, size: int, field, on_output_path: bool = True) -> Row:
+    """A layer's figures. A layer applying another's weights (share:) counts none of its
+    own: they are the other layer's, counted there once; its MACs and FLOPs count here."""
+    params, stats = (0, 0) if node.share else (facts.param_count, facts.buffer_count)
     trainable = params if node.trainable else 0
+    shapes = facts.outputs or (facts.output_shape,)
     return Row(
         name=node.name,
         type=node.layer.type_name,
         inputs=node.inputs,
-        output_shape=facts.output_shape,
+        output_shape=facts.outputs or facts.output_shape,
         params=params,
         trainable_params=trainable,
         non_trainable_params=params - trainable + stats,
         running_stats=stats,
         macs=facts.macs * batch,
         flops=facts.flops * batch,
-        memory_bytes=product(facts.output_shape) * batch * size,
+        memory_bytes=sum(product(shape) for shape in shapes) * batch * size,
         receptive_field=field,
-        weights=tuple(facts.params.items()),
-        buffers=tuple(facts.buffers.items()),
+        weights=() if node.share else tuple(facts.params.items()),
+        buffers=() if node.share else tuple(facts.buffers.items()),
+        shares=node.share,
+        on_output_path=on_output_path,
     )
 
 
-def total(rows: list[Row], input_shape: Shape, batch: int, size: int) -> Totals:
-    def add(attr: str) -> int:
-        return sum(getattr(row, attr) for row in rows)
+def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
+    def add(attr: str, only_used: bool = False) -> int:
+        return sum(getattr(row, attr) for row in rows if row.on_output_path or not only_used)
 
     params, stats = add("params"), add("running_stats")
-    input_bytes = product(input_shape) * batch * size
+    input_bytes = sum(product(shape) for shape in input_shapes) * batch * size
     activation_bytes = add("memory_bytes")
     param_bytes = (params + stats) * size
     # Training with Adam: weights, gradients and two moments per parameter; every layer's
@@ -170,4 +206,6 @@ def total(rows: list[Row], input_shape: Shape, batch: int, size: int) -> Totals:
         activation_bytes=activation_bytes,
         param_bytes=param_bytes,
         training_bytes=training,
+        keras_trainable_params=add("trainable_params", only_used=True),
+        keras_non_trainable_params=add("non_trainable_params", only_used=True),
     )

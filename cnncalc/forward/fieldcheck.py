@@ -19,18 +19,40 @@ copies.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..analysis import FieldTracker, Summary
 from ..errors import CnnError
 from ..layers import GLOBAL
+from ..layers.base import nbytes
 from ..graph import Network
 from ..units import human_bytes
-from .runner import execute
+from .runner import RECORD_BYTES, SCRATCH_BYTES, execute, forward_peak, machine_memory, weight_bytes
 
 PROBES_PER_BATCH = 16
+# The longest verification accepted, and the rates of this project's machine (2 cores,
+# float64) that estimate it: fitted on forward passes of 16 probes through the example
+# networks (within 35% of the measured time for 13 of them, at 3 to 240 layers).
+MAX_SECONDS = 60
+FLOPS_PER_SECOND = 1.0e10
+VALUES_PER_SECOND = 1.0e9  # output values made, compared with the baseline, reduced to hits
+SECONDS_PER_LAYER = 2e-3  # NumPy's and Python's share of one layer in one pass
+SECONDS_PER_POSITION = 1e-5  # judging one output position of one layer along one axis
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What verifying a network costs: its peak memory, the time it should take, and the
+    figures behind them."""
+
+    bytes: int
+    seconds: float
+    probes: int  # one per input coordinate along each spatial axis
+    passes: int  # forward passes, PROBES_PER_BATCH probes each
+    hits: int  # bytes of hit matrices: probes x outputs along the axis, per layer and axis
 
 
 def probe_weights(summary: Summary, network: Network) -> dict:
@@ -65,14 +87,7 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
         return {}
     layout = network.layout
     channels, spatial = layout.split(shape)
-    from .runner import estimate_peak, machine_memory
-
-    peak = estimate_peak(summary, network, min(PROBES_PER_BATCH, max(spatial)), 8, keep=True)
-    if peak > machine_memory() // 2:
-        raise CnnError(
-            f"verifying needs about {human_bytes(peak)} at its peak (a batch of {PROBES_PER_BATCH} probes, "
-            f"every layer's output kept), more than half this machine's memory; allowed: a smaller --input"
-        )
+    check_cost(network, summary)
     params = probe_weights(summary, network)
     tracker = FieldTracker(network)
     shapes = {"input": shape, **{row.name: row.output_shape for row in summary.layers}}
@@ -123,6 +138,74 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
                 before, after = span.last.at(-1), span.first.at(n)
                 bounds[axis] = (left if before is None else max(left, before), right if after is None else min(right, after))
     return {name: verdict for name, verdict in verdicts.items() if verdict is not None}
+
+
+def estimate(network: Network, summary: Summary) -> Cost:
+    """What `measure` will cost, before it allocates anything.
+
+    Memory, an upper bound (tests/test_peak_memory.py checks it under tracemalloc): the
+    probe weights; the zero input's forward pass with every output kept (the baseline, kept
+    to the end); the hit matrices, per spatial axis and layer a (probes x outputs along the
+    axis) array of booleans, kept for every layer, and each axis's again while its parts are
+    joined; one batch of probes through the forward pass (runner.forward_peak) with the
+    comparison masks of a layer's output.
+
+    Time: one forward pass per batch of probes, at this machine's rates for FLOPs, compared
+    values and layers, and the judging of every output position of every layer.
+    """
+    shape = network.input_shape
+    layout = network.layout
+    rank = len(shape) - 1
+    _, spatial = layout.split(shape)
+    weights = weight_bytes(summary, 8)
+    baseline_peak = forward_peak(summary, network, 1, 8, keep=True).bytes
+    baseline = nbytes(shape, 1, 8) + sum(nbytes(s, 1, 8) for row in summary.layers for s in outputs(row.output_shape))
+    widest = max((math.prod(s) for row in summary.layers for s in outputs(row.output_shape)), default=0)
+    per_axis = []  # bytes of hit matrices along each axis
+    for axis, n in enumerate(spatial):
+        along = [layout.split(row.output_shape)[1][axis] if len(row.output_shape) == rank + 1 else 1 for row in summary.layers]
+        per_axis.append(n * sum(along))
+    busiest, before = 0, 0
+    for axis, n in enumerate(spatial):
+        batch = min(PROBES_PER_BATCH, n)
+        probing_peak = forward_peak(summary, network, batch, 8, keep=False).bytes + nbytes(shape, batch, 8) + 2 * batch * widest
+        busiest = max(busiest, before + per_axis[axis] + max(probing_peak, per_axis[axis]))
+        before += per_axis[axis]
+    bookkeeping = 4 * RECORD_BYTES * len(summary.layers) + SCRATCH_BYTES
+    memory = weights + max(baseline_peak, baseline + busiest) + bookkeeping
+    passes = sum(-(-n // PROBES_PER_BATCH) for n in spatial)
+    flops = sum(row.flops for row in summary.layers) / summary.batch  # a sample's
+    values = sum(math.prod(s) for row in summary.layers for s in outputs(row.output_shape))
+    per_pass = PROBES_PER_BATCH * (flops / FLOPS_PER_SECOND + values / VALUES_PER_SECOND) + len(summary.layers) * SECONDS_PER_LAYER
+    judging = SECONDS_PER_POSITION * sum(per_axis[axis] // n for axis, n in enumerate(spatial))
+    return Cost(memory, passes * per_pass + judging, sum(spatial), passes, sum(per_axis))
+
+
+def outputs(output_shape) -> tuple:
+    """Every output shape of a layer (several for split and chunk)."""
+    return output_shape if output_shape and isinstance(output_shape[0], tuple) else (output_shape,)
+
+
+def check_cost(network: Network, summary: Summary) -> None:
+    """Refuse a verification that would need more than half this machine's memory, or take
+    more than MAX_SECONDS."""
+    cost = estimate(network, summary)
+    figures = (
+        f"{cost.probes:,} probes (one per input coordinate along each axis) in {cost.passes:,} forward passes of "
+        f"{PROBES_PER_BATCH}"
+    )
+    limit = machine_memory() // 2
+    if cost.bytes > limit:
+        raise CnnError(
+            f"verifying needs about {human_bytes(cost.bytes)} at its peak ({figures}, every layer's output for the "
+            f"zero input, and {human_bytes(cost.hits)} of hit matrices: probes x outputs along each axis, for every "
+            f"layer), more than half this machine's memory ({human_bytes(limit)}); allowed: a smaller --input"
+        )
+    if cost.seconds > MAX_SECONDS:
+        raise CnnError(
+            f"verifying would take about {cost.seconds:,.0f} s ({figures}), more than the limit of {MAX_SECONDS} s; "
+            "allowed: a smaller --input"
+        )
 
 
 def judge(state, per_axis: list[np.ndarray], spatial, bounds) -> tuple[tuple[int | None, ...] | None, bool] | None:

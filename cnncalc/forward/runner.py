@@ -21,7 +21,7 @@ import numpy as np
 from ..analysis.summary import Summary
 from ..errors import CnnError, Location, format_shape
 from ..graph import INPUT, Network
-from ..layers.kernels import TILE_BYTES
+from ..layers.base import Shape, nbytes
 from .arrays import convert
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -55,18 +55,22 @@ class RunResult:
         return all(layer.ok for layer in self.layers)
 
 
-def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, on_layer: Callable | None = None,
+def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Callable | None = None,
             expected: dict | None = None, folded: frozenset = frozenset()):
-    """Run every node; returns (final output, {name: output} if keep, per-layer seconds and shapes).
+    """Run every node; returns (the output, or a tuple of the outputs when there are
+    several; {value: array} if keep; per-layer seconds and shapes).
 
-    With `expected` shapes (batch included) it stops at the first layer whose real output
-    differs: nothing after it can be trusted, and may not even run. `folded` BatchNorm
-    layers (see fold_batchnorms) pass their input through.
+    `x` is the input array, or a mapping of input names to arrays. A layer with several
+    outputs gives the values NAME.0, NAME.1, ...; a layer that shares another's weights
+    (share:) runs with them. With `expected` shapes (batch included) it stops at the first
+    layer whose real output differs: nothing after it can be trusted, and may not even run.
+    `folded` BatchNorm layers (see fold_batchnorms) pass their input through.
     """
+    feeds = dict(x) if isinstance(x, dict) else {next(iter(network.inputs)): x}
     uses = count_uses(network)
-    values = {INPUT: x}
+    values = dict(feeds)
     kept, timings = {}, []
-    last = network.nodes[-1].name
+    returned = set(network.outputs)
     for node in network.nodes:
         inputs = [values[name] for name in node.inputs]
         start = time.perf_counter()
@@ -74,30 +78,41 @@ def execute(network: Network, params: dict, x: np.ndarray, keep: bool = False, o
             out = inputs[0]
         else:
             # a tensor nobody reads after this layer may be overwritten by it (ReLU, BN, add),
-            # unless its memory is also another live value's or the input's: dropout and
+            # unless its memory is also another live value's or an input's: dropout and
             # identity return their input, reshape and flatten a view of it
-            owned = not keep and node.inputs[0] != INPUT and uses[node.inputs[0]] == 1 and not shared(
-                inputs[0], (value for name, value in values.items() if name != node.inputs[0]), x
+            first = node.inputs[0]
+            owned = not keep and first not in feeds and uses[first] == 1 and first not in returned and not shared(
+                inputs[0], (value for name, value in values.items() if name != first), feeds.values()
             )
-            out = np.asarray(node.layer.forward(inputs, params.get(node.name, {}), network.layout, owned))
-        timings.append((node, out.shape, time.perf_counter() - start))
-        values[node.name] = out
+            out = node.layer.forward(inputs, params.get(node.share or node.name, {}), network.layout, owned)
+        outs = {f"{node.name}.{i}": np.asarray(o) for i, o in enumerate(out)} if isinstance(out, tuple) else {node.name: np.asarray(out)}
+        shape = tuple(o.shape for o in outs.values()) if isinstance(out, tuple) else outs[node.name].shape
+        timings.append((node, shape, time.perf_counter() - start))
+        values.update(outs)
         if keep:
-            kept[node.name] = out
+            kept.update(outs)
         for name in node.inputs:
             uses[name] -= 1
-            if uses[name] == 0 and name != last:
+            if uses[name] == 0 and name not in returned:
                 del values[name]
         if on_layer:
             on_layer(node, out)
-        if expected is not None and out.shape != expected[node.name]:
+        if expected is not None and shape != expected[node.name]:
             return out, kept, timings
-    return values[last], kept, timings
+    results = tuple(values[name] for name in network.outputs)
+    return (results[0] if len(results) == 1 else results), kept, timings
+
+
+def batched(shape, batch: int):
+    """(batch, *shape), or one such per output for a layer with several."""
+    if shape and isinstance(shape[0], tuple):
+        return tuple((batch, *s) for s in shape)
+    return (batch, *shape)
 
 
 def shared(array, others, protected) -> bool:
-    """Does `array` share memory with the protected input or any of the other arrays?"""
-    return np.may_share_memory(array, protected) or any(np.may_share_memory(array, other) for other in others)
+    """Does `array` share memory with a protected input or any of the other arrays?"""
+    return any(np.may_share_memory(array, other) for other in (*protected, *others))
 
 
 def count_uses(network: Network) -> dict[str, int]:
@@ -115,10 +130,11 @@ def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
     saved). Returns the folded layers, which then pass their input through."""
     by_name = {node.name: node for node in network.nodes}
     uses = count_uses(network)
+    applied_twice = {node.share for node in network.nodes if node.share}  # their weights serve others too
     folded = set()
     for node in network.nodes:
         source = by_name.get(node.inputs[0])
-        if source is None or uses.get(source.name) != 1:
+        if source is None or uses.get(source.name) != 1 or source.share or source.name in applied_twice:
             continue
         affine = node.layer.inference_affine(params.get(node.name, {}), network.layout)
         if affine is None:
@@ -185,56 +201,169 @@ def batch_of(network: Network, data, default: int) -> int:
     single sample, else `default` (and for data of the wrong shape, which make_input refuses)."""
     if data is None:
         return default
+    name, shape = next(iter(network.inputs.items()))
+    if isinstance(data, dict):
+        data = data.get(name)
+        if data is None:
+            return default
     try:
         dims = np.shape(data)
     except ValueError:  # ragged lists
         return default
-    rank = len(network.input_shape)
+    rank = len(shape)
     return dims[0] if len(dims) == rank + 1 else 1 if len(dims) == rank else default
 
 
-def make_input(network: Network, batch: int, data, dtype, rng, where: Location | None) -> np.ndarray:
-    """The input batch: given data (with or without the batch axis) or seeded noise."""
-    shape = network.input_shape
+def make_input(network: Network, batch: int, data, dtype, rng, where: Location | None):
+    """The input batch: given data (with or without the batch axis) or seeded noise; for a
+    network of several inputs, a mapping of input names to arrays (data keyed alike)."""
+    if len(network.inputs) > 1 or isinstance(data, dict):
+        if data is not None and (not isinstance(data, dict) or set(data) != set(network.inputs)):
+            given = ", ".join(sorted(data)) if isinstance(data, dict) else "one array"
+            raise CnnError(
+                f"the input data must hold one array per input, keyed {', '.join(network.inputs)}; received {given}",
+                where,
+            )
+        feeds = {
+            name: one_input(shape, batch, None if data is None else data[name], dtype, rng, where, f"the input '{name}'")
+            for name, shape in network.inputs.items()
+        }
+        batches = {name: array.shape[0] for name, array in feeds.items()}
+        if len(set(batches.values())) > 1:
+            sizes = ", ".join(f"{name} {size}" for name, size in batches.items())
+            raise CnnError(f"the inputs hold different batch sizes ({sizes}); allowed: one batch size for every input", where)
+        return feeds
+    return one_input(network.input_shape, batch, data, dtype, rng, where, "the input data")
+
+
+def one_input(shape, batch: int, data, dtype, rng, where: Location | None, what: str) -> np.ndarray:
     if data is None:
         return rng.standard_normal((batch, *shape)).astype(dtype)
     try:
-        array = convert(np.asarray(data, dtype=np.float64), dtype, "the input data", where)
+        array = convert(np.asarray(data, dtype=np.float64), dtype, what, where)
     except (TypeError, ValueError):
-        raise CnnError("the input data must be a (nested) list of numbers", where) from None
+        raise CnnError(f"{what} must be a (nested) list of numbers", where) from None
     if array.shape == tuple(shape):
         array = array[None]
     if array.shape[1:] != tuple(shape):
         raise CnnError(
-            f"the input data has shape {format_shape(array.shape)} but the network takes {format_shape(shape)} "
+            f"{what} has shape {format_shape(array.shape)} but the network takes {format_shape(shape)} "
             f"per sample (with or without a batch axis in front)",
             where,
         )
     return array
 
 
-def estimate_peak(summary: Summary, network: Network, batch: int, itemsize: int, keep: bool) -> int:
-    """Bytes at the busiest moment: live activations, the layer's working copies, weights."""
-    sizes = {INPUT: math.prod(network.input_shape) * batch * itemsize}
-    uses: dict[str, int] = {}
-    for node in network.nodes:
-        for name in node.inputs:
-            uses[name] = uses.get(name, 0) + 1
-    live = sizes[INPUT]
-    peak = live
-    weights = (summary.totals.params + summary.totals.running_stats) * itemsize
+# Besides the arrays each layer declares: NumPy's ufunc buffers, index tables and the
+# Python objects of the running layer; per layer run its record (timings, shapes); per
+# weight tensor its array object and its entry in the layer's mapping (measured: 250).
+SCRATCH_BYTES = 256 * 2**10
+RECORD_BYTES = 1024
+TENSOR_BYTES = 512
+
+
+@dataclass(frozen=True)
+class Peak:
+    """The busiest moment of a run: its bytes, and the layer running then (None: before
+    the forward pass, while the weights and the input are made)."""
+
+    bytes: int
+    layer: str | None
+
+
+def forward_peak(summary: Summary, network: Network, batch: int, itemsize: int, keep: bool) -> Peak:
+    """Bytes `execute` holds at its busiest, weights aside: the inputs (their caller keeps
+    them), the values still to be read or returned (every one with `keep`), and the running
+    layer's outputs and workspace (Layer.workspace), freed in execute's order.
+
+    Memory is followed as storages: each output has its own, and an output that may share
+    its first input's memory (Layer.shares_input: a view, the input itself, a result
+    computed in place) also keeps that input's storages alive for as long as it lives, so a
+    crop keeps its whole input."""
+    layout = network.layout
+    shapes: dict[str, Shape] = dict(network.inputs)
+    storages = {name: (name,) for name in network.inputs}  # value -> the storages it keeps
+    sizes = {name: nbytes(shape, batch, itemsize) for name, shape in network.inputs.items()}  # storage -> bytes
+    holders = dict.fromkeys(sizes, 1)  # storage -> live values keeping it
+    live = sum(sizes.values())
+    peak = Peak(live, None)
+    uses = count_uses(network)
+    kept = set(network.outputs) | set(network.inputs)
+    records = 0
     for node, row in zip(network.nodes, summary.layers):
-        out = math.prod(row.output_shape) * batch * itemsize
-        sizes[node.name] = out
-        biggest_input = max(sizes[name] for name in node.inputs)
-        # the output, a padded copy of the input and a tile of gathered windows while it runs
-        peak = max(peak, live + out + biggest_input + min(TILE_BYTES, out * 9))
-        live += out
+        inputs = tuple(shapes[name] for name in node.inputs)
+        outputs = value_shapes(node.name, row.output_shape)
+        first = next(iter(outputs.values()))
+        made = sum(nbytes(shape, batch, itemsize) for shape in outputs.values())
+        work = node.layer.workspace(inputs, first, layout, batch, itemsize)
+        records += RECORD_BYTES
+        if live + made + work + records > peak.bytes:
+            peak = Peak(live + made + work + records, node.name)
+        shared = storages[node.inputs[0]] if node.layer.shares_input() else ()
+        for name, shape in outputs.items():
+            shapes[name], sizes[name] = shape, nbytes(shape, batch, itemsize)
+            storages[name] = (name, *shared)
+            for storage in storages[name]:
+                holders[storage] = holders.get(storage, 0) + 1
+                live += sizes[storage] if holders[storage] == 1 else 0
         for name in node.inputs:
             uses[name] -= 1
-            if uses[name] == 0 and not keep:
-                live -= sizes[name]
-    return peak + weights
+            if uses[name] == 0 and name not in kept and not keep:
+                for storage in storages.pop(name):
+                    holders[storage] -= 1
+                    live -= sizes[storage] if holders[storage] == 0 else 0
+    return peak
+
+
+def value_shapes(name: str, output_shape) -> dict[str, Shape]:
+    """The values a layer gives, by name: NAME, or NAME.0, NAME.1, ... for several."""
+    if output_shape and isinstance(output_shape[0], tuple):
+        return {f"{name}.{i}": shape for i, shape in enumerate(output_shape)}
+    return {name: output_shape}
+
+
+def estimate_peak(summary: Summary, network: Network, batch: int, itemsize: int, keep: bool) -> Peak:
+    """Bytes `run` allocates at its busiest, an upper bound (tests/test_peak_memory.py
+    checks it against tracemalloc for every layer type): the weights, plus the larger of
+    their preparation (preparing_peak) and the forward pass (forward_peak), plus
+    SCRATCH_BYTES."""
+    weights = weight_bytes(summary, itemsize)
+    prepare = preparing_peak(summary, network, batch, itemsize)
+    forward = forward_peak(summary, network, batch, itemsize, keep)
+    busiest = forward if forward.bytes > prepare else Peak(prepare, None)
+    return Peak(weights + busiest.bytes + SCRATCH_BYTES, busiest.layer)
+
+
+def weight_bytes(summary: Summary, itemsize: int) -> int:
+    """Every weight and buffer of the network, with its array object (TENSOR_BYTES)."""
+    shapes = [shape for row in summary.layers for _, shape in (*row.weights, *row.buffers)]
+    return sum(math.prod(shape) * itemsize + TENSOR_BYTES for shape in shapes)
+
+
+def preparing_peak(summary: Summary, network: Network, batch: int, itemsize: int) -> int:
+    """Bytes besides the weights while `run` prepares, one array at a time: a tensor drawn
+    (Role.workspace) or written in the file (read in float64, then converted and checked
+    for overflow: 8 + 2 bytes a value besides it); each input drawn or read alike, the
+    inputs before it kept; then, the inputs kept, a BatchNorm folded into the layer before
+    it (that layer's only reader, with running statistics) copying that layer's tensors twice."""
+    layers = {node.name: node for node in network.nodes}
+    readers: dict[str, list[str]] = {}
+    for node in network.nodes:
+        for name in node.inputs:
+            readers.setdefault(name, []).append(node.name)
+    statistics = {row.name for row in summary.layers if row.buffers}
+    tensors = folding = 0
+    for row in summary.layers:
+        node = layers[row.name]
+        for leaf, shape in (*row.weights, *row.buffers):
+            elements = math.prod(shape)
+            written = bool(node.tensors) and leaf in node.tensors
+            tensors = max(tensors, elements * 10 if written else node.layer.role(leaf).workspace(elements, itemsize))
+            if readers.get(row.name, []) in ([name] for name in statistics):
+                folding = max(folding, 2 * elements * itemsize)
+    inputs = [batch * math.prod(shape) for shape in network.inputs.values()]
+    made = sum(inputs) * itemsize
+    return max(tensors, made + max(inputs) * (8 + 2), made + folding)
 
 
 def check_memory(summary: Summary, network: Network, batch: int, dtype: str, keep: bool, limit: int | None) -> None:
@@ -243,10 +372,11 @@ def check_memory(summary: Summary, network: Network, batch: int, dtype: str, kee
 
     limit = machine_memory() // 2 if limit is None else limit
     peak = estimate_peak(summary, network, batch, np.dtype(DTYPES[dtype]).itemsize, keep)
-    if peak > limit:
+    if peak.bytes > limit:
+        where = f"while '{peak.layer}' runs" if peak.layer is not None else "while the weights and the input are made"
         raise CnnError(
-            f"running this network needs about {human_bytes(peak)} at its peak, more than the limit of "
-            f"{human_bytes(limit)}; allowed: a smaller --input or --batch, or a higher --max-memory"
+            f"running this network needs about {human_bytes(peak.bytes)} at its peak ({where}), more than the limit "
+            f"of {human_bytes(limit)}; allowed: a smaller --input or --batch, or a higher --max-memory"
         )
 
 
@@ -270,8 +400,8 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     rng = np.random.default_rng(seed)
     params, random_layers, unused = prepare_weights(summary, network, weights, numpy_type, rng)
     x = make_input(network, batch, data, numpy_type, rng, data_location)
-    batch = x.shape[0]
-    expected = {row.name: (batch, *row.output_shape) for row in summary.layers}
+    batch = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+    expected = {row.name: batched(row.output_shape, batch) for row in summary.layers}
     # Preparation, like loading the weights: not part of the timed forward pass.
     folded = frozenset() if keep else fold_batchnorms(network, params)
     start = time.perf_counter()
@@ -279,7 +409,7 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
         output, kept, timings = execute(network, params, x, keep, on_layer, expected, folded)
     total = time.perf_counter() - start
     layers = tuple(
-        LayerRun(node.name, node.layer.type_name, (batch, *row.output_shape), tuple(shape), seconds)
+        LayerRun(node.name, node.layer.type_name, batched(row.output_shape, batch), tuple(shape), seconds)
         for (node, shape, seconds), row in zip(timings, summary.layers)
     )
     warnings = [f"unused weights in the file: {', '.join(unused)}"] if unused else []

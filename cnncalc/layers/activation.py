@@ -12,7 +12,7 @@ from typing import ClassVar
 from .attrs import Attr, Axis, Choice, Int, Number
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, channel_axis, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, channel_axis, nbytes, product
 
 
 class Activation(Layer):
@@ -22,6 +22,7 @@ class Activation(Layer):
     per_element: ClassVar[int] = 1
     formula: ClassVar[str] = ""
     in_place: ClassVar[bool] = False  # its function takes out= and may overwrite its input
+    scratch = None  # bytes its function allocates besides its output: (elements, itemsize, values) -> int
     torch_names: ClassVar[tuple[str, str | None]] = ("Identity", None)  # nn module, functional form
     keras_name: ClassVar[str | None] = None  # Keras's activation string for this exact function
     keras_build = None  # values -> the Keras layer, where the string does not fit
@@ -71,12 +72,28 @@ class Activation(Layer):
             return type(self).function(inputs[0], self.values, out=inputs[0])
         return type(self).function(inputs[0], self.values)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The temporaries of its function, as registered (`scratch`); by default one array
+        of the output's size and a boolean mask: np.where over a comparison, or a formula
+        keeping one intermediate beside the one being computed."""
+        elements = batch * product(out)
+        if type(self).scratch is None:
+            return elements * (itemsize + 1)
+        return type(self).scratch(elements, itemsize, self.values)
+
+    def shares_input(self) -> bool:
+        """The identity returns its input; an in-place function overwrites it."""
+        return self.in_place or self.per_element == 0
+
 
 def activation(
-    name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras
+    name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras,
+    scratch=None,
 ):
     """Register an activation. torch: (its nn module, its functional form); keras: the name
-    Keras's `activation=` takes for exactly this function, or None where there is none."""
+    Keras's `activation=` takes for exactly this function, or None where there is none;
+    scratch: the bytes its function allocates besides the output, (elements, itemsize,
+    values) -> int, when not one array and a mask (Activation.workspace)."""
     return REGISTRY.variant(
         Activation,
         name,
@@ -89,6 +106,7 @@ def activation(
         in_place=in_place,
         torch_names=torch,
         keras_name=keras,
+        scratch=staticmethod(scratch) if scratch is not None else None,
     )
 
 
@@ -104,16 +122,27 @@ def _relu6(x):
     return np.clip(x, 0, 6)
 
 
+def _no_temporaries(elements: int, itemsize: int, values: dict) -> int:
+    """One ufunc call: nothing besides the output."""
+    return 0
+
+
 def _gelu(x, approximate):
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(x.dtype.type(0.7978845608028654) * (x + x.dtype.type(0.044715) * x**3)))
     return 0.5 * x * (1 + numeric.erf(x / x.dtype.type(1.4142135623730951)))
 
 
+def _gelu_scratch(elements: int, itemsize: int, values: dict) -> int:
+    """0.5 * x and one more array (x / sqrt 2 and erf of it, or tanh's chain) beside the
+    one being computed; the exact form's chunk of Python floats (kernels.erf)."""
+    return 2 * elements * itemsize + (numeric.ERF_WORKSPACE if values["approximate"] == "none" else 0)
+
+
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
-activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x, torch=("Identity", None), keras="linear")
+activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x, torch=("Identity", None), keras="linear", scratch=_no_temporaries)
 activation(
     "relu",
     "ReLU",
@@ -122,10 +151,11 @@ activation(
     summary="max(x, 0)",
     function=lambda x, v, out=None: np.maximum(x, 0, out=out),
     in_place=True,
+    scratch=_no_temporaries,
     torch=("ReLU", "F.relu"),
     keras="relu",
 )
-activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x), torch=("ReLU6", "F.relu6"), keras="relu6")
+activation("relu6", "ReLU6", per_element=2, formula="min(max(x, 0), 6)", summary="min(max(x, 0), 6)", function=lambda x, v: _relu6(x), torch=("ReLU6", "F.relu6"), keras="relu6", scratch=_no_temporaries)
 activation(
     "leaky_relu",
     "LeakyReLU",
@@ -155,6 +185,7 @@ activation(
     formula="x * 0.5 * (1 + erf(x / sqrt 2)): divide, erf, add, two multiplies",
     summary="x * Phi(x), exact (erf) or tanh approximation",
     function=lambda x, v: _gelu(x, v["approximate"]),
+    scratch=_gelu_scratch,
     attributes=[Attr("approximate", Choice("none", "tanh"), "none", (), "PyTorch's approximation switch")],
     torch=("GELU", "F.gelu"),
     keras=lambda values: call("layers.Activation", "gelu" if values["approximate"] == "tanh" else Raw("gelu_exact")),
@@ -180,7 +211,7 @@ activation(
     torch=("Hardsigmoid", "F.hardsigmoid"),
     keras="hard_sigmoid",
 )
-activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x), torch=("Tanh", "torch.tanh"), keras="tanh")
+activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x), torch=("Tanh", "torch.tanh"), keras="tanh", scratch=_no_temporaries)
 activation(
     "softplus",
     "Softplus",
@@ -279,7 +310,7 @@ class PReLU(Activation):
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """nn.PReLU's slopes run along dim 1, the channels."""
         count = self["num_parameters"]
-        return TorchOp(call("nn.PReLU", count if count != 1 else None), wants=CHANNELS_FIRST if count != 1 else ANY)
+        return TorchOp(call("nn.PReLU", count if count != 1 else None).named("num_parameters"), wants=CHANNELS_FIRST if count != 1 else ANY)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         """Keras's PReLU learns one slope per element unless axes are shared: share all
@@ -315,6 +346,13 @@ class Softmax(Activation):
 
     def normalise(self, shifted, exp, total):
         return exp / total
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The shifted input and its exponential beside the output, and two arrays of one
+        value per slice along the axis (the sum, and its logarithm for log_softmax)."""
+        shape = shapes[0]
+        slices = product(shape) // shape[sample_axis(self, "dim", len(shape))]
+        return (2 * product(out) + 2 * slices) * batch * itemsize
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call(f"nn.{self.torch_names[0]}", dim=self["dim"]), wants=FILE)
@@ -420,6 +458,14 @@ class FusedActivation:
         defaults = {a.name: a.default for a in cls.attributes}
         return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).forward([y], {}, layout)
 
+
+    def with_activation(self: Layer, kernel: int, out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The workspace of a layer computing its result with `kernel` bytes besides it, then
+        its fused activation: that result stays while the activation makes the output."""
+        fused = FusedActivation.fused(self)
+        if fused is None:
+            return kernel
+        return max(kernel, nbytes(out, batch, itemsize) + fused.workspace((out,), out, layout, batch, itemsize))
 
     def fused(self: Layer) -> Activation | None:
         name = self["activation"]

@@ -34,6 +34,11 @@ def product(values: Sequence[int]) -> int:
     return math.prod(values)
 
 
+def nbytes(shape: Sequence[int], batch: int, itemsize: int) -> int:
+    """Bytes of a batch of arrays of this sample shape."""
+    return batch * math.prod(shape) * itemsize
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where the channel axis is: first (PyTorch) or last (Keras's default)."""
@@ -111,6 +116,12 @@ class Role(enum.Enum):
             return uniform(0.5, 1.5)
         return uniform(-0.1, 0.1)
 
+    def workspace(self, elements: int, itemsize: int) -> int:
+        """Bytes `initial` and its conversion to the run's type allocate besides the tensor:
+        the float32 draw while it is converted to another type, a mean's draw while it is
+        scaled."""
+        return 4 * elements if self is Role.MEAN or itemsize != 4 else 0
+
     def probe(self, shape: Shape):
         """The value under `rf --verify`: kernels average what they read, scales and
         variances are one, shifts and means zero (nothing overflows, nothing cancels)."""
@@ -141,6 +152,7 @@ class Facts:
     flops: int = 0
     field: FieldStep = PASS
     warnings: tuple[str, ...] = ()
+    outputs: tuple[Shape, ...] = ()  # every output, for a layer with several (output_shape is the first)
 
     @property
     def param_count(self) -> int:
@@ -204,6 +216,10 @@ class Layer(abc.ABC):
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "KerasOp":
         """This layer in Keras 3 (functional API), exactly, or a self.fail(...)."""
 
+    def output_count(self) -> int:
+        """How many values the layer returns (split and chunk: several, read as NAME.i)."""
+        return 1
+
     def role(self, tensor: str) -> Role:
         """What the weight or buffer named `tensor` does (every type declares its own)."""
         try:
@@ -239,6 +255,20 @@ class Layer(abc.ABC):
         """(scale, shift) per channel when this layer is, at inference, y = x*scale + shift
         over the channels, else None."""
         return None
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """Bytes the NumPy forward pass allocates besides its output, at its busiest, for a
+        batch of `batch` inputs of these shapes in elements of `itemsize` bytes: padded
+        copies, gathered windows, temporaries of its formula (cnncalc run's memory estimate;
+        tests/test_peak_memory.py holds every type to it under tracemalloc). By default one
+        array of the output's size, as for a formula with one intermediate."""
+        return nbytes(out, batch, itemsize)
+
+    def shares_input(self) -> bool:
+        """Whether the output may be the first input itself, a view of it or the input
+        overwritten in place: it then keeps the input's memory alive for as long as it
+        lives (a crop keeps all of its input)."""
+        return False
 
     def replaced(self, **values: Any) -> "Layer":
         """The same layer with some attribute values changed (no checks re-run)."""

@@ -34,7 +34,7 @@ from .windows import TransposedWindow, Window, keras_transposed_size, same_paddi
 from .lazy import numeric
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
-from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Role, Shape, Working, channels_back, channels_first, product
+from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Role, Shape, Working, channels_back, channels_first, nbytes, product
 
 PADDING = Attr("padding", Padding(), 0, ("p",), "zeros around the input: int, per dimension, [before, after] pairs, 'same' (TensorFlow) or 'valid'")
 PADDING_MODE = Attr(
@@ -265,12 +265,30 @@ class Conv(Windowed, FusedActivation):
         y = convolve(x, params["weight"], params.get("bias"), self.windows(x.shape[2:]), groups, self.values.get("padding_mode", "zeros"))
         return self.apply_activation(channels_back(y, layout), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A tile of gathered windows and their product, a padded sample for a padding mode
+        other than zeros (kernels.conv_workspace); then the fused activation's."""
+        channels, spatial = layout.split(shapes[0])
+        _, groups = self.channels(channels)
+        windows = self.windows(spatial)
+        kernel = numeric.conv_workspace(
+            (batch, channels, *spatial),
+            self.infer(shapes, layout).params["weight"],
+            groups,
+            [w.stride for w in windows],
+            [(w.before, w.after) for w in windows],
+            [w.dilation for w in windows],
+            self.values.get("padding_mode", "zeros"),
+            itemsize,
+        )
+        return self.with_activation(kernel, out, layout, batch, itemsize)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         channels, spatial = layout.split(shapes[0])
         windows = self.windows(spatial)
         mode = self.values.get("padding_mode", "zeros")
         padding, expression = self.torch_padding(windows, mode)
-        module = self.torch_module(channels, windows, padding, mode if padding is not None else "zeros")
+        module = self.torch_module(channels, windows, padding, mode if padding is not None else "zeros").named("in_channels", "out_channels")
         return TorchOp(module, self.torch_activation(expression, 1 if layout.channels_last else -1), CHANNELS_FIRST)
 
     def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
@@ -395,6 +413,24 @@ class SeparableConv(Conv):
         middle = convolve(x, params["depthwise.weight"], None, windows, x.shape[1])
         y = convolve(middle, params["pointwise.weight"], params.get("pointwise.bias"), [Window(1)] * len(windows), 1)
         return self.apply_activation(channels_back(y, layout), layout)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The depthwise result, kept while the pointwise conv and the fused activation run,
+        and each conv's own tile (kernels.conv_workspace)."""
+        channels, spatial = layout.split(shapes[0])
+        windows = self.windows(spatial)
+        params = self.infer(shapes, layout).params
+        out_spatial = layout.split(out)[1]
+        middle_shape = (batch, channels * self["multiplier"], *out_spatial)
+        rank = len(spatial)
+        depthwise = numeric.conv_workspace(
+            (batch, channels, *spatial), params["depthwise.weight"], channels, [w.stride for w in windows],
+            [(w.before, w.after) for w in windows], [w.dilation for w in windows], "zeros", itemsize,
+        )
+        pointwise = numeric.conv_workspace(middle_shape, params["pointwise.weight"], 1, [1] * rank, [(0, 0)] * rank, [1] * rank, "zeros", itemsize)
+        result = nbytes(out, batch, itemsize)
+        middle = product(middle_shape) * itemsize
+        return middle + self.with_activation(max(depthwise - result, pointwise), out, layout, batch, itemsize)
 
     def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
         """The SeparableConv helper module: depthwise then pointwise, PyTorch's names."""
@@ -543,6 +579,15 @@ class ConvTranspose(Conv):
         )
         return self.apply_activation(channels_back(y, layout), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A tile of W^T x for every tap (kernels.conv_transpose_workspace); then the fused
+        activation's."""
+        channels, spatial = layout.split(shapes[0])
+        _, groups = self.channels(channels)
+        weight = self.infer(shapes, layout).params["weight"]
+        kernel = numeric.conv_transpose_workspace((batch, channels, *spatial), weight, groups, itemsize)
+        return self.with_activation(kernel, out, layout, batch, itemsize)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch pads both sides alike: pad by the smaller side, crop the rest exactly.
 
@@ -571,7 +616,7 @@ class ConvTranspose(Conv):
             groups=groups if groups != 1 else None,
             bias=False if not self["bias"] else None,
             dilation=single(dilations) if set(dilations) != {1} else None,
-        )
+        ).named("in_channels", "out_channels")
         expression = "{m}({x})"
         full = [(n - 1) * s + d * (k - 1) + 1 - p * 2 + q for (n, k, s, d, *_), p, q in zip(self.geometry(spatial), paddings, extras)]
         if any(start or size != length for (start, size), length in zip(crops, full)):

@@ -19,7 +19,7 @@ from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Numbe
 from .lazy import np
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, Working, channel_axis, channels_back, channels_first, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, Working, channel_axis, channels_back, channels_first, nbytes, product
 
 
 @REGISTRY.register("linear", "Dense", "fc", "fully_connected")
@@ -78,8 +78,12 @@ class Linear(Layer, FusedActivation):
             y = y + params["bias"]
         return self.apply_activation(y, layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The product beside the output while the bias is added; then the fused activation's."""
+        return self.with_activation(nbytes(out, batch, itemsize) if self["bias"] else 0, out, layout, batch, itemsize)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
-        module = call("nn.Linear", shapes[0][-1], self["out"], bias=False if not self["bias"] else None)
+        module = call("nn.Linear", shapes[0][-1], self["out"], bias=False if not self["bias"] else None).named("in_features", "out_features")
         return TorchOp(module, self.torch_activation("{m}({x})", -1), FILE)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
@@ -217,6 +221,17 @@ class BatchNorm(Norm):
         y += shift.astype(x.dtype, copy=False)
         return y
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A few arrays of one value per channel (per sample and channel when it computes its
+        own statistics); np.var's temporary of the input's size is gone before the output
+        is made."""
+        slices = self.channels_of(shapes[0], layout) * (batch if self.stats_per_element else 1)
+        return 8 * slices * 8
+
+    def shares_input(self) -> bool:
+        """An input nothing else reads is scaled in place."""
+        return True
+
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(x.ndim) if a != axis)
 
@@ -243,7 +258,7 @@ class BatchNorm(Norm):
             momentum=self["momentum"] if self["momentum"] != 0.1 else None,
             affine=affine if affine != default_affine else None,
             track_running_stats=track if track != default_track else None,
-        )
+        ).named("num_features")
         return TorchOp(module, wants=CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
@@ -345,6 +360,13 @@ class LayerNorm(Norm):
         y = (x - mean) / np.sqrt(var + x.dtype.type(self["eps"]))
         return self.scale_shift(y, params, None, x.shape[x.ndim - count :]).astype(x.dtype, copy=False)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The normalised input and the scaled one beside the output; mean, variance and
+        deviation, one value per normalised slice."""
+        shape = shapes[0]
+        slices = product(shape) // product(self.normalised(shape))
+        return (2 * product(out) + 3 * slices) * batch * itemsize
+
     def normalised(self, shape: Shape) -> Shape:
         wanted = self["shape"]
         return (shape[-1],) if wanted is None else (wanted if isinstance(wanted, tuple) else (wanted,))
@@ -363,7 +385,7 @@ class LayerNorm(Norm):
             eps=self["eps"] if self["eps"] != 1e-5 else None,
             elementwise_affine=False if not scale else None,
             bias=False if scale and not center else None,
-        )
+        ).named("normalized_shape")
         return TorchOp(module, wants=FILE)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
@@ -420,6 +442,11 @@ class GroupNorm(Norm):
         shape = [1, channels] + [1] * (x.ndim - 2)
         return channels_back(self.scale_shift(y, params, 1, shape).astype(x.dtype, copy=False), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The input grouped (a copy when it is not contiguous), normalised and scaled,
+        beside the output; statistics per sample and group."""
+        return (3 * product(out) + 4 * self["groups"]) * batch * itemsize
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         module = call(
             "nn.GroupNorm",
@@ -427,7 +454,7 @@ class GroupNorm(Norm):
             self.channels_of(shapes[0], layout),
             eps=self["eps"] if self["eps"] != 1e-5 else None,
             affine=False if not self.torch_affine() else None,
-        )
+        ).named("num_groups", "num_channels")
         return TorchOp(module, wants=CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:

@@ -1,23 +1,34 @@
 """NumPy kernels for the forward pass, channels first: (N, C, *spatial).
 
-Convolution gathers its windows through a strided view (no copy) and multiplies them with
-the weights through BLAS, a tile of output rows at a time so the gathered buffer stays
-bounded (`TILE_BYTES`). Depthwise convolution multiplies and adds one kernel tap at a time
-over whole tensors (no Python loop over channels). Transposed convolution is the matrix
-product of the weights with the input, scattered back tap by tap (col2im). Pooling reduces
-over a window view. Every rule follows PyTorch: padding, dilation, groups, ceil mode,
+Convolution multiplies the weights with gathered windows through BLAS, a tile of output
+positions at a time (im2col). Depthwise convolution multiplies and adds one kernel tap at a
+time (no Python loop over channels). Transposed convolution is the matrix product of the
+weights with the input, scattered back tap by tap (col2im). Pooling combines one tap at a
+time into its result. Every rule follows PyTorch: padding, dilation, groups, ceil mode,
 count_include_pad, output_padding, interpolation index arithmetic.
+
+Memory: each kernel allocates its result and a bounded workspace, and says how large in a
+`*_workspace` function next to it, which the layers' `workspace` methods read (so the
+peak memory of `cnncalc run` is known before it starts). Zero padding is never
+materialised: a tap reads only the input positions it really covers (`tap_region`) and
+the rest of its gathered window is zero; gathered windows, products and scatter buffers
+are built one tile of at most TILE_BYTES at a time (`tiles`), one sample at a time.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 TILE_BYTES = 4 * 2**20  # gathered windows per tile of a convolution: cache-sized (measured best)
+ERF_CHUNK = 4096  # values handed to math.erf at a time: Python floats for these only
+ERF_WORKSPACE = ERF_CHUNK * 96  # the chunk as Python floats (in and out) and a float64 copy
+
+Box = tuple[tuple[int, int], ...]  # (start, stop) along each spatial axis
 
 
 def pad(x: np.ndarray, pairs: Sequence[tuple[int, int]], mode: str = "constant", value: float = 0.0) -> np.ndarray:
@@ -33,6 +44,17 @@ def pad(x: np.ndarray, pairs: Sequence[tuple[int, int]], mode: str = "constant",
     return np.pad(x, widths, mode=numpy_mode)
 
 
+def pad_workspace(shape: Sequence[int], pairs: Sequence[tuple[int, int]], mode: str, itemsize: int) -> int:
+    """Bytes `pad` allocates besides its result for a batch of this shape (N, C, *spatial):
+    NumPy fills the new positions of a mode other than a constant through copies of edge
+    slabs, never more than the new positions themselves."""
+    if mode in ("constant", "zeros") or all(a <= 0 and b <= 0 for a, b in pairs):
+        return 0
+    kept = [n - max(-a, 0) - max(-b, 0) for n, (a, b) in zip(shape[2:], pairs)]
+    padded = [n + max(a, 0) + max(b, 0) for n, (a, b) in zip(kept, pairs)]
+    return (math.prod(padded) - math.prod(kept)) * math.prod(shape[:2]) * itemsize
+
+
 def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int]) -> np.ndarray:
     """View (N, C, *out, *kernel) of the windows of an already padded x (no copy)."""
     rank = len(kernel)
@@ -44,131 +66,309 @@ def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilatio
     return view[index]
 
 
+# -- tiles and taps ------------------------------------------------------------------------
+
+
+def tile_shape(sizes: Sequence[int], per_position: int) -> tuple[int, int]:
+    """(axis, count): a tile is `count` positions along `axis`, one along each axis before it
+    and all of every axis after it: the largest such box costing at most TILE_BYTES at
+    `per_position` bytes a position (at least one position)."""
+    budget = max(TILE_BYTES // max(per_position, 1), 1)  # positions a tile may hold
+    for axis in range(len(sizes)):
+        inner = math.prod(sizes[axis + 1 :])
+        if inner <= budget:
+            return axis, max(1, min(sizes[axis], budget // inner))
+    raise AssertionError("unreachable: the last axis has inner size 1")
+
+
+def tile_positions(sizes: Sequence[int], per_position: int) -> int:
+    """Positions in the largest tile `tiles` makes."""
+    axis, count = tile_shape(sizes, per_position)
+    return count * math.prod(sizes[axis + 1 :])
+
+
+def tiles(sizes: Sequence[int], per_position: int) -> Iterator[Box]:
+    """Boxes covering positions `sizes`, each at most TILE_BYTES at per_position bytes a
+    position (or one position), in C order."""
+    axis, count = tile_shape(sizes, per_position)
+    for index in itertools.product(*(range(n) for n in sizes[:axis])):
+        for start in range(0, sizes[axis], count):
+            yield (*((i, i + 1) for i in index), (start, min(start + count, sizes[axis])), *((0, n) for n in sizes[axis + 1 :]))
+
+
+def tap_region(box: Box, offsets: Sequence[int], strides: Sequence[int], sizes: Sequence[int]):
+    """Where the positions o of `box` map to o*stride + offset inside [0, size) along every
+    axis: (slices of the box, slices of the array of `sizes` they map to), or None when
+    some axis has none (a tap that reads only padding, or scatters only past the crop)."""
+    inner, outer = [], []
+    for (low, high), offset, s, n in zip(box, offsets, strides, sizes):
+        first = max(low, -(offset // s))  # ceil(-offset / s)
+        stop = min(high, (n - 1 - offset) // s + 1)
+        if stop <= first:
+            return None
+        inner.append(slice(first - low, stop - low))
+        outer.append(slice(first * s + offset, (stop - 1) * s + offset + 1, s))
+    return tuple(inner), tuple(outer)
+
+
+def fill_outside(view: np.ndarray, inner: Sequence[slice], value: float) -> None:
+    """Sets the positions of `view` (its last len(inner) axes) outside the `inner` box."""
+    rank = len(inner)
+    for axis, part in enumerate(inner):
+        after = (slice(None),) * (rank - axis - 1)
+        if part.start > 0:
+            view[(Ellipsis, slice(0, part.start), *after)] = value
+        if part.stop < view.shape[view.ndim - rank + axis]:
+            view[(Ellipsis, slice(part.stop, None), *after)] = value
+
+
+def box_slices(box: Box) -> tuple[slice, ...]:
+    return tuple(slice(a, b) for a, b in box)
+
+
+# -- convolution ---------------------------------------------------------------------------
+
+
+def conv_output_size(size, kernel, stride, pairs, dilation) -> list[int]:
+    """floor((n + before + after - d*(k - 1) - 1) / s) + 1 along each axis."""
+    return [(n + a + b - (d * (k - 1) + 1)) // s + 1 for n, k, s, (a, b), d in zip(size, kernel, stride, pairs, dilation)]
+
+
+def is_depthwise(channels: int, weight_shape: Sequence[int], groups: int) -> bool:
+    return weight_shape[1] == 1 and groups == channels and groups > 1
+
+
 def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros") -> np.ndarray:
-    """PyTorch's convNd: weight (out, in/groups, *kernel), explicit (before, after) padding."""
-    x = pad(x, pairs, mode)
-    batch, channels = x.shape[:2]
-    out_channels, group_channels, *kernel = weight.shape
+    """PyTorch's convNd: weight (out, in/groups, *kernel), explicit (before, after) padding.
+
+    Zero padding is read lazily; another mode pads one sample at a time."""
+    batch, channels, *size = x.shape
+    out_channels, _, *kernel = weight.shape
     rank = len(kernel)
-    out_size = [(n - (d * (k - 1) + 1)) // s + 1 for n, k, s, d in zip(x.shape[2:], kernel, stride, dilation)]
-    if group_channels == 1 and groups == channels and groups > 1:
-        result = depthwise(x, weight, groups, stride, dilation, out_size)
-    else:
-        result = grouped(x, weight, groups, stride, dilation, out_size)
+    out_size = conv_output_size(size, kernel, stride, pairs, dilation)
+    depthwise = is_depthwise(channels, weight.shape, groups)
+    result = (np.zeros if depthwise else np.empty)((batch, out_channels, *out_size), dtype=x.dtype)
+    sample_conv = depthwise_sample if depthwise else grouped_sample
+    for n in range(batch):
+        if mode != "zeros" and any(a or b for a, b in pairs):
+            padded = pad(x[n : n + 1], pairs, mode)[0]
+            sample_conv(padded, weight, groups, stride, dilation, [(0, 0)] * rank, result[n])
+            del padded  # before the next sample's is made
+        else:
+            sample_conv(x[n], weight, groups, stride, dilation, pairs, result[n])
     if bias is not None:
         result += bias.reshape((1, -1) + (1,) * rank)
     return result
 
 
-def depthwise(x, weight, groups, stride, dilation, out_size) -> np.ndarray:
-    """Each channel with its own kernels: one multiply-add per kernel tap, whole tensors at once."""
-    batch = x.shape[0]
-    rank = len(out_size)
+def tile_cost(channels: int, weight_shape, groups: int, itemsize: int) -> int:
+    """Bytes per output position of a convolution's tile: a gathered column (C x kernel
+    volume), or for a depthwise one a column of products (out channels)."""
+    out_channels, _, *kernel = weight_shape
+    if is_depthwise(channels, weight_shape, groups):
+        return out_channels * itemsize
+    return channels * math.prod(kernel) * itemsize
+
+
+def conv_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, itemsize) -> int:
+    """Bytes `conv` allocates besides its result for a batch of `shape` (N, C, *spatial):
+    one tile (tile_cost) and, for a padding mode other than zeros, a padded sample."""
+    _, channels, *size = shape
+    _, _, *kernel = weight_shape
+    out_size = conv_output_size(size, kernel, stride, pairs, dilation)
+    padding = 0
+    if mode != "zeros" and any(a or b for a, b in pairs):
+        padded = [n + a + b for n, (a, b) in zip(size, pairs)]
+        padding = channels * math.prod(padded) * itemsize + pad_workspace((1, channels, *size), pairs, mode, itemsize)
+    cost = tile_cost(channels, weight_shape, groups, itemsize)
+    return padding + tile_positions(out_size, cost) * cost
+
+
+def depthwise_sample(x, weight, groups, stride, dilation, pairs, result) -> None:
+    """One sample, each channel with its own kernels, into `result` (zeros): one multiply-add
+    per kernel tap over a tile of outputs, only where the tap reads the input."""
+    size = x.shape[1:]
     kernel = weight.shape[2:]
+    rank = len(kernel)
     multiplier = weight.shape[0] // groups
     w = weight.reshape(groups, multiplier, *kernel)
-    result = np.zeros((batch, groups, multiplier, *out_size), dtype=x.dtype)
-    scratch = np.empty_like(result)
-    for tap in np.ndindex(*kernel):
-        plane = x[(slice(None), slice(None), *tap_slice(tap, dilation, stride, out_size))][:, :, None]
-        np.multiply(plane, w[(slice(None), slice(None), *tap)].reshape((1, groups, multiplier) + (1,) * rank), out=scratch)
-        result += scratch
-    return result.reshape(batch, groups * multiplier, *out_size)
+    out_size = result.shape[1:]
+    target = result.reshape(groups, multiplier, *out_size)
+    taps = list(np.ndindex(*kernel))
+    offsets = [tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs)) for tap in taps]
+    cost = tile_cost(groups, weight.shape, groups, x.itemsize)
+    store = np.empty(tile_positions(out_size, cost) * groups * multiplier, dtype=x.dtype)
+    for box in tiles(out_size, cost):
+        shape = tuple(b - a for a, b in box)
+        scratch = store[: math.prod(shape) * groups * multiplier].reshape(groups, multiplier, *shape)
+        tile = target[(slice(None), slice(None), *box_slices(box))]
+        for tap, offset in zip(taps, offsets):
+            region = tap_region(box, offset, stride, size)
+            if region is None:  # reads only padding: adds zeros
+                continue
+            inner, source = region
+            part = scratch[(slice(None), slice(None), *inner)]
+            factor = w[(slice(None), slice(None), *tap)].reshape((groups, multiplier) + (1,) * rank)
+            np.multiply(x[(slice(None), *source)][:, None], factor, out=part)
+            tile[(slice(None), slice(None), *inner)] += part
 
 
-def tap_slice(tap, dilation, stride, out) -> tuple:
-    """The input positions kernel tap `tap` reads for every output position: a strided slice."""
-    return tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, s, o in zip(tap, dilation, stride, out))
+def grouped_sample(x, weight, groups, stride, dilation, pairs, result) -> None:
+    """One sample into `result`: matrix products per group and per tile of output
+    positions, W (out, C*K) @ columns (C*K, positions), written straight into the result.
 
-
-def grouped(x, weight, groups, stride, dilation, out_size) -> np.ndarray:
-    """Matrix products per group and per tile of output rows: W (out, C*K) @ cols (C*K, rows).
-
-    The columns are gathered tap by tap (one strided copy each) into a buffer of at most
-    TILE_BYTES; a 1x1 kernel with stride 1 needs no gathering at all.
+    The columns are gathered tap by tap (one strided copy each, zeros where the tap reads
+    padding) into one buffer of at most TILE_BYTES; a 1x1 kernel with stride 1 and no
+    padding over a contiguous sample needs no gathering at all.
     """
-    batch, channels = x.shape[:2]
-    rank = len(out_size)
+    channels, *size = x.shape
     out_channels, per_group, *kernel = weight.shape
     volume = math.prod(kernel)
     w = weight.reshape(groups, out_channels // groups, per_group * volume)
-    positions = math.prod(out_size)
-    result = np.empty((batch, out_channels, positions), dtype=x.dtype)
-    if volume == 1:
-        picked = x[(slice(None), slice(None), *tap_slice((0,) * rank, dilation, stride, out_size))]
-        columns = np.ascontiguousarray(picked).reshape(batch, groups, per_group, positions)
-        for n in range(batch):
-            result[n] = np.matmul(w, columns[n]).reshape(out_channels, positions)
-        return result.reshape(batch, out_channels, *out_size)
-    row = math.prod(out_size[1:])
-    rows_per_tile = max(1, TILE_BYTES // max(channels * volume * row * x.itemsize, 1))
+    out_size = result.shape[1:]
+    if volume == 1 and all(s == 1 for s in stride) and not any(a or b for a, b in pairs) and x.flags.c_contiguous:
+        np.matmul(w, x.reshape(groups, per_group, -1), out=result.reshape(groups, out_channels // groups, -1))
+        return
     taps = list(np.ndindex(*kernel))
-    for n in range(batch):
-        for start in range(0, out_size[0], rows_per_tile):
-            stop = min(start + rows_per_tile, out_size[0])
-            tile = (stop - start, *out_size[1:])
-            columns = np.empty((channels, volume, *tile), dtype=x.dtype)
-            for index, tap in enumerate(taps):
-                region = tap_slice(tap, dilation, stride, out_size)
-                first = region[0]
-                rows = slice(first.start + start * first.step, first.start + (stop - 1) * first.step + 1, first.step)
-                columns[:, index] = x[(n, slice(None), rows, *region[1:])]
-            product = np.matmul(w, columns.reshape(groups, per_group * volume, -1))  # (G, out/G, rows)
-            result[n, :, start * row : stop * row] = product.reshape(out_channels, -1)
-    return result.reshape(batch, out_channels, *out_size)
+    offsets = [tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs)) for tap in taps]
+    cost = tile_cost(channels, weight.shape, groups, x.itemsize)
+    store = np.empty(tile_positions(out_size, cost) * channels * volume, dtype=x.dtype)
+    for box in tiles(out_size, cost):
+        shape = tuple(b - a for a, b in box)
+        count = math.prod(shape)
+        columns = store[: count * channels * volume].reshape(channels, volume, *shape)
+        for index, offset in enumerate(offsets):
+            gathered = columns[:, index]
+            region = tap_region(box, offset, stride, size)
+            if region is None:
+                gathered[...] = 0
+                continue
+            inner, source = region
+            fill_outside(gathered, inner, 0)
+            gathered[(slice(None), *inner)] = x[(slice(None), *source)]
+        # a tile's positions are contiguous within each channel: a view, never a copy
+        target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
+        np.matmul(w, columns.reshape(groups, per_group * volume, count), out=target)
 
 
 def conv_transpose(x, weight, bias, stride, pairs, dilation, groups, output_padding) -> np.ndarray:
     """PyTorch's conv_transposeNd: weight (in, out/groups, *kernel).
 
-    The full-length output (n - 1)*s + d*(k - 1) + 1 is built by scattering W^T x tap by
-    tap (col2im); the result is its positions [before, before + out) with
+    Input position i and tap t reach position i*s + t*d of the full-length output
+    (n - 1)*s + d*(k - 1) + 1; the result keeps [before, before + out) of it with
     out = full - before - after + output_padding (zeros where that runs past the end).
+    W^T x is computed for a tile of input positions at a time, for every tap at once (one
+    product), and each tap's part is added where it lands inside the result (col2im).
     """
     batch, channels, *size = x.shape
     _, per_group_out, *kernel = weight.shape
     rank = len(kernel)
+    volume = math.prod(kernel)
     out_channels = per_group_out * groups
-    full = [(n - 1) * s + d * (k - 1) + 1 for n, k, s, d in zip(size, kernel, stride, dilation)]
-    out = [f - a - b + op for f, (a, b), op in zip(full, pairs, output_padding)]
-    room = [max(f, a + o) for f, (a, _), o in zip(full, pairs, out)]
-    result = np.zeros((batch, out_channels, *room), dtype=x.dtype)
     per_group_in = channels // groups
-    w = weight.reshape(groups, per_group_in, per_group_out, -1)  # (G, Cin/G, Cout/G, K)
-    xs = x.reshape(batch, groups, per_group_in, -1)  # (N, G, Cin/G, S)
-    columns = np.matmul(w.transpose(0, 3, 2, 1)[None], xs[:, :, None])  # (N, G, K, Cout/G, S)
-    for index, tap in enumerate(np.ndindex(*kernel)):
-        target = tuple(slice(t * d, t * d + (n - 1) * s + 1, s) for t, d, n, s in zip(tap, dilation, size, stride))
-        result[(slice(None), slice(None), *target)] += columns[:, :, index].reshape(batch, out_channels, *size)
-    result = result[(slice(None), slice(None), *(slice(a, a + o) for (a, _), o in zip(pairs, out)))]
+    out = conv_transpose_size(size, kernel, stride, pairs, dilation, output_padding)
+    result = np.zeros((batch, out_channels, *out), dtype=x.dtype)
+    # (G, K * Cout/G, Cin/G), contiguous for BLAS
+    w = np.ascontiguousarray(weight.reshape(groups, per_group_in, per_group_out, volume).transpose(0, 3, 2, 1))
+    w = w.reshape(groups, volume * per_group_out, per_group_in)
+    offsets = [tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs)) for tap in np.ndindex(*kernel)]
+    cost = transpose_cost(channels, weight.shape, groups, x.itemsize)
+    positions = tile_positions(size, cost)
+    store = np.empty(positions * volume * out_channels, dtype=x.dtype)
+    copies = None  # a tile of the input, when it is not contiguous
+    for n in range(batch):
+        target = result[n].reshape(groups, per_group_out, *out)
+        for box in tiles(size, cost):
+            shape = tuple(b - a for a, b in box)
+            count = math.prod(shape)
+            source = x[(n, slice(None), *box_slices(box))]
+            try:
+                inputs = np.reshape(source, (groups, per_group_in, count), copy=False)
+            except ValueError:
+                copies = np.empty(positions * channels, dtype=x.dtype) if copies is None else copies
+                tile = copies[: count * channels].reshape(channels, *shape)
+                np.copyto(tile, source)
+                inputs = tile.reshape(groups, per_group_in, count)
+            columns = store[: count * volume * out_channels].reshape(groups, volume * per_group_out, count)
+            np.matmul(w, inputs, out=columns)
+            columns = columns.reshape(groups, volume, per_group_out, *shape)
+            for index, offset in enumerate(offsets):
+                region = tap_region(box, offset, stride, out)
+                if region is None:  # lands only in the cropped part
+                    continue
+                inner, landing = region
+                target[(slice(None), slice(None), *landing)] += columns[(slice(None), index, slice(None), *inner)]
     if bias is not None:
-        result = result + bias.reshape((1, -1) + (1,) * rank)
+        result += bias.reshape((1, -1) + (1,) * rank)
     return result
+
+
+def conv_transpose_size(size, kernel, stride, pairs, dilation, output_padding) -> list[int]:
+    """(n - 1)*s + d*(k - 1) + 1 - before - after + output_padding along each axis."""
+    return [(n - 1) * s + d * (k - 1) + 1 - a - b + op for n, k, s, (a, b), d, op in zip(size, kernel, stride, pairs, dilation, output_padding)]
+
+
+def transpose_cost(channels: int, weight_shape, groups: int, itemsize: int) -> int:
+    """Bytes per input position of a transposed convolution's tile: W^T x for every tap,
+    and the input column (copied when the input is not contiguous)."""
+    _, per_group_out, *kernel = weight_shape
+    return (math.prod(kernel) * per_group_out * groups + channels) * itemsize
+
+
+def conv_transpose_workspace(shape, weight_shape, groups, itemsize) -> int:
+    """Bytes `conv_transpose` allocates besides its result for a batch of `shape`: the
+    weight rearranged for BLAS, and one tile (transpose_cost)."""
+    _, channels, *size = shape
+    cost = transpose_cost(channels, weight_shape, groups, itemsize)
+    return math.prod(weight_shape) * itemsize + tile_positions(size, cost) * cost
+
+
+# -- pooling -------------------------------------------------------------------------------
 
 
 def pool(x, kernel, stride, pairs, dilation, ceil_extra, kind, count_include_pad=True) -> np.ndarray:
     """Max or average over windows. `pairs` is the padding; `ceil_extra` the positions ceil
-    mode reads past it on the right (never counted, never the maximum)."""
+    mode reads past it on the right (never counted, never the maximum). Each tap is
+    combined into the result where it reads the input; padding is never built."""
+    size = x.shape[2:]
     rank = len(kernel)
-    fill = -np.inf if kind == "max" else 0.0
-    padded = pad(x, pairs, "constant", fill)
-    padded = pad(padded, [(0, e) for e in ceil_extra], "constant", fill)
-    out = [(n - (d * (k - 1) + 1)) // s + 1 for n, k, s, d in zip(padded.shape[2:], kernel, stride, dilation)]
-    taps = list(np.ndindex(*kernel))
-    result = padded[(slice(None), slice(None), *tap_slice(taps[0], dilation, stride, out))].copy()
+    out = [(n + a + b + e - (d * (k - 1) + 1)) // s + 1 for n, k, s, (a, b), d, e in zip(size, kernel, stride, pairs, dilation, ceil_extra)]
+    result = np.full((*x.shape[:2], *out), -np.inf if kind == "max" else 0.0, dtype=x.dtype)
     combine = np.maximum if kind == "max" else np.add
-    for tap in taps[1:]:
-        combine(result, padded[(slice(None), slice(None), *tap_slice(tap, dilation, stride, out))], out=result)
+    whole = tuple((0, o) for o in out)
+    for tap in np.ndindex(*kernel):
+        offset = tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs))
+        region = tap_region(whole, offset, stride, size)
+        if region is None:
+            continue
+        inner, source = region
+        part = result[(slice(None), slice(None), *inner)]
+        combine(part, x[(slice(None), slice(None), *source)], out=part)
     if kind == "max":
         return result
     # The divisor, window by window: PyTorch counts the padding (count_include_pad) but
-    # never the positions past it; without count_include_pad only real inputs count.
-    ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
-    counted = pad(ones, pairs, "constant", 1.0 if count_include_pad else 0.0)
-    counted = pad(counted, [(0, e) for e in ceil_extra], "constant", 0.0)
-    divisor = windows(counted, kernel, stride, dilation, out).sum(axis=tuple(range(-rank, 0)))
+    # never the positions past it; without count_include_pad only real inputs count. A
+    # window is a box, so its count is the product of the counts along each axis.
+    divisor = np.ones((1, 1) + (1,) * rank, dtype=x.dtype)
+    for axis, (n, k, s, (a, b), d, o) in enumerate(zip(size, kernel, stride, pairs, dilation, out)):
+        low, high = (-a, n + b) if count_include_pad else (0, n)
+        positions = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - a
+        counts = ((positions >= low) & (positions < high)).sum(axis=1).astype(x.dtype)
+        shape = [1] * (rank + 2)
+        shape[2 + axis] = o
+        divisor = divisor * counts.reshape(shape)
     result /= divisor
     return result
+
+
+def pool_workspace(kernel, out, kind, itemsize) -> int:
+    """Bytes `pool` allocates besides its result (spatial size `out`): for an average, the
+    divisor of every output position (two while it is multiplied up) and the position
+    tables of each axis."""
+    if kind == "max":
+        return 0
+    tables = sum(o * k for o, k in zip(out, kernel)) * 8 * 3
+    return 2 * math.prod(out) * itemsize + tables
 
 
 def adaptive_pool(x, sizes, kind) -> np.ndarray:
@@ -180,13 +380,32 @@ def adaptive_pool(x, sizes, kind) -> np.ndarray:
             view = sliding_window_view(x, step, axis=axis)[(slice(None),) * axis + (slice(None, None, step),)]
             x = view.max(axis=-1) if kind == "max" else view.mean(axis=-1)
             continue
-        parts = []
+        shape = list(x.shape)
+        shape[axis] = m
+        result = np.empty(shape, dtype=x.dtype)
+        before = (slice(None),) * axis
         for i in range(m):
             start, stop = (i * n) // m, -(-(i + 1) * n // m)
-            chunk = np.take(x, range(start, stop), axis=axis)
-            parts.append(chunk.max(axis=axis, keepdims=True) if kind == "max" else chunk.mean(axis=axis, keepdims=True))
-        x = np.concatenate(parts, axis=axis)
+            chunk, target = x[(*before, slice(start, stop))], result[(*before, slice(i, i + 1))]
+            if kind == "max":
+                np.max(chunk, axis=axis, keepdims=True, out=target)
+            else:
+                np.mean(chunk, axis=axis, keepdims=True, out=target)
+        x = result
     return x
+
+
+def adaptive_pool_workspace(shape, sizes, itemsize) -> int:
+    """Bytes `adaptive_pool` allocates besides its result: the array after each axis but
+    the last, while the next is computed."""
+    current = list(shape)
+    peak = arrays = 0
+    for axis, m in enumerate(sizes, start=2):
+        current[axis] = m
+        size = math.prod(current) * itemsize
+        peak = max(peak, arrays + size)
+        arrays = size
+    return max(peak - arrays, 0)
 
 
 def _source_scale(n: int, m: int, scale: float | None, align_corners: bool, kind) -> float:
@@ -206,6 +425,24 @@ def upsample(x, sizes, scales, mode, align_corners) -> np.ndarray:
         scale = scales[i] if scales is not None else None
         x = _resize_axis(x, axis, n, m, scale, mode, bool(align_corners))
     return x
+
+
+def upsample_workspace(shape, sizes, mode, itemsize) -> int:
+    """Bytes `upsample` allocates besides its result for a batch of `shape` (N, C, *spatial):
+    per axis, the array resized along the axes before it (none for the first), and one
+    array (nearest) or two (linear, cubic) resized along this one too; index and weight
+    tables of the axis's size."""
+    arrays = 1 if mode.startswith("nearest") else 2
+    current = list(shape)
+    previous = peak = 0
+    for axis, m in enumerate(sizes, start=2):
+        if mode.startswith("nearest") and current[axis] == m:
+            continue  # returned as it is
+        current[axis] = m
+        size = math.prod(current) * itemsize
+        peak = max(peak, previous + arrays * size + 16 * 8 * m)
+        previous = size
+    return max(peak - previous, 0)
 
 
 def _resize_axis(x, axis, n, m, scale, mode, align_corners):
@@ -238,7 +475,13 @@ def _resize_axis(x, axis, n, m, scale, mode, align_corners):
     shape = [1] * x.ndim
     shape[axis] = m
     weight = weight.reshape(shape)
-    return np.take(x, low, axis=axis) * (1 - weight) + np.take(x, high, axis=axis) * weight
+    # x[low] * (1 - w) + x[high] * w, with two arrays of the result's size at most
+    result = np.take(x, low, axis=axis)
+    result *= 1 - weight
+    upper = np.take(x, high, axis=axis)
+    upper *= weight
+    result += upper
+    return result
 
 
 def _cubic(x, axis, n, source):
@@ -257,13 +500,25 @@ def _cubic(x, axis, n, source):
     coefficients = [far(t + 1), near(t), near(1 - t), far(2 - t)]
     shape = [1] * x.ndim
     shape[axis] = len(source)
-    result = 0
+    result = None
     for offset, c in zip((-1, 0, 1, 2), coefficients):
         index = np.clip(base + offset, 0, n - 1)
-        result = result + np.take(x, index, axis=axis) * c.astype(x.dtype).reshape(shape)
+        term = np.take(x, index, axis=axis)
+        term *= c.astype(x.dtype).reshape(shape)
+        if result is None:
+            result = term
+        else:
+            result += term
+        del term  # the next is taken beside the result only: two arrays at most
     return result
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise (NumPy has none; math.erf is exact to double)."""
-    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+    """The error function, elementwise (NumPy has none; math.erf is exact to double),
+    ERF_CHUNK values at a time so that only those become Python floats."""
+    result = np.empty(x.shape, dtype=x.dtype)
+    flat = result.reshape(-1)
+    for start in range(0, x.size, ERF_CHUNK):
+        chunk = x.flat[start : start + ERF_CHUNK].tolist()
+        flat[start : start + len(chunk)] = [math.erf(value) for value in chunk]
+    return result

@@ -11,7 +11,7 @@ from ..errors import format_shape
 from .lazy import np
 from .activation import sample_axis
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
-from .base import MERGE, REGISTRY, UNDEFINED, Facts, Layer, Layout, Shape, product
+from .base import MERGE, REGISTRY, UNDEFINED, Facts, Layer, Layout, Shape, nbytes, product
 
 
 
@@ -54,6 +54,14 @@ class Elementwise(Merge):
             result = combine(result, x, out=result if fits else None)
         return result
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """From a third input on, the running result beside the next one."""
+        return nbytes(out, batch, itemsize) if len(shapes) > 2 else 0
+
+    def shares_input(self) -> bool:
+        """An input nothing else reads takes the result in place."""
+        return True
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """a + b (or a * b) broadcasts from the last axis, so inputs of different ranks
         must be in the file's layout; equal ranks work in either."""
@@ -95,6 +103,10 @@ class Concat(Merge):
         rank = inputs[0].ndim - 1
         axis = layout.channel_axis(rank) if self["axis"] is None else sample_axis(self, "axis", rank)
         return np.concatenate(inputs, axis=axis + 1)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """Copied straight into the output."""
+        return 0
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         if self["axis"] is None:

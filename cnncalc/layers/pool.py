@@ -86,6 +86,12 @@ class Pool(Windowed):
         )
         return channels_back(y.astype(x.dtype, copy=False), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """Padding is never built; an average's divisor (kernels.pool_workspace)."""
+        spatial = layout.split(shapes[0])[1]
+        kernel = [w.kernel for w in self.windows(spatial)]
+        return numeric.pool_workspace(kernel, layout.split(out)[1], self.reduction, itemsize)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch's pooling as written; TensorFlow's 'same' as symmetric padding where it
         is, else an explicit pad (-inf for max; for average a ratio of sums so that, as in
@@ -116,7 +122,7 @@ class Pool(Windowed):
         if kind == "Max":
             options["dilation"] = single(dilations) if set(dilations) != {1} else None
         kernel = single(tuple(w.kernel for w in windows))
-        module = call(f"nn.{kind}Pool{len(spatial)}d", kernel, stride=stride, **options)
+        module = call(f"nn.{kind}Pool{len(spatial)}d", kernel, stride=stride, **options).named("kernel_size")
         return TorchOp(module, expression, CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
@@ -237,11 +243,16 @@ class AdaptivePool(Pool):
         kind = self.reduction
         return channels_back(numeric.adaptive_pool(x, sizes, kind).astype(x.dtype, copy=False), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The result along the first axes while the next is pooled (kernels.adaptive_pool_workspace)."""
+        channels, spatial = layout.split(shapes[0])
+        return numeric.adaptive_pool_workspace((batch, channels, *spatial), layout.split(out)[1], itemsize)
+
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         kind = self.reduction.capitalize()
         sizes = layout.split(out)[1]
-        return TorchOp(call(f"nn.Adaptive{kind}Pool{len(sizes)}d", single(sizes)), wants=CHANNELS_FIRST)
+        return TorchOp(call(f"nn.Adaptive{kind}Pool{len(sizes)}d", single(sizes)).named("output_size"), wants=CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         kind = KERAS_REDUCTION[self.reduction]
@@ -288,6 +299,10 @@ class GlobalPool(Pool):
         axes = tuple(range(2, x.ndim))
         y = x.max(axis=axes, keepdims=True) if self.reduction == "max" else x.mean(axis=axes, keepdims=True, dtype=x.dtype)
         return channels_back(y, layout) if self["keepdims"] else y.reshape(x.shape[:2])
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """One reduction straight into the output."""
+        return 0
 
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:

@@ -14,7 +14,7 @@ from .lazy import numeric
 from .activation import sample_axis
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single, torch_pad
 from .conv import channels_last_1d, keras_crop, keras_format, keras_pad
-from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Layer, Layout, Shape, channels_back, channels_first, product
+from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Layer, Layout, Shape, channels_back, channels_first, nbytes, product
 
 
 @REGISTRY.register("flatten", "Flatten")
@@ -39,6 +39,13 @@ class Flatten(Layer):
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
         return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A view of the input, or (not contiguous) a copy that is the output."""
+        return 0
+
+    def shares_input(self) -> bool:
+        return True
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         start, end = self["start_dim"], self["end_dim"]
@@ -83,6 +90,13 @@ class Reshape(Layer):
         x = inputs[0]
         return x.reshape(x.shape[0], *self.infer((x.shape[1:],), layout).output_shape)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A view of the input, or (not contiguous) a copy that is the output."""
+        return 0
+
+    def shares_input(self) -> bool:
+        return True
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(None, "{x}.reshape(len({x}), " + ", ".join(map(str, out)) + ")", FILE)
 
@@ -104,8 +118,15 @@ class Dropout(Layer):
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         return inputs[0]  # inference
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The input itself."""
+        return 0
+
+    def shares_input(self) -> bool:
+        return True
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
-        return TorchOp(call("nn.Dropout", self["p"] if self["p"] != 0.5 else None))
+        return TorchOp(call("nn.Dropout", self["p"] if self["p"] != 0.5 else None).named("p"))
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Dropout", self["p"])),))
@@ -181,6 +202,16 @@ class Pad(Spatial):
         pairs = self.pairs("padding", x.ndim - 2)
         return channels_back(numeric.pad(x, pairs, self["mode"], self["value"]), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """NumPy's copies of edge slabs for a mode other than a constant (kernels.pad_workspace)."""
+        channels, spatial = self.spatial_of(shapes[0], layout)
+        pairs = self.pairs("padding", len(spatial))
+        return numeric.pad_workspace((batch, channels, *spatial), pairs, self["mode"], itemsize)
+
+    def shares_input(self) -> bool:
+        """No padding at all returns the input."""
+        return True
+
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -245,6 +276,13 @@ class Crop(Spatial):
         pairs = self.crop_pairs(x.shape[2:])
         index = (slice(None), slice(None), *(slice(a, n - b) for n, (a, b) in zip(x.shape[2:], pairs)))
         return channels_back(x[index], layout)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A view of the input, which it keeps whole."""
+        return 0
+
+    def shares_input(self) -> bool:
+        return True
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -322,6 +360,15 @@ class Upsample(Spatial):
         scales = None if self["size"] is not None else self.per_dim("scale", x.ndim - 2)
         y = numeric.upsample(x, sizes, scales, self["mode"], self["align_corners"])
         return channels_back(y.astype(x.dtype, copy=False), layout)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The result along the first axes and this axis's one or two arrays (kernels.upsample_workspace)."""
+        channels, spatial = self.spatial_of(shapes[0], layout)
+        return numeric.upsample_workspace((batch, channels, *spatial), layout.split(out)[1], self["mode"], itemsize)
+
+    def shares_input(self) -> bool:
+        """Nearest at the same size returns the input."""
+        return self["mode"].startswith("nearest")
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -427,8 +474,16 @@ class PixelShuffle(Spatial):
         y = x.reshape(batch, channels // (r * r), r, r, height, width).transpose(0, 1, 4, 2, 5, 3)
         return channels_back(y.reshape(batch, channels // (r * r), height * r, width * r), layout)
 
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A copy of the input when it is not contiguous, before the output's."""
+        return nbytes(out, batch, itemsize)
+
+    def shares_input(self) -> bool:
+        """With factor 1, a view of the input."""
+        return True
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
-        return TorchOp(call("nn.PixelShuffle", self["factor"]), wants=CHANNELS_FIRST)
+        return TorchOp(call("nn.PixelShuffle", self["factor"]).named("upscale_factor"), wants=CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         raise self.fail(

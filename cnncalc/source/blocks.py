@@ -48,15 +48,53 @@ class Group:
     params: tuple[tuple[str, Any], ...] = ()  # the instance's parameter values
 
 
-def expand(spec: NetworkSpec) -> NetworkSpec:
-    expander = _Expander(spec)
-    layers, _ = expander.scope(spec.layers, {}, "", INPUT, (), 0, None)
+def expand(spec: NetworkSpec, input_shape=None) -> NetworkSpec:
+    """Block instances and repeats unrolled into plain layers named INSTANCE.LAYER, `$`
+    values substituted, layers left out by `if:` removed (references to them resolved to
+    what they stand for). `input_shape` is --input, for `$in_channels`."""
+    expander = _Expander(spec, input_shape)
+    several = spec.inputs is not None and len(spec.inputs.fields or {}) != 1
+    first = None if several else (INPUT if spec.inputs is None else next(iter(spec.inputs.fields)))
+    layers, _ = expander.scope(spec.layers, {}, "", first, (), 0, None)
     expander.check_namespaces(layers)
-    return replace(spec, layers=layers, blocks={}, groups=tuple(expander.groups))
+    warnings = spec.warnings + tuple(expander.reference_warnings())
+    return replace(spec, layers=layers, blocks={}, groups=tuple(expander.groups), warnings=warnings)
+
+
+class Environment(dict):
+    """A block instance's parameter values; `in_channels` is computed only when asked for
+    (it needs the shapes of every layer before the instance)."""
+
+    def __init__(self, values: dict, channels):
+        super().__init__(values)
+        self.channels = channels
+
+    def __contains__(self, key) -> bool:
+        return super().__contains__(key) or (key == IN_CHANNELS and self.channels is not None)
+
+    def __getitem__(self, key):
+        if key == IN_CHANNELS and not super().__contains__(key) and self.channels is not None:
+            self[key] = self.channels()
+        return super().__getitem__(key)
+
+    def keys(self):
+        return [*super().keys(), *([IN_CHANNELS] if self.channels is not None and not super().__contains__(IN_CHANNELS) else [])]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+IN_CHANNELS = "in_channels"
 
 
 class _Expander:
-    def __init__(self, spec: NetworkSpec):
+    def __init__(self, spec: NetworkSpec, input_shape=None):
+        self.spec, self.input_shape = spec, input_shape
+        self.done: list[LayerSpec] = []  # every plain layer produced so far, in order
+        self.frozen: list[Location] = []  # instances with trainable: false being expanded
+        self.left_out: dict[str, tuple[Location, str]] = {}  # full name -> where, what it stands for
+        self.references: dict[tuple, list] = {}  # (block, reading layer, name read) -> [times]
+        self.reading: tuple = (None, "")  # the block and the layer whose inputs are being resolved
         self.blocks: dict[str, BlockSpec] = spec.blocks
         self.groups: list[Group] = []
         self.instances: dict[str, str] = {}  # full instance name -> full name of its output
@@ -129,6 +167,8 @@ class _Expander:
             if name == INPUT:
                 return replace(ref, value=scope_input)
             if name in outputs:
+                if prefix + name in self.left_out:
+                    self.note_reference(ref, prefix + name)
                 return replace(ref, value=outputs[name])
             if prefix + name in self.instances:  # layer1.0: an instance of a repeated block
                 return replace(ref, value=self.instances[prefix + name])
@@ -140,6 +180,8 @@ class _Expander:
                     return outer(ref)
                 except CnnError:
                     pass
+            if not prefix and self.spec.inputs is not None and name in (self.spec.inputs.fields or {}):
+                return ref  # a network input, by its name
             hint = did_you_mean(name, [*outputs, INPUT])
             where = "this block" if prefix else "the network"
             raise CnnError(
@@ -147,20 +189,25 @@ class _Expander:
                 ref.location,
             )
 
-        for entry, name in zip(entries, names):
+        kept = [self.kept(entry, env) for entry in entries]
+        defined = {name for name, keep in zip(names, kept) if keep}  # a kept layer's name wins
+        for entry, name, keep in zip(entries, names, kept):
             full = prefix + name
             self.step(entry.location)
-            if entry.condition is not None:
-                keep = self.value(entry.condition, env, "'if'")
-                if not isinstance(keep, bool):
-                    raise CnnError(f"'if' must be true or false; received {show(keep)}", entry.condition.location)
-                if not keep:  # the identity: its output is its input, also for the next layer
-                    refs = self.refs(entry, env)
-                    outputs[name] = resolve(refs[0]).value if refs else previous
-                    previous = outputs[name]
-                    continue
-            refs = [resolve(r) for r in self.refs(entry, env)] or [Written(previous, entry.location)]
+            self.reading = (stack[-1] if stack else None, name)
+            if not keep:  # the identity: it stands for its input, also for the next layer
+                stands_for = self.stand_in(entry, env, resolve, previous, full)
+                if name not in defined:
+                    outputs[name] = stands_for
+                    self.left_out[full] = (entry.location, stands_for)
+                previous = stands_for
+                continue
+            if entry.otherwise is not None and entry.condition is None:
+                raise CnnError("'else' goes with 'if' (what the layer stands for when it is left out)", entry.otherwise.location)
+            refs = [resolve(r) for r in self.refs(entry, env)] or ([Written(previous, entry.location)] if previous else [])
             repeat = self.repeat(entry, env)
+            if entry.share is not None and not self.is_block(entry):
+                entry = replace(entry, share=resolve(self.written(entry.share, env, "'share'")))
             if self.is_block(entry):
                 layers, output = self.block(entry, env, full, refs, repeat, stack, level, resolve)
                 flat.extend(layers)
@@ -169,6 +216,49 @@ class _Expander:
             outputs[name] = output
             previous = output
         return flat, previous
+
+    def kept(self, entry: LayerSpec, env) -> bool:
+        if entry.condition is None:
+            return True
+        keep = self.value(entry.condition, env, "'if'")
+        if not isinstance(keep, bool):
+            raise CnnError(f"'if' must be true or false; received {show(keep)}", entry.condition.location)
+        return keep
+
+    def stand_in(self, entry: LayerSpec, env, resolve, previous: str | None, full: str) -> str:
+        """What a layer left out by `if:` stands for: `else:` when written, else its only
+        input. With several inputs (an add, a concat) none is the obvious one: an error."""
+        refs = self.refs(entry, env)
+        if entry.otherwise is not None:
+            return resolve(self.written(entry.otherwise, env, "'else'")).value
+        if len(refs) > 1:
+            names = ", ".join(str(r.value) for r in refs)
+            raise CnnError(
+                f"'{full}' is left out by if:, but it has {len(refs)} inputs ({names}), so what it stands for is not "
+                f"clear; allowed: else: NAME beside the if:, e.g. else: {refs[0].value}",
+                entry.condition.location,
+            )
+        if refs:
+            return resolve(refs[0]).value
+        if previous is None:
+            raise CnnError("a layer left out by if: needs an input to stand for; allowed: from: or else:", entry.condition.location)
+        return previous
+
+    def note_reference(self, ref: Written, full: str) -> None:
+        """A layer read by name although if: left it out: said once per place it is read."""
+        record = self.references.setdefault((*self.reading, ref.value), [0])
+        record[0] += 1
+
+    def reference_warnings(self) -> list[str]:
+        warnings = []
+        for (block, reader, name), (count,) in self.references.items():
+            where = f"in block '{block}', " if block else ""
+            times = "once" if count == 1 else f"in {count} instances"
+            warnings.append(
+                f"{where}'{reader}' reads '{name}', which if: leaves out ({times}); there it reads what "
+                f"'{name}' stands for (its input)"
+            )
+        return warnings
 
     def refs(self, entry: LayerSpec, env) -> list[Written]:
         """The entry's input references: `from`, or a merge layer's main value."""
@@ -182,12 +272,16 @@ class _Expander:
 
     def repeat(self, entry: LayerSpec, env) -> int | None:
         if entry.repeat is None:
-            if entry.first is not None:
-                raise CnnError("'first' goes with 'repeat'; allowed: repeat: N with first: {...}", entry.first.location)
+            for which in ("first", "last"):
+                if getattr(entry, which) is not None:
+                    raise CnnError(f"'{which}' goes with 'repeat'; allowed: repeat: N with {which}: {{...}}", getattr(entry, which).location)
             return None
         count = self.value(entry.repeat, env, "'repeat'")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise CnnError(f"repeat must be a positive integer; received {show(count)}", entry.repeat.location)
+        if self.steps + count > MAX_STEPS:  # each repetition is at least one step: refused before any
+            self.steps = MAX_STEPS
+            self.step(entry.repeat.location)
         return count
 
     def step(self, location: Location) -> None:
@@ -233,33 +327,71 @@ class _Expander:
         if repeat is not None:
             self.groups.append(Group(full, f"{self.type_name(entry)} x{repeat}", level + 1))
         owners = frozenset(self.enclosing + ([full] if repeat is not None else []))
-        previous = refs
+        previous = refs or None
+        trainable = self.trainable(entry, env, full)
         for index in range(repeat or 1):
             name = full if repeat is None else f"{full}.{index}"
             self.count_layer(entry.location)
             self.owners[name] = owners
-            overrides = self.first(entry, env) if index == 0 else {}
-            flat.append(
-                replace(
-                    entry,
-                    name=Written(name, entry.name.location if entry.name else entry.location),
-                    inputs=previous,
-                    attrs={**attrs, **overrides},
-                    primary=primary,
-                    repeat=None,
-                    first=None,
-                    condition=None,
-                )
+            overrides = {**(self.first(entry, env) if index == 0 else {}),
+                         **(self.ends(entry, env, "last") if repeat is not None and index == repeat - 1 else {})}
+            layer = replace(
+                entry,
+                name=Written(name, entry.name.location if entry.name else entry.location),
+                inputs=previous,
+                attrs={**attrs, **overrides},
+                primary=primary,
+                repeat=None,
+                first=None,
+                last=None,
+                condition=None,
+                otherwise=None,
+                trainable=trainable,
             )
+            flat.append(layer)
+            self.done.append(layer)
             previous = [Written(name, entry.location)]
         return previous[0].value
 
+    def trainable(self, entry: LayerSpec, env, full: str) -> Written | None:
+        """The layer's own trainable: (with $ values), false inside a frozen instance."""
+        own = self.written(entry.trainable, env, "'trainable'")
+        if own is not None and not isinstance(own.value, bool):
+            raise CnnError(f"trainable must be true or false; received {show(own.value)}", own.location,
+                           f"layer '{full}' ({self.type_name(entry)})")
+        if self.frozen and (own is None or own.value):
+            return Written(False, self.frozen[-1])
+        return own
+
+    def channels(self, value: str, location: Location):
+        """A function giving the channel count of `value` (for $in_channels), from the shapes
+        of every layer produced so far."""
+        from ..graph import build
+
+        def count() -> int:
+            for _ in self.done:
+                self.step(location)
+            network = build(replace(self.spec, layers=list(self.done) or [], outputs=None, warnings=()), self.input_shape)
+            shapes = dict(network.inputs)
+            for node in network.nodes:
+                facts = node.layer.infer(tuple(shapes[name] for name in node.inputs), network.layout)
+                shapes.update({f"{node.name}.{i}": s for i, s in enumerate(facts.outputs)} if facts.outputs else {node.name: facts.output_shape})
+            shape = shapes[value]
+            return network.layout.split(shape)[0] if len(shape) > 1 else shape[0]
+
+        return count
+
     def first(self, entry, env) -> dict[str, Written]:
-        if entry.first is None:
+        return self.ends(entry, env, "first")
+
+    def ends(self, entry, env, which: str) -> dict[str, Written]:
+        """`first:` or `last:`: attributes of a repeat's first or last instance."""
+        written = getattr(entry, which)
+        if written is None:
             return {}
-        if entry.first.fields is None:
-            raise CnnError(f"'first' must be a mapping of attributes; received {show(entry.first.value)}", entry.first.location)
-        return {key: self.written(w, env, f"'first: {key}'") for key, w in entry.first.fields.items()}
+        if written.fields is None:
+            raise CnnError(f"'{which}' must be a mapping of attributes; received {show(written.value)}", written.location)
+        return {key: self.written(w, env, f"'{which}: {key}'") for key, w in written.fields.items()}
 
     def block(self, entry, env, full, refs, repeat, stack, level, resolve) -> tuple[list[LayerSpec], str]:
         block = self.blocks[entry.type.value]
@@ -269,15 +401,18 @@ class _Expander:
         if len(chain) > MAX_NESTING:
             raise CnnError(f"blocks are nested more than {MAX_NESTING} deep", entry.type.location)
         if len(refs) != 1:
-            raise CnnError(f"block '{block.name}' takes exactly 1 input; received {len(refs)}", refs[0].location)
+            raise CnnError(f"block '{block.name}' takes exactly 1 input; received {len(refs)}; allowed: from: NAME",
+                           refs[0].location if refs else entry.location)
         if entry.primary is not None:
             raise CnnError(
                 f"block '{block.name}' takes its parameters in a mapping, e.g. {block.name}: {{{next(iter(block.params), 'param')}: ...}}",
                 entry.primary.location,
             )
         given = {key: self.written(value, env, f"'{key}'") for key, value in entry.attrs.items()}
-        first = self.first(entry, env)
-        for key, written in {**given, **first}.items():
+        first, last = self.first(entry, env), self.ends(entry, env, "last")
+        if entry.share is not None:
+            raise CnnError("share: applies one layer's weights; a block instance cannot share (share its layers)", entry.share.location)
+        for key, written in {**given, **first, **last}.items():
             if key not in block.params:
                 names = list(block.params)
                 raise CnnError(
@@ -291,6 +426,9 @@ class _Expander:
         current = refs[0].value
         if repeat is not None:
             self.enclosing.append(full)
+        frozen = self.trainable(entry, env, full)  # trainable: false on an instance freezes what it holds
+        if frozen is not None and frozen.value is False:
+            self.frozen.append(frozen.location)
         for index in range(repeat or 1):
             self.step(entry.location)
             name = full if repeat is None else f"{full}.{index}"
@@ -298,7 +436,10 @@ class _Expander:
             args.update({key: w.value for key, w in given.items()})
             if index == 0:
                 args.update({key: w.value for key, w in first.items()})
-            missing = [key for key, value in args.items() if value is None]
+            if index == (repeat or 1) - 1:
+                args.update({key: w.value for key, w in last.items()})
+            args = Environment(args, None if IN_CHANNELS in block.params else self.channels(current, entry.location))
+            missing = [key for key in block.params if args[key] is None]
             if missing:
                 raise CnnError(
                     f"block '{block.name}' needs the parameter '{missing[0]}' (it has no default)", entry.type.location
@@ -313,4 +454,6 @@ class _Expander:
             self.instances[name] = current
         if repeat is not None:
             self.enclosing.pop()
+        if frozen is not None and frozen.value is False:
+            self.frozen.pop()
         return flat, current

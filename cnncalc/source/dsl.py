@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import CnnError, Location
 from ..graph import LayerSpec, NetworkSpec, Written
 
-ENTRY_KEYS = ("from", "trainable", "repeat", "if", "weight", "bias")
+ENTRY_KEYS = ("from", "trainable", "repeat", "if", "else", "share", "weight", "bias")
 MAX_NESTING = 100  # lists inside lists (inline weights), as the YAML reader allows
 NUMBER = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 TUPLE = re.compile(r"\d+(x\d+)+")
@@ -171,7 +171,8 @@ class Parser:
 
     # -- the network -------------------------------------------------------------------------
     def network(self) -> NetworkSpec:
-        name, shape, layout, data = None, None, None, None
+        name, shape, layout, data, outputs = None, None, None, None, None
+        named: dict[str, Written] = {}  # input NAME SHAPE lines
         blocks: dict = {}
         layers: list[LayerSpec] = []
         self.skip_ends()
@@ -183,6 +184,19 @@ class Parser:
             elif token.kind == "word" and token.text == "input" and self.peek(1).kind in ("tuple", "number"):
                 self.take()
                 shape, layout, data = self.input_line(token)
+            elif (token.kind == "word" and token.text == "input" and self.peek(1).kind == "word"
+                  and self.peek(2).kind in ("tuple", "number")):
+                self.take()
+                word = self.take()
+                if word.text in named:
+                    raise CnnError(f"the input '{word.text}' is given twice; allowed: each input once", word.location)
+                given, layout, data = self.input_line(token)
+                if data is not None:
+                    raise CnnError("data= goes with a single input line; for several inputs use run --data FILE.npz", data.location)
+                named[word.text] = Written(given.value, given.location, word.location)
+            elif token.kind == "word" and token.text == "outputs" and self.peek(1).kind == "word":
+                self.take()
+                outputs = self.value()
             elif token.kind == "word" and token.text == "block" and self.peek(1).kind == "word" and self.peek(1).text != ":":
                 block = self.block()
                 blocks[block.name] = block
@@ -191,12 +205,22 @@ class Parser:
             else:
                 layers.append(self.layer())
             self.statement_end()
-        if shape is None:
+        if shape is not None and named:
+            raise CnnError(
+                "both an unnamed 'input SHAPE' and named 'input NAME SHAPE' lines; allowed: one unnamed input, or "
+                "every input named",
+                next(iter(named.values())).key_location,
+            )
+        if shape is None and not named:
             raise CnnError(
                 "the network has no input line; allowed: e.g. 'input 3x224x224' as the first line",
                 Location(self.path, 1, 1),
             )
-        return NetworkSpec(self.path, shape, layers, name, layout, data, blocks)
+        inputs = None
+        if named:
+            first = next(iter(named.values()))
+            inputs = Written({k: w.value for k, w in named.items()}, first.key_location, None, None, named)
+        return NetworkSpec(self.path, shape, layers, name, layout, data, blocks, inputs=inputs, outputs=outputs)
 
     def statement_end(self) -> None:
         token = self.peek()
@@ -263,6 +287,7 @@ class Parser:
         if self.peek().kind not in ("end", "eof") and not self.is_key():
             spec.primary = self.value()
         first: dict[str, Written] = {}
+        last: dict[str, Written] = {}
         while self.is_key():
             key = self.take()
             self.take()  # '='
@@ -271,6 +296,8 @@ class Parser:
             word = key.text
             if word.startswith("first."):
                 first[word.removeprefix("first.")] = value
+            elif word.startswith("last."):
+                last[word.removeprefix("last.")] = value
             elif word == "from":
                 spec.inputs = value.items if value.items is not None else [value]
             elif word == "trainable":
@@ -279,15 +306,20 @@ class Parser:
                 spec.repeat = value
             elif word == "if":
                 spec.condition = value
+            elif word == "else":
+                spec.otherwise = value
+            elif word == "share":
+                spec.share = value
             elif word == "weight" or (word == "bias" and isinstance(value.value, list)):
                 spec.tensors[word] = value  # inline values; bias=true/false is the attribute
             else:
                 if word in spec.attrs:
                     raise CnnError(f"attribute '{word}' is given twice; allowed: once", key.location)
                 spec.attrs[word] = value
-        if first:
-            location = next(iter(first.values())).key_location
-            spec.first = Written({k: w.value for k, w in first.items()}, location, location, None, first)
+        for which, given in (("first", first), ("last", last)):
+            if given:
+                location = next(iter(given.values())).key_location
+                setattr(spec, which, Written({k: w.value for k, w in given.items()}, location, location, None, given))
         return spec
 
     def is_key(self) -> bool:

@@ -115,7 +115,7 @@ def input_override(text: str | None) -> tuple[int, ...] | None:
 
 
 def load_spec(spec: NetworkSpec, input_shape: tuple[int, ...] | None = None) -> Network:
-    return build(expand(spec), input_shape)
+    return build(expand(spec, input_shape), input_shape)
 
 
 def load_source(source: Source, input_shape: str | None = None) -> Network:

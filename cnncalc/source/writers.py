@@ -60,11 +60,10 @@ def yaml_entry(layer: LayerSpec, indent: str) -> list[str]:
     if layer.inputs is not None:
         refs = [r.value for r in layer.inputs]
         extras.append(f"from: {yaml_scalar(refs[0] if len(refs) == 1 else refs)}")
-    for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition)):
+    for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition),
+                         ("else", layer.otherwise), ("share", layer.share), ("first", layer.first), ("last", layer.last)):
         if written is not None:
             extras.append(f"{key}: {yaml_scalar(written.value)}")
-    if layer.first is not None:
-        extras.append(f"first: {yaml_scalar(layer.first.value)}")
     for key, written in layer.tensors.items():
         if key in ("weight", "bias"):
             extras.append(f"{key}: {yaml_scalar(written.value)}")
@@ -94,7 +93,12 @@ def to_yaml(spec: NetworkSpec) -> str:
     lines = []
     if spec.name:
         lines.append(f"name: {yaml_scalar(spec.name)}")
-    lines.append(f"input: {yaml_scalar(spec.input.value)}")
+    if spec.inputs is not None:
+        lines.append("inputs: " + yaml_scalar({name: w.value for name, w in spec.inputs.fields.items()}))
+    else:
+        lines.append(f"input: {yaml_scalar(spec.input.value)}")
+    if spec.outputs is not None:
+        lines.append(f"outputs: {yaml_scalar(spec.outputs.value)}")
     if spec.layout is not None:
         lines.append(f"layout: {yaml_scalar(spec.layout.value)}")
     if spec.data is not None:
@@ -179,11 +183,13 @@ def dsl_line(layer: LayerSpec) -> str:
             parts.append(f"{dsl_word(key, written, 'attribute')}={dsl_value(written.value, written)}")
     if layer.inputs is not None:
         parts.append("from=" + ",".join(dsl_value(r.value, r) for r in layer.inputs))
-    for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition)):
+    for key, written in (("trainable", layer.trainable), ("repeat", layer.repeat), ("if", layer.condition),
+                         ("else", layer.otherwise), ("share", layer.share)):
         if written is not None:
             parts.append(f"{key}={dsl_value(written.value, written)}")
-    if layer.first is not None:
-        parts += [f"first.{dsl_word(key, w, 'parameter')}={dsl_value(w.value, w)}" for key, w in layer.first.fields.items()]
+    for which in ("first", "last"):
+        if getattr(layer, which) is not None:
+            parts += [f"{which}.{dsl_word(key, w, 'parameter')}={dsl_value(w.value, w)}" for key, w in getattr(layer, which).fields.items()]
     for key, written in layer.tensors.items():
         if key not in ("weight", "bias"):
             raise CnnError(f"the tensor '{key}' has no DSL spelling (only weight= and bias=); keep this network in YAML", written.location)
@@ -191,16 +197,27 @@ def dsl_line(layer: LayerSpec) -> str:
     return " ".join(parts)
 
 
+def dsl_shape(written: Written) -> str:
+    value = written.value
+    return "x".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
 def to_dsl(spec: NetworkSpec) -> str:
     lines = []
     if spec.name:
-        lines.append(f"name {dsl_word(spec.name, spec.input, 'network name')}")
-    head = "input " + "x".join(str(v) for v in spec.input.value) if isinstance(spec.input.value, list) else f"input {spec.input.value}"
-    if spec.layout is not None and spec.layout.value == "channels_last":
-        head += " channels_last"
-    if spec.data is not None:
-        head += f" data={dsl_value(spec.data.value, spec.data, tensor=True)}"
-    lines.append(head)
+        lines.append(f"name {dsl_word(spec.name, spec.where, 'network name')}")
+    layout = " channels_last" if spec.layout is not None and spec.layout.value == "channels_last" else ""
+    if spec.inputs is not None:
+        for name, shape in spec.inputs.fields.items():
+            lines.append(f"input {dsl_word(name, shape, 'input name')} {dsl_shape(shape)}{layout}")
+    else:
+        head = f"input {dsl_shape(spec.input)}{layout}"
+        if spec.data is not None:
+            head += f" data={dsl_value(spec.data.value, spec.data, tensor=True)}"
+        lines.append(head)
+    if spec.outputs is not None:
+        refs = spec.outputs.items if spec.outputs.items is not None else [spec.outputs]
+        lines.append("outputs " + ",".join(dsl_value(ref.value, ref) for ref in refs))
     for name, block in spec.blocks.items():
         params = " ".join(f"{dsl_word(key, w, 'parameter')}={dsl_value(w.value, w)}" for key, w in block.params.items())
         lines.append(f"block {dsl_word(name, block, 'block name')}" + (f" {params}" if params else ""))

@@ -9,8 +9,8 @@ from .blocks import BlockSpec
 from ..graph import LayerSpec, NetworkSpec, Written
 from .yamltree import Node, load
 
-TOP_KEYS = ("name", "input", "layout", "data", "blocks", "layers")
-ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "if", "weight", "bias", "weights")
+TOP_KEYS = ("name", "input", "inputs", "outputs", "layout", "data", "blocks", "layers")
+ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "last", "if", "else", "share", "weight", "bias", "weights")
 BLOCK_KEYS = ("params", "layers")
 
 
@@ -34,14 +34,21 @@ def read(text: str, path: str) -> NetworkSpec:
                 f"unknown top-level key '{key}'{did_you_mean(key, TOP_KEYS)}; allowed: {', '.join(TOP_KEYS)}",
                 node.key_location,
             )
-    for required in ("input", "layers"):
+    if "input" in top and "inputs" in top:
+        raise CnnError(
+            "both 'input' and 'inputs' are given; allowed: 'input' for one input, or 'inputs' naming several",
+            top["inputs"].key_location,
+        )
+    for required in ("input" if "inputs" not in top else "inputs", "layers"):
         if required not in top:
             raise CnnError(f"missing the top-level key '{required}'", root.location)
     blocks = read_blocks(top["blocks"]) if "blocks" in top else {}
     names = set(blocks)
     return NetworkSpec(
         path=path,
-        input=written(top["input"]),
+        input=written(top["input"]) if "input" in top else None,
+        inputs=written(top["inputs"]) if "inputs" in top else None,
+        outputs=written(top["outputs"]) if "outputs" in top else None,
         layers=read_layers(top["layers"], names, "'layers'"),
         name=read_name(top.get("name")),
         layout=written(top["layout"]) if "layout" in top else None,
@@ -141,8 +148,14 @@ def layer_spec(entry: Node, blocks: set[str] = frozenset()) -> LayerSpec:
         spec.repeat = written(extras["repeat"])
     if "first" in extras:
         spec.first = written(extras["first"])
+    if "last" in extras:
+        spec.last = written(extras["last"])
     if "if" in extras:
         spec.condition = written(extras["if"])
+    if "else" in extras:
+        spec.otherwise = written(extras["else"])
+    if "share" in extras:
+        spec.share = written(extras["share"])
     spec.tensors = {key: written(extras[key]) for key in ("weight", "bias") if key in extras}
     if "weights" in extras:
         tensors = extras["weights"]

@@ -1,0 +1,3 @@
+input a 2 data=[1,2]
+input b 2
+add a,b

@@ -1,0 +1,3 @@
+input a 4
+input a 4
+relu from=a

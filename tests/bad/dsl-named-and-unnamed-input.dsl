@@ -1,0 +1,3 @@
+input 4
+input meta 4
+relu

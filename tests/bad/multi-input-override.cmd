@@ -1,0 +1,1 @@
+summary tests/bad/data/two-inputs.yaml --input 3x8x8

@@ -1,0 +1,1 @@
+rf tests/bad/data/two-inputs.yaml --verify
