@@ -12,6 +12,9 @@ from .yamltree import Node, load
 TOP_KEYS = ("name", "input", "inputs", "outputs", "layout", "data", "blocks", "layers")
 ENTRY_KEYS = ("name", "from", "trainable", "repeat", "first", "last", "if", "else", "share", "weight", "bias", "weights")
 BLOCK_KEYS = ("params", "layers")
+# Entry keys read as they are, and the LayerSpec field each fills.
+ENTRY_FIELDS = {"name": "name", "trainable": "trainable", "repeat": "repeat", "first": "first", "last": "last",
+                "if": "condition", "else": "otherwise", "share": "share"}
 
 
 def written(node: Node) -> Written:
@@ -140,22 +143,9 @@ def layer_spec(entry: Node, blocks: set[str] = frozenset()) -> LayerSpec:
     elif type_node.value is not None:
         spec.primary = written(type_node)
     extras = entry.value
-    if "name" in extras:
-        spec.name = written(extras["name"])
-    if "trainable" in extras:
-        spec.trainable = written(extras["trainable"])
-    if "repeat" in extras:
-        spec.repeat = written(extras["repeat"])
-    if "first" in extras:
-        spec.first = written(extras["first"])
-    if "last" in extras:
-        spec.last = written(extras["last"])
-    if "if" in extras:
-        spec.condition = written(extras["if"])
-    if "else" in extras:
-        spec.otherwise = written(extras["else"])
-    if "share" in extras:
-        spec.share = written(extras["share"])
+    for key, field_name in ENTRY_FIELDS.items():
+        if key in extras:
+            setattr(spec, field_name, written(extras[key]))
     spec.tensors = {key: written(extras[key]) for key in ("weight", "bias") if key in extras}
     if "weights" in extras:
         tensors = extras["weights"]
