@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import CnnError
+from ..errors import CnnError, visible
 from ..numbers import per_axis
 from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding
 
@@ -258,7 +258,7 @@ def explain(network, summary, name: str | None) -> str:
         lines = [f"{row.name} ({row.type}), input {' + '.join(str(tuple(shapes[i])) for i in node.inputs)}"]
         for title, key in (("output", "output_shape"), ("params", "params"), ("MACs", "macs"), ("receptive field", "receptive_field")):
             lines += [f"  {title}: {work[key][0]}"] + [f"  {' ' * len(title)}  {line}" for line in work[key][1:]]
-        blocks.append("\n".join(lines))
+        blocks.append("\n".join(visible(line) for line in lines))  # names from the file, shown inert
     return "\n\n".join(blocks) + "\n"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ..errors import visible
+
 
 def size_text(answer) -> str:
     """The working per axis, then the output; warnings go to standard error."""
@@ -45,12 +47,12 @@ def marks_text(marks: list) -> str:
     lines = []
     for m in marks:
         if m.ok:
-            lines.append(f"right  {m.layer} {m.field}: {m.given}")
+            lines.append(f"right  {visible(m.layer)} {m.field}: {visible(str(m.given))}")
             continue
-        lines.append(f"WRONG  {m.layer} {m.field}: you wrote {m.given}, the network gives {m.right}")
+        lines.append(f"WRONG  {visible(m.layer)} {m.field}: you wrote {visible(str(m.given))}, the network gives {m.right}")
         if m.note:
-            lines.append(f"       {m.note}")
-        lines += [f"       {line}" for line in m.working]
+            lines.append(f"       {visible(m.note)}")
+        lines += [f"       {visible(line)}" for line in m.working]
     lines.append(f"score: {sum(m.ok for m in marks)}/{len(marks)}")
     return "\n".join(lines) + "\n"
 
