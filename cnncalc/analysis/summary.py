@@ -209,3 +209,12 @@ def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
         keras_trainable_params=add("trainable_params", only_used=True),
         keras_non_trainable_params=add("non_trainable_params", only_used=True),
     )
+
+
+def covering_layer(summary: Summary) -> str | None:
+    """The first layer whose every output position sees the whole input (or mixes it all)."""
+    spatial = any(len(shape) > 1 for _, shape in summary.inputs)
+    for row in summary.layers:
+        if (row.receptive_field is None and spatial) or (row.receptive_field and row.receptive_field.covers):
+            return row.name
+    return None

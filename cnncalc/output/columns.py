@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..analysis.field import ReceptiveField
-from ..analysis.summary import Summary, Totals
+from ..analysis.summary import Summary, Totals, covering_layer
 from ..units import human, number, per_dim_text, shape_list, shape_text, size_text
 from .escape import csv_text, markdown_code, markdown_text, visible
 
@@ -135,18 +135,6 @@ class Context:
     @classmethod
     def of(cls, summary: Summary, measured: Mapping[str, tuple] | None = None) -> Context:
         return cls(covering_layer(summary), measured)
-
-
-def covering_layer(summary: Summary) -> str | None:
-    """The first layer whose every output position sees the whole input (or mixes it all).
-
-    A receptive-field fact computed from the records; it belongs with the analysis
-    (`analysis.field`) and is here only until the summary carries it."""
-    spatial = any(len(shape) > 1 for _, shape in summary.inputs)
-    for row in summary.layers:
-        if (row.receptive_field is None and spatial) or (row.receptive_field and row.receptive_field.covers):
-            return row.name
-    return None
 
 
 def field_part(part: str) -> Callable[[Any, Context], Any]:
