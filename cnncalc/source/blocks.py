@@ -92,7 +92,7 @@ class _Expander:
         self.spec, self.input_shape = spec, input_shape
         self.done: list[LayerSpec] = []  # every plain layer produced so far, in order
         self.frozen: list[Location] = []  # instances with trainable: false being expanded
-        self.left_out: dict[str, tuple[Location, str]] = {}  # full name -> where, what it stands for
+        self.left_out: set[str] = set()  # full names of layers if: left out
         self.references: dict[tuple, list] = {}  # (block, reading layer, name read) -> [times]
         self.reading: tuple = (None, "")  # the block and the layer whose inputs are being resolved
         self.blocks: dict[str, BlockSpec] = spec.blocks
@@ -168,7 +168,7 @@ class _Expander:
                 return replace(ref, value=scope_input)
             if name in outputs:
                 if prefix + name in self.left_out:
-                    self.note_reference(ref, prefix + name)
+                    self.note_reference(ref)
                 return replace(ref, value=outputs[name])
             if prefix + name in self.instances:  # layer1.0: an instance of a repeated block
                 return replace(ref, value=self.instances[prefix + name])
@@ -199,7 +199,7 @@ class _Expander:
                 stands_for = self.stand_in(entry, env, resolve, previous, full)
                 if name not in defined:
                     outputs[name] = stands_for
-                    self.left_out[full] = (entry.location, stands_for)
+                    self.left_out.add(full)
                 previous = stands_for
                 continue
             if entry.otherwise is not None and entry.condition is None:
@@ -244,7 +244,7 @@ class _Expander:
             raise CnnError("a layer left out by if: needs an input to stand for; allowed: from: or else:", entry.condition.location)
         return previous
 
-    def note_reference(self, ref: Written, full: str) -> None:
+    def note_reference(self, ref: Written) -> None:
         """A layer read by name although if: left it out: said once per place it is read."""
         record = self.references.setdefault((*self.reading, ref.value), [0])
         record[0] += 1
