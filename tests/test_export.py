@@ -31,7 +31,6 @@ from cnncalc.source.reading import Source, load_source as load_network
 from cnncalc.errors import CnnError
 from cnncalc.export import keras_name, to_keras, to_pytorch
 from cnncalc.export.pytorch import MODULE_ATTRIBUTES, MODULE_DICT_ATTRIBUTES
-from cnncalc.graph import INPUT
 from cnncalc.forward.runner import execute
 from oracle import all_types, family_of
 
@@ -85,7 +84,21 @@ def randomise_statistics(model, rng) -> None:
             buffer.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, buffer.shape)))
 
 
+def value_shapes_of(net) -> dict:
+    """Every value's shape: the inputs', each layer's (a tuple of shapes for a layer with
+    several outputs) and each NAME.i's."""
+    shapes = dict(net.inputs)
+    for row in analyse(net).layers:
+        shapes[row.name] = row.output_shape
+        if row.output_shape and isinstance(row.output_shape[0], tuple):
+            shapes.update({f"{row.name}.{i}": shape for i, shape in enumerate(row.output_shape)})
+    return shapes
+
+
 def check_export(net, batch: int = 2, seed: int = 0, tolerance: float = 1e-9, code: str | None = None):
+    """The exported module against cnncalc: the state_dict's keys and shapes, the parameter
+    counts, each plain module's output shape, and every output's values (float64) against
+    cnncalc's NumPy forward pass with the same weights. Returns the module."""
     summary = analyse(net)
     model = build(code or to_pytorch(net))
     rng = np.random.default_rng(seed)
@@ -100,27 +113,34 @@ def check_export(net, batch: int = 2, seed: int = 0, tolerance: float = 1e-9, co
 
     shapes = {}
     modules = dict(model.named_modules())
-    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.layers}}
+    outputs = value_shapes_of(net)
+    shared = {node.share for node in net.nodes if node.share}  # called more than once
     plain = {  # layers that are exactly their module (no pad, slice or activation around it)
         node.name
         for node in net.nodes
         if node.layer.torch(tuple(outputs[s] for s in node.inputs), outputs[node.name], net.layout).expression == "{m}({x})"
     }
     for row in summary.layers:
-        if row.name in modules and row.name in plain:
+        if row.name in modules and row.name in plain and row.name not in shared:
             modules[row.name].register_forward_hook(lambda m, i, o, name=row.name: shapes.__setitem__(name, tuple(o.shape[1:])))
-    x = rng.normal(size=(batch, *net.input_shape))
+    x = {name: rng.normal(size=(batch, *shape)) for name, shape in net.inputs.items()}
     with torch.no_grad():
-        theirs = model(torch.from_numpy(x)).numpy()
+        theirs = model(*(torch.from_numpy(x[name]) for name in net.inputs))
+    theirs = tuple(t.numpy() for t in theirs) if isinstance(theirs, tuple) else (theirs.numpy(),)
     params = {row.name: {w: state[f"{row.name}.{w}"].numpy() for w, _ in (*row.weights, *row.buffers)} for row in summary.layers}
-    ours = execute(net, params, x)[0]
-    assert theirs.shape == ours.shape == (batch, *summary.layers[-1].output_shape)
+    ours = execute(net, params, x if len(x) > 1 else next(iter(x.values())))[0]
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    assert len(theirs) == len(ours) == len(net.outputs)
+    for value, their, our in zip(net.outputs, theirs, ours):
+        assert their.shape == our.shape == (batch, *outputs[value]), value
     for row in summary.layers:
         if row.name in shapes:  # a module's output: in PyTorch's channel order inside the net
             channels_first = (row.output_shape[-1], *row.output_shape[:-1])
             assert shapes[row.name] in (row.output_shape, channels_first), row.name
-    scale = max(1.0, float(np.abs(ours).max()))
-    np.testing.assert_allclose(theirs, ours, rtol=tolerance, atol=tolerance * scale)
+    for value, their, our in zip(net.outputs, theirs, ours):
+        scale = max(1.0, float(np.abs(our).max()))
+        np.testing.assert_allclose(their, our, rtol=tolerance, atol=tolerance * scale, err_msg=value)
+    return model
 
 
 @pytest.mark.parametrize("path", YAML_EXAMPLES, ids=lambda p: p.name)
@@ -232,19 +252,28 @@ def build_keras(code: str):
 
 
 def check_keras_export(net, code: str | None = None):
-    """Keras's count (running statistics included, as non-trainable weights), the output
-    shape, and each layer's own output shape."""
+    """Keras's count (running statistics included, as non-trainable weights: a Model holds
+    the layers between its inputs and outputs, a shared one once), every output's shape,
+    and each layer's own output shape (where the layer is called once). Returns the model."""
     summary = analyse(net)
     model = build_keras(code or to_keras(net))
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
-    assert trainable == summary.totals.trainable_params
-    assert model.count_params() == summary.totals.trainable_params + summary.totals.non_trainable_params
-    assert tuple(model.output.shape[1:]) == summary.layers[-1].output_shape
-    outputs = {INPUT: net.input_shape, **{row.name: row.output_shape for row in summary.layers}}
+    assert trainable == summary.totals.keras_trainable_params
+    assert model.count_params() == summary.totals.keras_trainable_params + summary.totals.keras_non_trainable_params
+    outputs = value_shapes_of(net)
+    assert [tuple(o.shape[1:]) for o in model.outputs] == [outputs[value] for value in net.outputs]
+    assert [i.name for i in model.inputs] == list(net.inputs)
+    called_again = {node.name for node in net.nodes if node.share} | {node.share for node in net.nodes if node.share}
+    used = {row.name for row in summary.layers if row.on_output_path}
     for node in net.nodes:
         op = node.layer.keras(tuple(outputs[s] for s in node.inputs), outputs[node.name], net.layout)
-        last = model.get_layer(keras_name(node.name) + op.layers[-1][0])
-        assert tuple(last.output.shape[1:]) == outputs[node.name], node.name
+        suffix = op.layers[-1][0]
+        if node.name not in used or (not suffix and node.name in called_again):
+            continue
+        last = model.get_layer(keras_name(node.name) + suffix)
+        shape = [tuple(o.shape[1:]) for o in last.output] if isinstance(last.output, list) else tuple(last.output.shape[1:])
+        assert shape == (list(outputs[node.name]) if isinstance(shape, list) else outputs[node.name]), node.name
+    return model
 
 
 @pytest.mark.parametrize("path", YAML_EXAMPLES, ids=lambda p: p.name)

@@ -122,6 +122,25 @@ class Call(Expr):
 
 
 @dataclass(frozen=True)
+class Starred(Expr):
+    """*value: an iterable unpacked into a call's arguments."""
+
+    value: Expr
+
+
+@dataclass(frozen=True)
+class ListComp(Expr):
+    """[element for target in iterable]."""
+
+    element: Expr
+    target: str
+    iterable: Expr
+
+    def __post_init__(self):
+        checked(self.target)
+
+
+@dataclass(frozen=True)
 class ListDisplay(Expr):
     items: tuple[Expr, ...]
     exploded: bool = False
@@ -410,6 +429,10 @@ def expression(node: Expr, place: Place) -> str:
         return node.text
     if isinstance(node, Call):
         return call(node, place)
+    if isinstance(node, Starred):
+        return "*" + expression(node.value, place)
+    if isinstance(node, ListComp):
+        return f"[{expression(node.element, place)} for {node.target} in {expression(node.iterable, place)}]"
     if isinstance(node, ListDisplay):
         if not node.exploded:
             return "[" + ", ".join(expression(item, place) for item in node.items) + "]"

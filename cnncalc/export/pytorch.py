@@ -10,6 +10,12 @@ are cnncalc's weight names and weights move both ways. A file in channels_last l
 its layout at the input and output; inside, tensors are moved to PyTorch's (N, C, ...) order
 where a layer needs it, and back where the order matters (flatten, linear, an explicit axis).
 
+Several inputs are forward's parameters in the order written, several outputs its tuple
+(CONTRACT.md §8). A split's or chunk's outputs are variables of their own (s_0, s_1 = ...),
+which may leave or enter block instances like any value. A layer that shares another's
+weights (share:) has no module: it calls its owner's, reached through the instances that
+hold it, or handed to its own instance's forward as an argument when the owner is outside.
+
 Names from the file: a layer's name is its module's attribute (`self.conv1`, or
 `add_module("0_conv", ...)` / `getattr(self, "0_conv")` where it is no plain Python name) and
 is refused, with its location, where PyTorch could not hold it; block names, block parameters
@@ -39,6 +45,7 @@ from .code import (
     Function,
     Import,
     Joined,
+    ListComp,
     ListDisplay,
     Literal,
     MainGuard,
@@ -46,6 +53,7 @@ from .code import (
     Name,
     Namespace,
     Return,
+    Starred,
     Statement,
     Subscript,
     Template,
@@ -58,7 +66,7 @@ from .code import (
     nodes,
     render,
 )
-from .scopes import Item, Scope, arrange, shapes_of
+from .scopes import Item, Scope, arrange, calls_owner, is_part, part_name, values_of
 from .variables import Variables
 
 # The names the generated module defines or imports at its top level (besides its classes).
@@ -189,17 +197,29 @@ class TorchWriter:
     def __init__(self, network: Network):
         self.network = network
         self.channels_last = network.layout.channels_last
-        self.shapes = shapes_of(network)
+        values = values_of(network)
+        self.shapes = values.shapes
         self.items = []
+        by_name: dict[str, Item] = {}
         for node in network.nodes:
             in_shapes = tuple(self.shapes[name] for name in node.inputs)
-            op = node.layer.torch(in_shapes, self.shapes[node.name], network.layout)
-            self.items.append(Item(node, op))
+            item = Item(node, node.layer.torch(in_shapes, self.shapes[node.name], network.layout))
+            owner = by_name.get(node.share)
+            if owner is not None and item.op.module is not None and owner.op.module is not None:
+                if calls_owner("PyTorch", "module", node, owner.node, item.op.module, owner.op.module, values):
+                    item.shares = owner.node.name  # one module, called by both
+            by_name[node.name] = item
+            self.items.append(item)
+        self.layers = set(by_name)
         self.root = arrange(network, self.items)
         self.consumers: dict[str, set[str]] = {}
         for item in self.items:
             for source in item.node.inputs:
                 self.consumers.setdefault(source, set()).add(item.node.name)
+        for value in network.outputs:  # read by the network's caller
+            self.consumers.setdefault(value, set()).add("")
+        self.scope_of: dict[str, Scope] = {}  # each layer's innermost scope
+        self.trees: dict[str, dict] = {}  # each scope's module tree, by its name
         self.entries: dict[tuple, ClassEntry] = {}
         self.class_of: dict[str, ClassEntry] = {}  # instance name -> its class
         self.classes = Namespace(MODULE_NAMES - {"Net"}, {"Net"})
@@ -211,7 +231,7 @@ class TorchWriter:
         for step in scope.steps:
             if isinstance(step, Scope):
                 leaf = Member(scope=step)
-            elif step.op.module is not None:
+            elif step.op.module is not None and step.shares is None:
                 leaf = Member(call=step.op.module, item=step)
             else:
                 continue
@@ -273,14 +293,19 @@ class TorchWriter:
         outputs, inputs, wants = [], [], set()
         for child in children:
             if child.scope is not None:
-                if len(child.scope.inputs) != 1 or len(child.scope.outputs) != 1:
+                if len(child.scope.inputs) != 1 or len(child.scope.outputs) != 1 or child.scope.modules:
                     return False
                 inputs.append(child.scope.inputs[0])
                 outputs.append(child.scope.outputs[0])
                 wants.add(CHANNELS_FIRST)
             else:
                 item = child.item
-                if item.op.expression != "{m}({x})" or len(item.node.inputs) != 1 or not item.node.trainable:
+                if (
+                    item.op.expression != "{m}({x})"
+                    or len(item.node.inputs) != 1
+                    or len(item.outputs) != 1
+                    or not item.node.trainable
+                ):
                     return False
                 inputs.append(item.node.inputs[0])
                 outputs.append(item.node.name)
@@ -298,10 +323,10 @@ class TorchWriter:
     def names_in(member: Member) -> set[str]:
         return {item.node.name for item in member.scope.items()} if member.scope else {member.item.node.name}
 
-    def access(self, tree: dict, path: list[str]) -> Expr:
-        """self.layer1[0].conv1 for a member path in this scope's tree."""
+    def access(self, tree: dict, path: list[str], base: Expr = Name("self")) -> Expr:
+        """self.layer1[0].conv1 for a member path in this scope's tree (`base`: the scope's module)."""
         name = path[0]
-        code: Expr = Attribute(Name("self"), name) if plain_attribute(name) else Call(Name("getattr"), (Name("self"), Literal(name)))
+        code: Expr = Attribute(base, name) if plain_attribute(name) else Call(Name("getattr"), (base, Literal(name)))
         member = tree[name]
         for part in path[1:]:
             code = Subscript(code, Literal(part if member.kind == "ModuleDict" else int(part)))
@@ -332,7 +357,7 @@ class TorchWriter:
             else:
                 statements.append(Expression(Call(Attribute(Name("self"), "add_module"), (Literal(name), value))))
         for item in scope.steps:  # layers kept out of training (trainable: false)
-            if isinstance(item, Item) and not item.node.trainable and item.op.module is not None:
+            if isinstance(item, Item) and not item.node.trainable and item.op.module is not None and item.shares is None:
                 path = item.node.name[len(scope.prefix) :].split(".")
                 statements.append(Expression(Call(Attribute(self.access(tree, path), "requires_grad_"), (Literal(False),))))
         return tuple(statements)
@@ -341,27 +366,41 @@ class TorchWriter:
     def forward(self, scope: Scope, tree: dict) -> tuple[tuple[str, ...], tuple[Statement, ...]]:
         """(parameter names, body) of the scope's forward."""
         names = Namespace(MODULE_NAMES)  # forward reads no class, so the classes need no reserving
-        params = [names.take("x") if index == 0 else names.fresh(source) for index, source in enumerate(scope.inputs)]
+        several = not scope.name and len(scope.inputs) > 1  # the network's inputs, each by its name
+        params = [
+            names.take("x") if index == 0 and not several else names.fresh(source) for index, source in enumerate(scope.inputs)
+        ]
+        modules = {owner: names.fresh(owner) for owner in scope.modules}  # the shared modules it is given
         states = {source: FILE if not scope.name else CHANNELS_FIRST for source in scope.inputs}
         steps = self.collapse(scope, tree)
         uses: dict[str, int] = {}
         for source in [s for step in steps for s in step_inputs(step)] + scope.outputs:
             uses[source] = uses.get(source, 0) + 1
-        variables = Variables(dict(zip(scope.inputs, params)), uses, names)
+        variables = Variables(dict(zip(scope.inputs, params)), uses, names, named=params if several else ())
         body: list[Statement] = []
         for step in steps:
             sources = step_inputs(step)
             wants = self.step_wants(step)
             target = wants if wants != ANY else states[sources[0]]
             values = [self.convert(variables.of(s), states[s], target, self.shapes[s]) for s in sources]
-            value = self.step_expression(step, tree, scope, values)
+            value = self.step_expression(step, tree, scope, values, modules)
             outputs = step_outputs(step)
-            targets = [variables.take(sources, outputs[0]), *(variables.fresh(o) for o in outputs[1:])]
+            if is_part(outputs[0], self.layers):  # s_0, s_1 = torch.split(...)
+                variables.read(sources)
+                targets = [self.variable(variables, o) for o in outputs]
+            else:
+                targets = [variables.take(sources, outputs[0]), *(self.variable(variables, o) for o in outputs[1:])]
             body.append(Assign(tuple(Name(t) for t in targets), value))
             states.update({output: target for output in outputs})
         target = CHANNELS_FIRST if scope.name else FILE
         body.append(Return(tuple(self.convert(variables.of(n), states[n], target, self.shapes[n]) for n in scope.outputs)))
-        return tuple(params), tuple(body)
+        return (*params, *modules.values()), tuple(body)
+
+    def variable(self, variables: Variables, value: str) -> str:
+        """A new variable of its own for a value: s_1 for output 1 of a layer s with several."""
+        if is_part(value, self.layers):
+            return variables.part(value, part_name(value, self.layers))
+        return variables.fresh(value)
 
     def collapse(self, scope: Scope, tree: dict) -> list:
         """The scope's steps, with each Sequential container called as one step."""
@@ -403,16 +442,36 @@ class TorchWriter:
         turn = (Literal(-1), Literal(1)) if target == CHANNELS_FIRST else (Literal(1), Literal(-1))
         return Call(Attribute(Name(var), "movedim"), turn)
 
-    def step_expression(self, step, tree: dict, scope: Scope, values: list[Expr]) -> Expr:
+    def step_expression(self, step, tree: dict, scope: Scope, values: list[Expr], modules: dict[str, str]) -> Expr:
         if isinstance(step, Scope):
-            return Call(self.access(tree, step.name[len(scope.prefix) :].split(".")), tuple(values))
+            shared = tuple(self.module_of(owner, scope, modules) for owner in step.modules)
+            # one given shared modules wraps when long; one given only values stays on one line, as ever
+            return Call(self.access(tree, step.name[len(scope.prefix) :].split(".")), (*values, *shared), wraps=bool(shared))
         if isinstance(step, SequentialStep):
             return Call(self.access(tree, step.path), (values[0],))
         holes: list[tuple[str, Expr]] = [("x", values[0]), ("xs", Joined(tuple(values)))]
         holes += [(f"x{i}", value) for i, value in enumerate(values)]
-        if step.op.module is not None:
+        if step.shares is not None:
+            holes.append(("m", self.module_of(step.shares, scope, modules)))
+        elif step.op.module is not None:
             holes.append(("m", self.access(tree, step.node.name[len(scope.prefix) :].split("."))))
         return Template(step.op.expression, tuple(holes))
+
+    def module_of(self, owner: str, scope: Scope, given: dict[str, str]) -> Expr:
+        """The module of layer `owner` seen from `scope`'s forward: a parameter when it is
+        given from outside, else self.path.to.it down through the instances that hold it."""
+        if owner in given:
+            return Name(given[owner])
+        down = []
+        holder = self.scope_of[owner]
+        while holder is not scope:
+            down.append(holder)
+            holder = holder.parent
+        code: Expr = Name("self")
+        for inner in reversed(down):
+            code = self.access(self.trees[holder.name], inner.name[len(holder.prefix) :].split("."), code)
+            holder = inner
+        return self.access(self.trees[holder.name], owner[len(holder.prefix) :].split("."), code)
 
     # -- classes -------------------------------------------------------------------------------
     def collect(self, scope: Scope) -> None:
@@ -421,9 +480,12 @@ class TorchWriter:
         for step in scope.steps:
             if isinstance(step, Scope):
                 self.collect(step)
+        for step in scope.steps:
+            if isinstance(step, Item):
+                self.scope_of[step.node.name] = scope
         if not scope.name:
             return
-        tree = self.members(scope)
+        tree = self.trees[scope.name] = self.members(scope)
         init = self.init(tree, scope)
         params, body = self.forward(scope, tree)
         key = (scope.block, init, params, body)
@@ -510,16 +572,16 @@ class TorchWriter:
             visit(entry)
         for entry in order:
             self.write_class(entry)
-        tree = self.members(self.root)
+        tree = self.trees[""] = self.members(self.root)
         init = rebuild(self.init(tree, self.root), lambda c: from_record(c.what if isinstance(c.what, Record) else c.what.construct))
         params, body = self.forward(self.root, tree)
-        shape = (1, *self.network.input_shape)
         title = self.network.name or "network"
         layout = " in channels_last layout" if self.channels_last else ""
+        built, input_shape, about, main = self.demo()
         net = Class(
             "Net",
             (dotted("nn.Module"),),
-            Docstring((f"{title}, built for input {literal(shape)}{layout}:", "explicit pads and crops are computed for that size.")),
+            Docstring((f"{title}, built for {built}{layout}:", "explicit pads and crops are computed for that size.")),
             (Function("__init__", ("self",), (super_init(), *init)), Function("forward", ("self", *params), body)),
         )
         classes = [entry.code for entry in order]
@@ -529,25 +591,43 @@ class TorchWriter:
             imports.append(Import("torch.nn.functional", alias="F"))
         needed = {helper.name for item in self.items for helper in item.op.helpers}
         helpers = [Verbatim(helper.source) for name, helper in HELPERS.items() if name in needed]
+        module = Module(
+            Docstring((f"{title}: PyTorch code written by `cnncalc export`.", "", *about, "")),
+            tuple(imports),
+            (Assign((Name("INPUT_SHAPE"),), input_shape), *helpers, *classes, net, main),
+        )
+        return render(module)
+
+    def demo(self) -> tuple[str, Expr, tuple[str, ...], MainGuard]:
+        """What the module says about its inputs and outputs: Net's docstring's words for
+        the inputs, INPUT_SHAPE's value (a shape, or each input's by name), the module
+        docstring's lines on running Net, and the __main__ demo that does (printing the
+        output's shape, or each output's)."""
+        inputs = {name: (1, *shape) for name, shape in self.network.inputs.items()}
+        if len(inputs) == 1:
+            shape = next(iter(inputs.values()))
+            built, input_shape, sample = f"input {literal(shape)}", Literal(shape), Call(dotted("torch.randn"), (Name("INPUT_SHAPE"),))
+            about = ["Net's state_dict keys are cnncalc's layer names; Net()(torch.randn(INPUT_SHAPE)) runs it."]
+        else:
+            built = "inputs " + ", ".join(f"{name} {literal(shape)}" for name, shape in inputs.items())
+            input_shape = DictDisplay(tuple((name, Literal(shape)) for name, shape in inputs.items()))
+            sample = Starred(Call(Name("map"), (dotted("torch.randn"), Call(Attribute(Name("INPUT_SHAPE"), "values")))))
+            about = [
+                "Net's state_dict keys are cnncalc's layer names; Net()(*map(torch.randn, INPUT_SHAPE.values()))",
+                "runs it, INPUT_SHAPE giving each input's shape in forward's order.",
+            ]
+        result = Call(Name("net"), (sample,))
+        shown: Expr = Attribute(result, "shape")
+        if len(self.network.outputs) > 1:
+            shown = ListComp(Attribute(Name("output"), "shape"), "output", result)
+            about.append(f"forward returns a tuple of the outputs {', '.join(self.network.outputs)}.")
         main = MainGuard(
             (
                 Assign((Name("net"),), Call(Attribute(Call(Name("Net")), "eval"))),
-                Expression(Call(Name("print"), (Attribute(Call(Name("net"), (Call(dotted("torch.randn"), (Name("INPUT_SHAPE"),)),)), "shape"),))),
+                Expression(Call(Name("print"), (shown,))),
             )
         )
-        module = Module(
-            Docstring(
-                (
-                    f"{title}: PyTorch code written by `cnncalc export`.",
-                    "",
-                    "Net's state_dict keys are cnncalc's layer names; Net()(torch.randn(INPUT_SHAPE)) runs it.",
-                    "",
-                )
-            ),
-            tuple(imports),
-            (Assign((Name("INPUT_SHAPE"),), Literal(shape)), *helpers, *classes, net, main),
-        )
-        return render(module)
+        return built, input_shape, tuple(about), main
 
 
 def super_init() -> Statement:
@@ -580,7 +660,7 @@ def step_outputs(step) -> list[str]:
     if isinstance(step, SequentialStep):
         last = list(step.member.children.values())[-1]
         return [last.scope.outputs[0]] if last.scope else [last.item.node.name]
-    return [step.node.name]
+    return step.outputs
 
 
 def to_pytorch(network: Network) -> str:

@@ -199,6 +199,30 @@ GELU_EXACT = Helper(
     return keras.activations.gelu(x, approximate=False)''',
 )
 
+SPLIT_LAYER = Helper(
+    "SplitLayer",
+    '''class SplitLayer(keras.layers.Layer):
+    """torch.split in Keras: the parts of x along an axis (counting the batch), cut where
+    `ends` says (each part's end but the last's), returned as a list."""
+
+    def __init__(self, ends, axis, **kwargs):
+        super().__init__(**kwargs)
+        self.ends = [int(end) for end in ends]
+        self.axis = axis
+
+    def call(self, x):
+        return keras.ops.split(x, self.ends, axis=self.axis)
+
+    def compute_output_shape(self, shape):
+        size = shape[self.axis]
+        bounds = [0, *self.ends, size]
+        parts = [b - a if size is not None else None for a, b in zip(bounds, bounds[1:])]
+        return [(*shape[: self.axis], part, *shape[self.axis + 1 :]) for part in parts]
+
+    def get_config(self):
+        return {**super().get_config(), "ends": self.ends, "axis": self.axis}''',
+)
+
 # Every helper, in the order a generated module defines them; a Call's callee or a Raw's code
 # that is one of these names is that helper.
-HELPERS = {helper.name: helper for helper in (SEPARABLE_CONV, MAX_POOL_PADDING, GELU_EXACT)}
+HELPERS = {helper.name: helper for helper in (SEPARABLE_CONV, MAX_POOL_PADDING, GELU_EXACT, SPLIT_LAYER)}
