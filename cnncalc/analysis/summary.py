@@ -86,7 +86,16 @@ def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
     fields = FieldTracker(network)
     rows, warnings = [], list(network.warnings)
     needed = on_output_paths(network)
+    weights: dict[str, dict] = {}
     for node, in_shapes, facts in value_shapes(network):
+        weights[node.name] = facts.params
+        if node.share and facts.params != weights[node.share]:
+            theirs = ", ".join(f"{k} {v}" for k, v in weights[node.share].items())
+            mine = ", ".join(f"{k} {v}" for k, v in facts.params.items())
+            raise node.layer.fail(
+                f"shares the weights of '{node.share}' ({theirs}), but its input needs {mine}; received input "
+                f"{node.layer.received(in_shapes[0])}; allowed: an input that fits the shared weights"
+            )
         warnings.extend(facts.warnings)
         field = fields.step(node.name, node.inputs, in_shapes, facts, warnings)
         rows.append(make_row(node, facts, batch, size, field, node.name in needed))
