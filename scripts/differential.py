@@ -1,12 +1,14 @@
 """Differential testing against PyTorch at scale: the random networks of
-tests/differential.py, as many as asked, on all cores.
+tests/differential.py (branches, several inputs and outputs, split and chunk parts,
+shared layers), as many as asked, on all cores.
 
     python scripts/differential.py --cases 20000
 
 Half the seeds draw valid networks, half broken ones. Prints how many agreed with PyTorch
-(shapes, weights, parameter count, float64 outputs), how many both rejected, and every
-seed that disagreed (rerun one with --seed N to see the difference). Needs the test
-extras (PyTorch). Exit code 1 if any seed disagreed.
+(every layer's shape, the weights, the parameter count, what a Keras Model would hold,
+the dead-layer warnings, the float64 values of every output), how many both rejected, the
+disagreements by kind, and the first seeds that disagreed (rerun one with --seed N to see
+the difference). Needs the test extras (PyTorch). Exit code 1 if any seed disagreed.
 """
 
 from __future__ import annotations
@@ -32,9 +34,23 @@ def one(job: tuple[int, bool]) -> tuple[int, bool, str, str]:
     try:
         return seed, broken, compare(seed, broken), ""
     except AssertionError as exc:
-        return seed, broken, "DISAGREE", str(exc)[:2000]
+        text = str(exc)  # the document in the middle; what differed at the end
+        return seed, broken, "DISAGREE", text if len(text) < 3000 else text[:2000] + "\n...\n" + text[-800:]
     except Exception:  # noqa: BLE001 - a crash on either side is a finding too
         return seed, broken, "CRASH", traceback.format_exc()[-2000:]
+
+
+def kind_of(outcome: str, detail: str) -> str:
+    """A disagreement's kind: which side accepted, or which comparison differed."""
+    if outcome == "CRASH":
+        return "CRASH: " + detail.strip().splitlines()[-1][:120]
+    if "\ncnncalc: None\n" in detail:
+        return "accepted by cnncalc, refused by PyTorch"
+    if "\nPyTorch: None\n" in detail:
+        return "refused by cnncalc, accepted by PyTorch"
+    if "Not equal to tolerance" in detail:
+        return "output values differ"
+    return detail.strip().splitlines()[-1].split(":")[0][:120]
 
 
 def main() -> int:
@@ -62,6 +78,9 @@ def main() -> int:
     for kind, broken in (("valid", False), ("broken", True)):
         parts = ", ".join(f"{o} {outcomes[(o, broken)]:,}" for o in ("agree", "both reject", "DISAGREE", "CRASH"))
         print(f"  {kind:6}: {parts}")
+    kinds = Counter(kind_of(outcome, detail) for _, _, outcome, detail in findings)
+    for what, count in kinds.most_common():
+        print(f"  {count:6,}  {what}")
     for seed, broken, outcome, detail in findings[:20]:
         print(f"\n{outcome} seed {seed} broken={broken}\n{detail}")
     return 1 if findings else 0
