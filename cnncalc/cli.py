@@ -218,7 +218,7 @@ def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, show
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size of the random input.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True, help="Seed for random weights and input.")
 @click.option("--weights", metavar="FILE.npz", help="Weights keyed LAYER.weight, LAYER.bias, ... in PyTorch's layouts.")
-@click.option("--data", metavar="FILE.npy", help="The input, with or without the batch axis.")
+@click.option("--data", metavar="FILE", help="The input (.npy), with or without the batch axis; for several inputs an .npz keyed by input name.")
 @click.option("--save", metavar="FILE.npz", help="Write every layer's output, keyed by layer name.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 @click.option("--dtype", type=click.Choice(("float32", "float64")), default="float32", show_default=True)

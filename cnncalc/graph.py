@@ -181,7 +181,7 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
                 )
             trainable = layer_spec.trainable.value
         layer = cls(name, values, where, sources)
-        share = graph.shared(index, layer, nodes, label)
+        share = graph.shared(index, layer, nodes, label, trainable)
         graph.layers.append(layer)
         nodes.append(Node(name, layer, sources, trainable, layer_spec.tensors, share))
     outputs = graph.outputs(spec.outputs)
@@ -282,7 +282,7 @@ class Graph:
             )
         return self.value_of(name, ref.location, label)
 
-    def shared(self, index: int, layer: Layer, nodes: list[Node], label: str) -> str | None:
+    def shared(self, index: int, layer: Layer, nodes: list[Node], label: str, trainable: bool = True) -> str | None:
         """The layer whose weights this one applies (`share:`): written above it, of the same
         type and attributes, itself not a sharer."""
         written = self.specs[index].share
@@ -309,6 +309,15 @@ class Graph:
             )
         if self.specs[index].tensors:
             raise CnnError(f"a layer that shares '{owner.name}' takes its weights; received weights of its own", written.location, label)
+        if owner.trainable != trainable:
+            state = "frozen" if not owner.trainable else "trainable"
+            raise CnnError(
+                f"shares the weights of '{owner.name}', which are {state}, but is itself "
+                f"{'frozen' if not trainable else 'trainable'}; one set of weights is either; allowed: the same "
+                "trainable: for both (or freeze the owner)",
+                (self.specs[index].trainable or written).location,
+                label,
+            )
         return owner.name
 
     def outputs(self, written: Written | None) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ def test_graph_boxes_and_edges(path, depth):
     svg = graph_svg(net, summary, level if depth == "default" else 99)
     boxes, paths, titles = boxes_and_paths(svg)
     rows = fold(summary, level if depth == "default" else None)
-    assert len(boxes) == len(rows) + 1  # and the input
+    assert len(boxes) == len(rows) + len(net.inputs)  # and a box per input
     for row in rows:
         assert any(t.startswith(row.name[:20]) for t in titles), row.name
     for i, a in enumerate(boxes):
@@ -83,6 +83,10 @@ def test_unet_draws_its_four_skip_connections():
 def test_funnel_has_a_point_per_row(path):
     net = cnncalc.load(path)
     summary = cnncalc.summary(net)
+    if len(net.inputs) > 1:  # sizes along one path from one input: refused, with the reason
+        with pytest.raises(cnncalc.CnnError, match="this needs a network with one input"):
+            funnel_svg(net, summary)
+        return
     root = ET.fromstring(funnel_svg(net, summary))
     rows = fold(summary, default_depth(summary))
     lines = list(root.iter(SVG + "polyline"))

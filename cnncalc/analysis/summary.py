@@ -115,9 +115,8 @@ def on_output_paths(network: Network) -> set[str]:
     for node in reversed(network.nodes):
         if node.name in needed:
             needed.update(value if value in layer_of else value.rpartition(".")[0] for value in node.inputs)
-            if node.share:
-                needed.add(node.share)
-    return needed
+    owners = {layer_of[name].share for name in needed if name in layer_of and layer_of[name].share}
+    return needed | owners  # an owner's weights are held; what it reads itself is not
 
 
 def fold(summary: Summary, depth: int | None) -> tuple[Row, ...]:

@@ -100,7 +100,11 @@ def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]
         parts = row.name.split(".")
         prefixes = (".".join(parts[:i]) for i in range(len(parts), 0, -1))
         owner[row.name] = next(p for p in prefixes if p in shown)
-    owner[INPUT] = INPUT
+    for name in network.inputs:
+        owner[name] = name
+    for node, row in zip(network.nodes, summary.layers):  # the parts of a split are drawn in its box
+        if isinstance(row.output_shape[0], tuple):
+            owner.update({f"{node.name}.{i}": owner[node.name] for i in range(len(row.output_shape))})
     inputs: dict[str, list[str]] = {row.name: [] for row in rows}
     for node in network.nodes:
         box = owner[node.name]
@@ -109,8 +113,8 @@ def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]
             if source_box != box and source_box not in inputs[box]:
                 inputs[box].append(source_box)
     families = {node.name: node.layer.family for node in network.nodes}
-    boxes = [Box(INPUT, "input", shape_text(network.input_shape), "input", 0)]
-    for index, row in enumerate(rows, 1):
+    boxes = [Box(name, visible(name), shape_text(shape), "input", index) for index, (name, shape) in enumerate(network.inputs.items())]
+    for index, row in enumerate(rows, len(boxes)):
         family = families.get(row.name, "block")
         title = f"{visible(row.name)} · {visible(row.type)}"
         params = f" · {human(row.params)} params" if row.params else ""

@@ -164,9 +164,11 @@ def run_table(result, name: str | None, width: int | None = None) -> str:
         names = [visible(layer) for layer in result.random_weights[:6]]
         listed = ", ".join(names) + (", ..." if len(result.random_weights) > 6 else "")
         lines.append(f"random weights (seeded) for {len(result.random_weights)} layer(s): {listed}")
-    if result.output.size <= SMALL_OUTPUT:
+    outputs = result.output if isinstance(result.output, tuple) else (result.output,)
+    if sum(output.size for output in outputs) <= SMALL_OUTPUT:
         import numpy as np
 
-        lines.append("output:")
-        lines.append(np.array2string(result.output, precision=6, suppress_small=True))
+        for index, output in enumerate(outputs):
+            lines.append("output:" if len(outputs) == 1 else f"output {index}:")
+            lines.append(np.array2string(output, precision=6, suppress_small=True))
     return "\n".join(lines) + "\n"

@@ -58,7 +58,8 @@ def expand(spec: NetworkSpec, input_shape=None) -> NetworkSpec:
     layers, _ = expander.scope(spec.layers, {}, "", first, (), 0, None)
     expander.check_namespaces(layers)
     warnings = spec.warnings + tuple(expander.reference_warnings())
-    return replace(spec, layers=layers, blocks={}, groups=tuple(expander.groups), warnings=warnings)
+    return replace(spec, layers=layers, blocks={}, groups=tuple(expander.groups), warnings=warnings,
+                   outputs=expander.instance_outputs(spec.outputs))
 
 
 class Environment(dict):
@@ -191,9 +192,12 @@ class _Expander:
 
         kept = [self.kept(entry, env) for entry in entries]
         defined = {name for name, keep in zip(names, kept) if keep}  # a kept layer's name wins
+        inputs = set(self.spec.inputs.fields or {}) if self.spec.inputs is not None and not prefix else set()
         for entry, name, keep in zip(entries, names, kept):
             full = prefix + name
             self.step(entry.location)
+            if name in inputs and entry.name is not None:
+                raise CnnError(f"'{name}' is the name of a network input; allowed: any other name", entry.name.location)
             self.reading = (stack[-1] if stack else None, name)
             if not keep:  # the identity: it stands for its input, also for the next layer
                 stands_for = self.stand_in(entry, env, resolve, previous, full)
@@ -216,6 +220,16 @@ class _Expander:
             outputs[name] = output
             previous = output
         return flat, previous
+
+    def instance_outputs(self, written: Written | None) -> Written | None:
+        """`outputs:` with each block instance named by its output (as from: reads it)."""
+        if written is None:
+            return None
+        refs = written.items if written.items is not None else [written]
+        resolved = [replace(ref, value=self.instances.get(ref.value, ref.value)) for ref in refs]
+        if written.items is None:
+            return resolved[0]
+        return replace(written, value=[ref.value for ref in resolved], items=resolved)
 
     def kept(self, entry: LayerSpec, env) -> bool:
         if entry.condition is None:
@@ -256,7 +270,7 @@ class _Expander:
             times = "once" if count == 1 else f"in {count} instances"
             warnings.append(
                 f"{where}'{reader}' reads '{name}', which if: leaves out ({times}); there it reads what "
-                f"'{name}' stands for (its input)"
+                f"'{name}' stands for instead"
             )
         return warnings
 
@@ -369,6 +383,12 @@ class _Expander:
         from ..graph import build
 
         def count() -> int:
+            from ..graph import parse_inputs
+
+            inputs = parse_inputs(self.spec, self.input_shape)
+            if value in inputs:  # the instance reads a network input: no layer to build
+                shape, channels_last = inputs[value], self.spec.layout is not None and self.spec.layout.value == "channels_last"
+                return shape[-1] if channels_last and len(shape) > 1 else shape[0]
             for _ in self.done:
                 self.step(location)
             network = build(replace(self.spec, layers=list(self.done) or [], outputs=None, warnings=()), self.input_shape)
