@@ -181,7 +181,9 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
                 )
             trainable = layer_spec.trainable.value
         layer = cls(name, values, where, sources)
-        share = graph.shared(index, layer, nodes, label, trainable)
+        share = graph.shared(index, layer, nodes, label, trainable if layer_spec.trainable is not None else None)
+        if share is not None and layer_spec.trainable is None:  # one set of weights: the owner's say
+            trainable = nodes[positions[share]].trainable
         graph.layers.append(layer)
         nodes.append(Node(name, layer, sources, trainable, layer_spec.tensors, share))
     outputs = graph.outputs(spec.outputs)
@@ -282,9 +284,10 @@ class Graph:
             )
         return self.value_of(name, ref.location, label)
 
-    def shared(self, index: int, layer: Layer, nodes: list[Node], label: str, trainable: bool = True) -> str | None:
+    def shared(self, index: int, layer: Layer, nodes: list[Node], label: str, trainable: bool | None = None) -> str | None:
         """The layer whose weights this one applies (`share:`): written above it, of the same
-        type and attributes, itself not a sharer."""
+        type and attributes, itself not a sharer. `trainable` is the sharer's own trainable:
+        when written; unwritten, it follows the owner (one set of weights)."""
         written = self.specs[index].share
         if written is None:
             return None
@@ -309,7 +312,7 @@ class Graph:
             )
         if self.specs[index].tensors:
             raise CnnError(f"a layer that shares '{owner.name}' takes its weights; received weights of its own", written.location, label)
-        if owner.trainable != trainable:
+        if trainable is not None and owner.trainable != trainable:
             state = "frozen" if not owner.trainable else "trainable"
             raise CnnError(
                 f"shares the weights of '{owner.name}', which are {state}, but is itself "
