@@ -26,13 +26,14 @@ import numpy as np
 
 from ..analysis import FieldTracker, Summary
 from ..errors import CnnError
-from ..layers import GLOBAL
+from ..layers import GLOBAL, UNDEFINED
 from ..layers.base import nbytes
 from ..graph import Network
 from ..units import human_bytes
-from .runner import RECORD_BYTES, SCRATCH_BYTES, execute, forward_peak, machine_memory, weight_bytes
+from .runner import RECORD_BYTES, SCRATCH_BYTES, execute, forward_peak, machine_memory, value_shapes, weight_bytes
 
 PROBES_PER_BATCH = 16
+PART_BYTES = 256  # a hit matrix's part from one pass: its array object, its place in a list
 # The longest verification accepted, and the rates of this project's machine (2 cores,
 # float64) that estimate it: fitted on forward passes of 16 probes through the example
 # networks (within 35% of the measured time for 13 of them, at 3 to 240 layers).
@@ -53,6 +54,7 @@ class Cost:
     probes: int  # one per input coordinate along each spatial axis
     passes: int  # forward passes, PROBES_PER_BATCH probes each
     hits: int  # bytes of hit matrices: probes x outputs along the axis, per layer and axis
+    pass_seconds: float  # one forward pass of a batch of probes
 
 
 def probe_weights(summary: Summary, network: Network) -> dict:
@@ -90,7 +92,11 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
     check_cost(network, summary)
     params = probe_weights(summary, network)
     tracker = FieldTracker(network)
-    shapes = {"input": shape, **{row.name: row.output_shape for row in summary.layers}}
+    shapes = dict(network.inputs)
+    for row in summary.layers:
+        shapes.update(value_shapes(row.name, row.output_shape))
+    # a layer with several outputs (split, chunk) is measured on its first: all have its field
+    first = {row.name: next(iter(value_shapes(row.name, row.output_shape))) for row in summary.layers}
     for node in network.nodes:
         in_shapes = tuple(shapes[name] for name in node.inputs)
         tracker.step(node.name, node.inputs, in_shapes, node.layer.infer(in_shapes, layout), [])
@@ -112,9 +118,10 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
                     probes = np.moveaxis(probes, 1, -1)
 
                 def record(node, out, per_layer=per_layer, axis=axis):
-                    changed = spatial_view(np.asarray(out) != baseline[node.name], layout, rank)
+                    out = np.asarray(out[0] if isinstance(out, tuple) else out)
+                    changed = spatial_view(out != baseline[first[node.name]], layout, rank)
                     if changed is None:
-                        per_layer[node.name].append(np.asarray(out != baseline[node.name]).reshape(len(out), -1).any(axis=1))
+                        per_layer[node.name].append(np.asarray(out != baseline[first[node.name]]).reshape(len(out), -1).any(axis=1))
                         return
                     others = tuple(a for a in range(1, changed.ndim) if a != 2 + axis)
                     per_layer[node.name].append(changed.any(axis=others))  # (probes, outputs along axis)
@@ -128,11 +135,11 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
     verdicts = {}
     bounds = [(-1, n) for n in spatial]  # the input's own: positions -1 and n
     for row in summary.layers:
-        state = tracker.spans[row.name]
+        state = tracker.spans[first[row.name]]
         # a layer's own positions past its ends are read only by the layers after it
         verdicts[row.name] = judge(state, hits[row.name], spatial, bounds)
         if isinstance(state, tuple) and len(state) == rank:
-            sizes = layout.split(row.output_shape)[1]
+            sizes = layout.split(shapes[first[row.name]])[1]
             for axis, (span, n) in enumerate(zip(state, sizes)):
                 left, right = bounds[axis]
                 before, after = span.last.at(-1), span.first.at(n)
@@ -148,7 +155,7 @@ def estimate(network: Network, summary: Summary) -> Cost:
     to the end); the hit matrices, per spatial axis and layer a (probes x outputs along the
     axis) array of booleans, kept for every layer, and each axis's again while its parts are
     joined; one batch of probes through the forward pass (runner.forward_peak) with the
-    comparison masks of a layer's output.
+    comparison masks of a layer's output, and the batch before it.
 
     Time: one forward pass per batch of probes, at this machine's rates for FLOPs, compared
     values and layers, and the judging of every output position of every layer.
@@ -163,22 +170,26 @@ def estimate(network: Network, summary: Summary) -> Cost:
     widest = max((math.prod(s) for row in summary.layers for s in outputs(row.output_shape)), default=0)
     per_axis = []  # bytes of hit matrices along each axis
     for axis, n in enumerate(spatial):
-        along = [layout.split(row.output_shape)[1][axis] if len(row.output_shape) == rank + 1 else 1 for row in summary.layers]
+        along = [layout.split(out)[1][axis] if len(out) == rank + 1 else 1 for row in summary.layers for out in outputs(row.output_shape)]
         per_axis.append(n * sum(along))
     busiest, before = 0, 0
     for axis, n in enumerate(spatial):
         batch = min(PROBES_PER_BATCH, n)
-        probing_peak = forward_peak(summary, network, batch, 8, keep=False).bytes + nbytes(shape, batch, 8) + 2 * batch * widest
-        busiest = max(busiest, before + per_axis[axis] + max(probing_peak, per_axis[axis]))
+        probes = nbytes(shape, batch, 8)  # the next batch is made while the last is held
+        probing_peak = forward_peak(summary, network, batch, 8, keep=False).bytes + probes + 2 * batch * widest
+        # then the axis's parts are joined, the last batch of probes still held
+        busiest = max(busiest, before + per_axis[axis] + max(probing_peak, per_axis[axis] + probes))
         before += per_axis[axis]
-    bookkeeping = 4 * RECORD_BYTES * len(summary.layers) + SCRATCH_BYTES
-    memory = weights + max(baseline_peak, baseline + busiest) + bookkeeping
     passes = sum(-(-n // PROBES_PER_BATCH) for n in spatial)
+    # the field tracker's and the probing network's records per layer; each pass's part of
+    # the hit matrices, an array object per layer
+    bookkeeping = (4 * RECORD_BYTES + passes * PART_BYTES) * len(summary.layers) + SCRATCH_BYTES
+    memory = weights + max(baseline_peak, baseline + busiest) + bookkeeping
     flops = sum(row.flops for row in summary.layers) / summary.batch  # a sample's
     values = sum(math.prod(s) for row in summary.layers for s in outputs(row.output_shape))
     per_pass = PROBES_PER_BATCH * (flops / FLOPS_PER_SECOND + values / VALUES_PER_SECOND) + len(summary.layers) * SECONDS_PER_LAYER
     judging = SECONDS_PER_POSITION * sum(per_axis[axis] // n for axis, n in enumerate(spatial))
-    return Cost(memory, passes * per_pass + judging, sum(spatial), passes, sum(per_axis))
+    return Cost(memory, passes * per_pass + judging, sum(spatial), passes, sum(per_axis), per_pass)
 
 
 def outputs(output_shape) -> tuple:
@@ -190,21 +201,17 @@ def check_cost(network: Network, summary: Summary) -> None:
     """Refuse a verification that would need more than half this machine's memory, or take
     more than MAX_SECONDS."""
     cost = estimate(network, summary)
-    figures = (
-        f"{cost.probes:,} probes (one per input coordinate along each axis) in {cost.passes:,} forward passes of "
-        f"{PROBES_PER_BATCH}"
-    )
-    limit = machine_memory() // 2
-    if cost.bytes > limit:
+    probes = f"{cost.probes:,} probes (one per input coordinate along each axis) in {cost.passes:,} forward passes of {PROBES_PER_BATCH}"
+    if cost.bytes > machine_memory() // 2:
         raise CnnError(
-            f"verifying needs about {human_bytes(cost.bytes)} at its peak ({figures}, every layer's output for the "
-            f"zero input, and {human_bytes(cost.hits)} of hit matrices: probes x outputs along each axis, for every "
-            f"layer), more than half this machine's memory ({human_bytes(limit)}); allowed: a smaller --input"
+            f"verifying needs about {human_bytes(cost.bytes)} at its peak, more than half this machine's memory: "
+            f"{probes}, every layer's output for the zero input kept, and {human_bytes(cost.hits)} of hit matrices "
+            "(probes x outputs along each axis, for every layer); allowed: a smaller --input"
         )
     if cost.seconds > MAX_SECONDS:
         raise CnnError(
-            f"verifying would take about {cost.seconds:,.0f} s ({figures}), more than the limit of {MAX_SECONDS} s; "
-            "allowed: a smaller --input"
+            f"verifying would take about {cost.seconds:,.0f} s, more than the limit of {MAX_SECONDS} s: {probes}, "
+            f"about {cost.pass_seconds:,.1f} s each; allowed: a smaller --input"
         )
 
 
@@ -220,6 +227,8 @@ def judge(state, per_axis: list[np.ndarray], spatial, bounds) -> tuple[tuple[int
     size is the largest interior field (None when the input is too small to have one).
     None is returned where the formula defines no field.
     """
+    if state == UNDEFINED:
+        return None
     if state == GLOBAL or any(hit.ndim == 1 for hit in per_axis):
         return None, state == GLOBAL and all(hit.all() for hit in per_axis)
     if not isinstance(state, tuple):

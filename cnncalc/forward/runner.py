@@ -254,10 +254,11 @@ def one_input(shape, batch: int, data, dtype, rng, where: Location | None, what:
     return array
 
 
-# Besides the arrays each layer declares: NumPy's ufunc buffers, index tables and the
-# Python objects of the running layer; per layer run its record (timings, shapes); per
-# weight tensor its array object and its entry in the layer's mapping (measured: 250).
-SCRATCH_BYTES = 256 * 2**10
+# Besides the arrays each layer declares: NumPy's ufunc buffers (8,192 values of up to 16
+# bytes for each of three operands: 384 KiB), index tables and the Python objects of the
+# running layer; per layer run its record (timings, shapes); per weight tensor its array
+# object and its entry in the layer's mapping (measured: 250).
+SCRATCH_BYTES = 512 * 2**10
 RECORD_BYTES = 1024
 TENSOR_BYTES = 512
 
@@ -355,11 +356,13 @@ def preparing_peak(summary: Summary, network: Network, batch: int, itemsize: int
     tensors = folding = 0
     for row in summary.layers:
         node = layers[row.name]
+        only = readers.get(row.name, [])
+        foldable = len(only) == 1 and only[0] in statistics
         for leaf, shape in (*row.weights, *row.buffers):
             elements = math.prod(shape)
             written = bool(node.tensors) and leaf in node.tensors
             tensors = max(tensors, elements * 10 if written else node.layer.role(leaf).workspace(elements, itemsize))
-            if readers.get(row.name, []) in ([name] for name in statistics):
+            if foldable:
                 folding = max(folding, 2 * elements * itemsize)
     inputs = [batch * math.prod(shape) for shape in network.inputs.values()]
     made = sum(inputs) * itemsize
@@ -375,8 +378,8 @@ def check_memory(summary: Summary, network: Network, batch: int, dtype: str, kee
     if peak.bytes > limit:
         where = f"while '{peak.layer}' runs" if peak.layer is not None else "while the weights and the input are made"
         raise CnnError(
-            f"running this network needs about {human_bytes(peak.bytes)} at its peak ({where}), more than the limit "
-            f"of {human_bytes(limit)}; allowed: a smaller --input or --batch, or a higher --max-memory"
+            f"running this network needs about {human_bytes(peak.bytes)} at its peak, more than the limit of "
+            f"{human_bytes(limit)}, {where}; allowed: a smaller --input or --batch, or a higher --max-memory"
         )
 
 

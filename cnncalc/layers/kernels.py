@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-TILE_BYTES = 4 * 2**20  # gathered windows per tile of a convolution: cache-sized (measured best)
+TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
 ERF_CHUNK = 4096  # values handed to math.erf at a time: Python floats for these only
 ERF_WORKSPACE = ERF_CHUNK * 96  # the chunk as Python floats (in and out) and a float64 copy
 
@@ -53,17 +53,6 @@ def pad_workspace(shape: Sequence[int], pairs: Sequence[tuple[int, int]], mode: 
     kept = [n - max(-a, 0) - max(-b, 0) for n, (a, b) in zip(shape[2:], pairs)]
     padded = [n + max(a, 0) + max(b, 0) for n, (a, b) in zip(kept, pairs)]
     return (math.prod(padded) - math.prod(kept)) * math.prod(shape[:2]) * itemsize
-
-
-def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int]) -> np.ndarray:
-    """View (N, C, *out, *kernel) of the windows of an already padded x (no copy)."""
-    rank = len(kernel)
-    extent = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    view = sliding_window_view(x, extent, axis=tuple(range(2, 2 + rank)))
-    index = (slice(None), slice(None))
-    index += tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride))
-    index += tuple(slice(None, None, d) for d in dilation)
-    return view[index]
 
 
 # -- tiles and taps ------------------------------------------------------------------------
