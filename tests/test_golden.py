@@ -55,9 +55,9 @@ def test_a_missing_golden_file_fails_and_is_not_created(tmp_path):
 
 def test_a_changed_golden_file_fails(tmp_path):
     example = ROOT / "examples" / "lenet5.yaml"
-    golden = cnncalc.summary(cnncalc.load(example)).to_dict()
-    golden["totals"]["params"] += 1
-    (tmp_path / "lenet5.json").write_text(json.dumps(golden, indent=2) + "\n")
+    wrong = cnncalc.summary(cnncalc.load(example)).to_dict()
+    wrong["totals"]["params"] += 1
+    (tmp_path / "lenet5.json").write_text(json.dumps(wrong, indent=2) + "\n")  # a stale file, made by hand
     with pytest.raises(AssertionError):
         check_example(example, tmp_path, overwrite=False)
 
