@@ -20,7 +20,7 @@ import numpy as np
 
 from ..analysis.summary import Summary
 from ..errors import CnnError, Location, format_shape
-from ..graph import INPUT, Network
+from ..graph import Network
 from ..layers.base import Shape, nbytes
 from .arrays import convert
 
