@@ -105,7 +105,7 @@ def warm():
 
 
 @pytest.mark.parametrize("cls", REGISTRY.types, ids=lambda c: c.type_name)
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), last=st.booleans(), dtype=st.sampled_from(sorted(ITEMSIZE)), elements=st.integers(2**12, 2**17))
 def test_every_layer_type_stays_within_its_estimate(cls, data, last, dtype, elements):
     shape, layers, _ = family_of(cls)(data.draw, cls)
@@ -200,7 +200,8 @@ EXAMPLES = {  # a smaller input where the example allows one and its own takes l
     "unet.yaml": None,  # its crops are written for 572x572: one sample, float32 only (10 s)
     "vgg16.yaml": "3x64x64",
 }
-EXAMPLE_RUNS = [(name, dtype) for name in sorted(EXAMPLES) for dtype in sorted(ITEMSIZE) if (name, dtype) != ("unet.yaml", "float64")]
+# Every example in float32; float64 (the same rules at twice the itemsize) for every layer type above.
+EXAMPLE_RUNS = [(name, "float32") for name in sorted(EXAMPLES)]
 
 
 def test_every_example_is_listed():
