@@ -248,13 +248,16 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
         options = dict(batch=batch_size, dtype=dtype, seed=seed, weights=given, data=values,
                        data_location=net.data.location if net.data is not None else None, keep=save is not None)
         outcome = with_progress(lambda on_layer: runner.run(net, result, on_layer=on_layer, **options),
-                                len(net.nodes), slow=result.totals.flops > 10**10)  # ~1 s at this machine's rate
+                                len(net.nodes), slow=result.totals.flops > SLOW_FLOPS)
         if save is not None:
             arrays.save_outputs(save, outcome.outputs, protect=tuple(p for p in (file, weights, data) if p))
         emit(run_json(outcome) if fmt == "json" else run_table(outcome, net.name), outcome.warnings)
         return EXIT_OK if outcome.ok else EXIT_DIFFERENCE
 
     run_safely(act)
+
+
+SLOW_FLOPS = 10**10  # a forward pass above this takes about a second on a 2-core machine
 
 
 def with_progress(action, steps: int, slow: bool):

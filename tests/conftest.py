@@ -1,5 +1,12 @@
 import os
 
+# Under pytest-xdist each worker gets one core's worth of threads: two workers that each start
+# a BLAS or torch thread per core fight over the cores and run slower than one would alone.
+# Set before NumPy or torch is first imported, which reads them once.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 import pytest
 from hypothesis import settings
 
@@ -22,3 +29,13 @@ def pytest_addoption(parser):
 @pytest.fixture
 def overwrite(request):
     return request.config.getoption("--overwrite")
+
+
+def pytest_collection_finish(session):
+    """Move everything alive after collection (torch, Keras and the test modules: millions of
+    objects) out of the garbage collector's reach. Each full collection otherwise walks them
+    all, a second each on this machine, and test_peak_memory collects before every trace."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

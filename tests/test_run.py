@@ -179,21 +179,28 @@ def test_inline_weights_with_a_wrong_shape_point_at_the_file(tmp_path):
     assert result.stderr.startswith(f"{path}:12:13: error: weight 'conv.weight' has shape (1, 1, 2, 2)")
 
 
-def test_long_runs_show_progress_on_a_terminal(monkeypatch):
+@pytest.mark.parametrize("slow", [True, False])
+def test_long_runs_show_progress_on_a_terminal(monkeypatch, slow):
+    """A run above cli.SLOW_FLOPS shows a progress bar on a terminal; one below does not.
+    The threshold is moved next to LeNet-5's count so the test does not spend seconds on a
+    real long run."""
     import io
 
     import click
 
+    from cnncalc import cli
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
+    flops = json.loads(invoke("summary", ROOT / "examples" / "lenet5.yaml", "--format", "json").stdout)["totals"]["flops"]
+    monkeypatch.setattr(cli, "SLOW_FLOPS", flops - 1 if slow else flops)
     terminal = Terminal()
     monkeypatch.setattr(click, "get_text_stream", lambda name: terminal)
-    result = invoke("run", ROOT / "examples" / "vgg16.yaml", "--format", "json")  # 31 GFLOPs: a long run
+    result = invoke("run", ROOT / "examples" / "lenet5.yaml", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["ok"]
-    assert "forward" in terminal.getvalue()
+    assert ("forward" in terminal.getvalue()) == slow
 
 
 def test_inline_weights_that_are_not_numbers_are_bad_input(tmp_path):
