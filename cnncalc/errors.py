@@ -60,6 +60,20 @@ class CnnError(Exception):
         return f"{text}\n{gutter}{source_line}\n{caret}"
 
 
+class CnnErrors(CnnError):
+    """Several independent mistakes found in one run, reported together (in order)."""
+
+    def __init__(self, errors: list[CnnError]):
+        super().__init__(errors[0].message, errors[0].location, errors[0].layer)
+        self.errors = list(errors)
+
+    def headline(self) -> str:
+        return "\n".join(error.headline() for error in self.errors)
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        return "\n".join(CnnError.render(error, sources) for error in self.errors)
+
+
 # Unicode categories that act instead of showing: controls (ESC, NUL, ...), format characters
 # (bidi overrides, zero-width joiners, the BOM), surrogates, line and paragraph separators,
 # and code points with no character.
