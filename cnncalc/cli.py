@@ -41,6 +41,9 @@ def run_safely(action) -> None:
     # collecting: without the cyclic collector re-scanning the growing heap, analysing
     # 100,000 layers takes half the time (measured).
     gc.disable()
+    from .i18n import set_language
+
+    set_language("en")  # commands without --lang speak English; those with it choose below
     try:
         code = action() or EXIT_OK
     except CnnError as exc:

@@ -43,9 +43,9 @@ def language() -> str:
     return _current[0]
 
 
-def tr(key: str, **values) -> str:
+def tr(message: str, **values) -> str:
     """The message `key` in the current language, its placeholders filled."""
-    return CATALOGUE[key][_current[0]].format(**values)
+    return CATALOGUE[message][_current[0]].format(**values)
 
 
 def placeholders(text: str) -> set[str]:
@@ -297,8 +297,8 @@ _add("yaml.tuple",
      "'{text}' is a Python tuple, which YAML reads as text; write a list: {key}: [{items}]",
      "'{text}'은(는) 파이썬 튜플이라 YAML은 글자로 읽습니다. 리스트로 쓰세요: {key}: [{items}]")
 _add("yaml.indent_key",
-     "'{key}:' is indented {got} spaces, but the keys of this layer start at column {want}: indent it by {want_spaces} spaces",
-     "'{key}:'이(가) {got}칸 들여쓰여 있지만 이 층의 키는 {want}번째 열에서 시작합니다: {want_spaces}칸 들여쓰세요")
+     "'{key}:' is indented {got} spaces, but the keys of a layer line up with its type, {want_spaces} spaces in: indent it by {want_spaces} spaces",
+     "'{key}:'이(가) {got}칸 들여쓰여 있습니다. 층의 키는 층 종류와 같은 {want_spaces}칸에 맞춰야 합니다: {want_spaces}칸 들여쓰세요")
 _add("yaml.indent_layer",
      "'{key}:' is not indented under its layer: indent it by {want_spaces} spaces, under the layer's type",
      "'{key}:'이(가) 층 아래로 들여쓰여 있지 않습니다: 층 종류와 같은 {want_spaces}칸으로 들여쓰세요")
@@ -307,14 +307,14 @@ _add("yaml.more", "{count} more mistakes found in the same run (shown below)", "
 
 # -- layout and wiring hints (warnings) ---------------------------------------------------------
 _add("hint.channels_last",
-     "the input {shape} looks like (H, W, C) with {channels} channels, but the file is channels_first, so {first} is "
+     "the input {shape} looks like (H, W, C) with C = {channels}, but the file is channels_first, so {first} is "
      "read as the channel count; write 'layout: channels_last' or the input as {reordered}",
-     "입력 {shape}은(는) 채널이 {channels}개인 (H, W, C)처럼 보이지만 이 파일은 channels_first라서 {first}을(를) 채널 수로 "
+     "입력 {shape}은(는) C = {channels}인 (H, W, C)처럼 보이지만 이 파일은 channels_first라서 {first}을(를) 채널 수로 "
      "읽습니다. 'layout: channels_last'를 쓰거나 입력을 {reordered}(으)로 쓰세요")
 _add("hint.channels_first",
-     "the input {shape} looks like (C, H, W) with {channels} channels, but the file says channels_last, so {last} is "
+     "the input {shape} looks like (C, H, W) with C = {channels}, but the file says channels_last, so {last} is "
      "read as the channel count; remove 'layout: channels_last' or write the input as {reordered}",
-     "입력 {shape}은(는) 채널이 {channels}개인 (C, H, W)처럼 보이지만 이 파일은 channels_last라서 {last}을(를) 채널 수로 "
+     "입력 {shape}은(는) C = {channels}인 (C, H, W)처럼 보이지만 이 파일은 channels_last라서 {last}을(를) 채널 수로 "
      "읽습니다. 'layout: channels_last'를 지우거나 입력을 {reordered}(으)로 쓰세요")
 _add("hint.flatten",
      "{layer}: a dense layer on the spatial tensor {shape} acts on the last axis only, at every position; "

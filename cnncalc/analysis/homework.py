@@ -448,7 +448,7 @@ def check(network, summary, answers_text: str, answers_path: str) -> list[Mark]:
     from ..errors import CnnErrors
     from ..source.yamltree import load
 
-    root = load(answers_text, answers_path)
+    root = load(answers_text, answers_path, tuples_as_lists=True)
     if not root.is_mapping:
         raise CnnError(tr("check.not_mapping"), root.location)
     rows = {row.name: row for row in summary.layers}

@@ -50,7 +50,12 @@ class Linear(Layer, FusedActivation):
         flops += fused.flops if fused else 0
         # On a (H, W, C) input the last axis is the channels: positions stay apart.
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
-        return Facts(out_shape, params, macs=macs, flops=flops, field=field)
+        warnings = ()
+        if len(shape) >= 3 and not layout.channels_last:  # (C, H, W): it would act along W alone
+            from ..i18n import tr
+
+            warnings = (tr("hint.flatten", layer=self.name, shape=tuple(shape)),)
+        return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
 
     def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
         """params = (in + bias) x out; MACs = in x out per position (weight (out, in))."""
