@@ -239,6 +239,8 @@ def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilatio
                 for p in pads:
                     if pool and isinstance(p, int) and p > k // 2:
                         continue
+                    if isinstance(p, str) and s > 1 and d > 1:
+                        continue  # TensorFlow and Keras refuse a stride with a dilation
                     window = Window(k, s, d, *same_padding(n_in, k, s, d)) if p == "same" else Window(k, s, d, *([0, 0] if p == "valid" else [p, p]))
                     if window.output_size(n_in) == n_out:
                         convention = "TensorFlow" if isinstance(p, str) else "PyTorch"
@@ -258,7 +260,7 @@ def _transposed_settings(n_in: int, n_out: int, k: int, s: int, d: int, padding,
             twice = (n_in - 1) * s + ke + extra - n_out
             if twice >= 0 and twice % 2 == 0 and (padding is None or padding == twice // 2) and twice // 2 <= ke - 1:
                 yield Setting(k, s, twice // 2, d, extra)
-    if output_padding is None:
+    if output_padding is None and not (s > 1 and d > 1):  # Keras refuses a stride with a dilation
         for word in ["same", "valid"] if padding is None else [padding] if isinstance(padding, str) else []:
             if keras_transposed_size(n_in, k, s, d, word, None) == n_out:
                 yield Setting(k, s, word, d, None, convention="Keras")
@@ -551,7 +553,9 @@ def _layer_mark(layer, row, field_name: str, given, work, layout, in_shapes, con
     if field_name == "receptive_field":
         field_ = row.receptive_field
         right = None if field_ is None else (field_.size[0] if len(set(field_.size)) == 1 else list(field_.size))
-        ok = given == right or (isinstance(given, int) and isinstance(right, list) and all(v == given for v in right))
+        sizes = None if field_ is None else list(field_.size)
+        wrote = [given] * len(sizes or []) if isinstance(given, int) else given  # 5 means 5 along every axis
+        ok = sizes is not None and wrote == sizes
         return Mark(row.name, field_name, given, right, ok, "", tuple(work["receptive_field"]))
     if field_name == "flops":
         return _flops_mark(row.name, given, row.macs, row.flops, convention, ())
