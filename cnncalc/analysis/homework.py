@@ -208,7 +208,7 @@ class Ranges:
         return range(1, self.dilations + 1) if kernel <= 11 else range(1, 2)
 
 
-SEARCH_LIMIT = 3_000_000
+SEARCH_LIMIT = 200_000  # settings tried (about 1 s); beyond, fix -k or -s
 
 
 def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilation=None,
@@ -225,8 +225,10 @@ def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilatio
     ranges = Ranges.of(n_in, n_out, transposed_conv, pool)
     kernels = [kernel] if kernel else range(1, ranges.kernels + 1)
     strides = [stride] if stride else range(1, ranges.strides + 1)
-    if len(kernels) * len(strides) * ranges.dilations > SEARCH_LIMIT:
-        raise CnnError(tr("solve.too_large", count=len(kernels) * len(strides) * ranges.dilations, limit=SEARCH_LIMIT))
+    dilated = 1 if dilation or pool else ranges.dilations
+    count = len(strides) * sum(len(ranges.dilations_for(k)) if dilated > 1 else 1 for k in kernels[:12]) + len(strides) * max(len(kernels) - 12, 0)
+    if count > SEARCH_LIMIT:
+        raise CnnError(tr("solve.too_large", count=count, limit=SEARCH_LIMIT))
     found = set()
     for k in kernels:
         for s in strides:
