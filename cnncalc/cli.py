@@ -176,7 +176,7 @@ def check(paths, expression, input_shape, batch, fmt, lang) -> None:
         if len(paths) != wanted:
             if expression is not None and len(paths) == 2:
                 raise CnnError(tr("check.one_network", file=paths[0]))
-            raise click.UsageError(tr("check.no_network") + ": cnncalc check FILE ANSWERS | cnncalc check -e TEXT ANSWERS")
+            raise CnnError(tr("check.usage", count=len(paths)))
         file, answers = (None, paths[0]) if expression is not None else paths
         net = load_network(Source(file, expression), input_shape)
         text, path = read_text(Source(answers, None))

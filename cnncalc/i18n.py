@@ -174,7 +174,9 @@ _add("check.allowed.shape", "a shape such as [32, 26, 26], 32x26x26 or (32, 26, 
 _add("check.allowed.field", "a size such as 5, 5x5, [5, 5] or {{size: 5}}", "5, 5x5, [5, 5], {{size: 5}} 같은 크기")
 _add("check.bad_convention", "unknown flops_convention '{value}'{hint}; allowed: {allowed}",
      "알 수 없는 flops_convention '{value}'입니다{hint}. 쓸 수 있는 값: {allowed}")
-_add("check.no_network", "give the network as FILE or as -e TEXT", "네트워크를 FILE이나 -e TEXT로 주세요")
+_add("check.usage",
+     "check takes the network and the answers: cnncalc check FILE ANSWERS, or cnncalc check -e TEXT ANSWERS; file names given: {count}",
+     "check에는 네트워크와 답안이 필요합니다: cnncalc check FILE ANSWERS 또는 cnncalc check -e TEXT ANSWERS. 받은 파일 이름: {count}개")
 _add("check.one_network", "give the network as FILE or as -e TEXT, not both; received FILE '{file}' and -e",
      "네트워크는 FILE과 -e TEXT 중 하나로만 주세요. 받은 값: FILE '{file}'과 -e")
 # notes on wrong answers
