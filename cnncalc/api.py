@@ -67,7 +67,13 @@ def summary(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
         raise CnnError(f"batch must be a positive integer; received {batch!r}")
     if dtype not in DTYPE_BYTES:
         raise CnnError(f"unknown dtype {dtype!r}; allowed: {', '.join(DTYPE_BYTES)}")
-    record = analyse(network, batch, dtype)
+    try:
+        record = analyse(network, batch, dtype)
+    except CnnError as error:  # a layout slip often shows first as a window that does not fit
+        from .source.hints import layout_hints
+
+        error.notes = (*error.notes, *layout_hints(network))
+        raise
     return Summary(**{f.name: getattr(record, f.name) for f in fields(record)})
 
 

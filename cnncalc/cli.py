@@ -41,6 +41,9 @@ def run_safely(action) -> None:
     # collecting: without the cyclic collector re-scanning the growing heap, analysing
     # 100,000 layers takes half the time (measured).
     gc.disable()
+    from .i18n import set_language
+
+    set_language("en")  # commands without --lang speak English; those with it choose below
     try:
         code = action() or EXIT_OK
     except CnnError as exc:
@@ -69,6 +72,18 @@ def main() -> None:
     """
 
 
+def lang_option(command):
+    """--lang en|ko for the homework commands (default: from LC_ALL / LC_MESSAGES / LANG)."""
+    return click.option("--lang", type=click.Choice(("en", "ko")), default=None,
+                        help="Language of the working and messages (default: ko when LANG is ko_*, else en).")(command)
+
+
+def use_language(lang: str | None) -> None:
+    from .i18n import set_language
+
+    set_language(lang)
+
+
 def network_options(command):
     command = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for memory figures.")(command)
     command = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(command)
@@ -84,7 +99,8 @@ def network_options(command):
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Fold block instances nested deeper than this into one row (0: every top-level instance).")
 @click.option("--explain", "explain_layer", is_flag=False, flag_value="*", default=None, metavar="[LAYER]",
               help="Show the working (output size, params, MACs, receptive field) of LAYER, or of every layer.")
-def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_layer) -> None:
+@lang_option
+def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_layer, lang) -> None:
     """Per-layer table: output shape, params, MACs, receptive field; totals below.
 
     FILE is a .yaml file, a DSL file, '-' for standard input, or -e TEXT.
@@ -94,6 +110,8 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
         from .analysis.homework import explain
         from .output.formats import RENDERERS, Format, stderr_warnings
 
+        if explain_layer is not None:
+            use_language(lang)
         net = load_network(source_of(file, expression), input_shape)
         result = api.summary(net, batch, dtype)
         if explain_layer is not None:
@@ -132,23 +150,35 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
 
 
 @main.command()
-@click.argument("file")
-@click.argument("answers")
+@click.argument("paths", nargs=-1, metavar="[FILE] ANSWERS")
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
-def check(file, answers, input_shape, batch, fmt) -> None:
-    """Mark a student's ANSWERS.yaml (figures by layer name, 'total' for totals) against FILE.
+@lang_option
+def check(paths, expression, input_shape, batch, fmt, lang) -> None:
+    """Mark a student's ANSWERS.yaml (figures by layer name, 'total' for totals) against FILE
+    (or -e TEXT).
 
-    Each wrong answer shows the right value and the working. Exit 0 if all are right, 1 if
-    any is wrong.
+    Shapes and sizes may be written [32, 26, 26], 32x26x26, '(32, 26, 26)', 5x5 or {size: 5};
+    numbers 401536 or '401,536'. Each wrong answer shows the right value, the likely slip
+    and the working. 'flops_convention: 2macs' in the answers marks FLOPs as 2 x MACs. Exit 0
+    if all are right, 1 if any is wrong.
     """
 
     def act():
         from .analysis.homework import check as mark
+        from .i18n import tr
         from .output.homework import marks_json, marks_text
 
-        net = load_network(Source(file, None), input_shape)
+        use_language(lang)
+        wanted = 1 if expression is not None else 2
+        if len(paths) != wanted:
+            if expression is not None and len(paths) == 2:
+                raise CnnError(tr("check.one_network", file=paths[0]))
+            raise CnnError(tr("check.usage", count=len(paths)))
+        file, answers = (None, paths[0]) if expression is not None else paths
+        net = load_network(Source(file, expression), input_shape)
         text, path = read_text(Source(answers, None))
         marks = mark(net, api.summary(net, batch), text, path)
         emit((marks_json if fmt == "json" else marks_text)(marks))
@@ -169,13 +199,15 @@ def check(file, answers, input_shape, batch, fmt) -> None:
 @click.option("--ceil", is_flag=True, help="Pooling's ceil_mode.")
 @click.option("--strict", is_flag=True, help="Make an inexact division an error.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool, ceil, strict, fmt) -> None:
+@lang_option
+def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool, ceil, strict, fmt, lang) -> None:
     """One layer's output size for an input of N (or HxW), with the formula and the numbers."""
 
     def act():
         from .analysis import homework
         from .output.homework import size_json, size_text
 
+        use_language(lang)
         answer = homework.size(n, kernel, stride, padding, dilation, transposed_conv=transposed,
                                output_padding=output_padding, pool=pool, ceil=ceil, strict=strict)
         if fmt == "json":
@@ -186,27 +218,35 @@ def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool,
 
 
 @main.command()
-@click.option("--in", "n_in", type=click.IntRange(min=1), required=True, help="Input size.")
-@click.option("--out", "n_out", type=click.IntRange(min=1), required=True, help="Wanted output size.")
+@click.option("--in", "n_in", metavar="N", required=True, help="Input size: N or HxW.")
+@click.option("--out", "n_out", metavar="N", required=True, help="Wanted output size: N or HxW.")
 @click.option("-k", "--kernel", type=click.IntRange(min=1), help="Fix the kernel.")
 @click.option("-s", "--stride", type=click.IntRange(min=1), help="Fix the stride.")
 @click.option("-p", "--padding", help="Fix the padding (an integer, same or valid).")
 @click.option("-d", "--dilation", type=click.IntRange(min=1), help="Fix the dilation.")
-@click.option("--transposed", is_flag=True, help="Search transposed convolutions.")
+@click.option("--transposed", is_flag=True, help="Search transposed convolutions (output_padding included).")
+@click.option("--output-padding", type=click.IntRange(min=0), help="Fix a transposed convolution's output_padding.")
 @click.option("--pool", is_flag=True, help="Search pooling layers.")
-@click.option("--all", "show_all", is_flag=True, help="List every setting found, not only the ten simplest.")
+@click.option("--all", "show_all", is_flag=True, help="List every setting found, not only the first ten.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, show_all, fmt) -> None:
-    """Which kernel, stride, padding and dilation turn size --in into size --out, simplest first."""
+@lang_option
+def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, output_padding, pool, show_all, fmt, lang) -> None:
+    """Which kernel, stride, padding, dilation (and output_padding) turn size --in into size
+    --out: standard, hole-free designs first (kernel >= stride, exact division).
+
+    Strides are searched up to twice the ratio of the sizes (at least 4), kernels up to twice
+    that plus one (at least 11), dilation 1-3 for kernels up to 11.
+    """
 
     def act():
         from .analysis import homework
         from .output.homework import solve_json, solve_text
 
-        found = homework.solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool)
-        kind = "transposed convolution" if transposed else "pooling" if pool else "convolution"
-        emit((solve_json if fmt == "json" else solve_text)(found, found if show_all else found[:10], n_in, n_out, kind))
-        return EXIT_OK if found else EXIT_DIFFERENCE
+        use_language(lang)
+        solutions = homework.solve_axes(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, output_padding)
+        kind = "transposed" if transposed else "pool" if pool else "conv"
+        emit((solve_json if fmt == "json" else solve_text)(solutions, show_all, kind))
+        return EXIT_OK if all(solution.settings for solution in solutions) else EXIT_DIFFERENCE
 
     run_safely(act)
 
@@ -221,12 +261,22 @@ def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, pool, show
 @click.option("--data", metavar="FILE", help="The input (.npy), with or without the batch axis; for several inputs an .npz keyed by input name.")
 @click.option("--save", metavar="FILE.npz", help="Write every layer's output, keyed by layer name.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
-@click.option("--dtype", type=click.Choice(("float32", "float64")), default="float32", show_default=True)
+@click.option("--dtype", type=click.Choice(("float32", "float64")), default=None, help="Precision (default float32; float64 with --target).")
 @click.option("--max-memory", metavar="SIZE", help="Refuse to run above this estimated peak (default: half the machine's memory).")
-def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dtype, max_memory) -> None:
-    """Run the network in NumPy and check every layer's real output shape (exit 1 on a mismatch)."""
+@click.option("--target", type=click.IntRange(min=0), default=None, metavar="CLASS",
+              help="Also print the cross-entropy of the output for this class (from 0), with its working.")
+@lang_option
+def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dtype, max_memory, target, lang) -> None:
+    """Run the network in NumPy and check every layer's real output shape (exit 1 on a mismatch).
+
+    With --target CLASS, the cross-entropy -ln softmax(z)[CLASS] of the output (or -ln p[CLASS]
+    when the network ends in a softmax) is printed with its working, in float64.
+    """
 
     def act():
+        nonlocal dtype
+        use_language(lang)
+        dtype = dtype or ("float64" if target is not None else "float32")
         from .forward import arrays, runner
         from .output.json import run_json
         from .output.text import run_table
@@ -251,6 +301,19 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
                                 len(net.nodes), slow=result.totals.flops > SLOW_FLOPS)
         if save is not None:
             arrays.save_outputs(save, outcome.outputs, protect=tuple(p for p in (file, weights, data) if p))
+        if target is not None and outcome.ok:
+            import json
+
+            from .forward.loss import cross_entropy
+            from .i18n import tr
+            from .output.homework import loss_json, loss_text
+
+            if len(net.outputs) != 1:
+                raise CnnError(tr("loss.one_output", count=len(net.outputs)))
+            loss = cross_entropy(outcome.output, target)
+            if fmt == "json":
+                return emit(json.dumps({**json.loads(run_json(outcome)), "loss": loss_json(loss)}, indent=2) + "\n", outcome.warnings)
+            return emit(run_table(outcome, net.name) + loss_text(loss), outcome.warnings)
         emit(run_json(outcome) if fmt == "json" else run_table(outcome, net.name), outcome.warnings)
         return EXIT_OK if outcome.ok else EXIT_DIFFERENCE
 

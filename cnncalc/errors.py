@@ -38,6 +38,7 @@ class CnnError(Exception):
         self.message = message
         self.location = location
         self.layer = layer  # "layer 'conv2' (conv2d)", already worded
+        self.notes: tuple[str, ...] = ()  # what may have caused it (a layout hint), shown after
 
     def headline(self) -> str:
         where = str(self.location) if self.location else "cnncalc"
@@ -47,9 +48,10 @@ class CnnError(Exception):
     def render(self, sources: dict[str, str] | None = None) -> str:
         """The headline, then the source line with a caret under the column."""
         text = self.headline()
+        notes = "".join(f"\nnote: {visible(note)}" for note in self.notes)
         loc = self.location
         if loc is None or not sources or loc.path not in sources:
-            return text
+            return text + notes
         lines = sources[loc.path].splitlines()
         if not 1 <= loc.line <= len(lines):
             return text
@@ -57,7 +59,21 @@ class CnnError(Exception):
         gutter = f"{loc.line:>5} | "
         caret = " " * (len(gutter) - 2) + "| " + " " * len(visible(raw[: loc.column - 1])) + "^"
         source_line = visible(raw)
-        return f"{text}\n{gutter}{source_line}\n{caret}"
+        return f"{text}\n{gutter}{source_line}\n{caret}{notes}"
+
+
+class CnnErrors(CnnError):
+    """Several independent mistakes found in one run, reported together (in order)."""
+
+    def __init__(self, errors: list[CnnError]):
+        super().__init__(errors[0].message, errors[0].location, errors[0].layer)
+        self.errors = list(errors)
+
+    def headline(self) -> str:
+        return "\n".join(error.headline() for error in self.errors)
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        return "\n".join(CnnError.render(error, sources) for error in self.errors)
 
 
 # Unicode categories that act instead of showing: controls (ESC, NUL, ...), format characters

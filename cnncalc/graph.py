@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .layers.attrs import AttrError, show
-from .errors import CnnError, Location, did_you_mean
+from .errors import CnnError, CnnErrors, Location, did_you_mean
 from .numbers import dims
 from .layers import REGISTRY, Layer, Layout, Shape, Where
 
@@ -162,33 +162,64 @@ def build(spec: NetworkSpec, input_override: Shape | None = None) -> Network:
     inputs = parse_inputs(spec, input_override)
     if not spec.layers:
         raise CnnError("the network has no layers; allowed: a list under 'layers'", spec.where)
-    classes = [resolve_type(layer) for layer in spec.layers]
+    # Independent mistakes are reported together: every unknown type, then, after the first
+    # layer that fails, what each later layer says of its own attributes (its wiring is not
+    # judged any more: it may depend on the layer that failed).
+    classes, errors = [], []
+    for layer in spec.layers:
+        try:
+            classes.append(resolve_type(layer))
+        except CnnError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0] if len(errors) == 1 else CnnErrors(errors)
     names = assign_names(spec.layers, classes, inputs)
     positions = {name: i for i, name in enumerate(names)}
     graph = Graph(names, positions, spec.layers, classes, inputs)
     nodes: list[Node] = []
     for index, (layer_spec, cls, name) in enumerate(zip(spec.layers, classes, names)):
         label = f"layer '{name}' ({cls.type_name})"
-        values, where = resolve_attrs(layer_spec, cls, label)
-        sources = graph.inputs_of(index, label)
-        trainable = True
-        if layer_spec.trainable is not None:
-            if not isinstance(layer_spec.trainable.value, bool):
-                raise CnnError(
-                    f"trainable must be true or false; received {show(layer_spec.trainable.value)}",
-                    layer_spec.trainable.location,
-                    label,
-                )
-            trainable = layer_spec.trainable.value
-        layer = cls(name, values, where, sources)
-        share = graph.shared(index, layer, nodes, label, trainable if layer_spec.trainable is not None else None)
-        if share is not None and layer_spec.trainable is None:  # one set of weights: the owner's say
-            trainable = nodes[positions[share]].trainable
-        graph.layers.append(layer)
-        nodes.append(Node(name, layer, sources, trainable, layer_spec.tensors, share))
+        if errors:
+            if len(errors) < MAX_ERRORS:
+                try:
+                    cls(name, *resolve_attrs(layer_spec, cls, label), ())
+                except CnnError as error:
+                    errors.append(error)
+            continue
+        try:
+            nodes.append(build_node(graph, index, layer_spec, cls, name, label, nodes))
+        except CnnError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0] if len(errors) == 1 else CnnErrors(errors)
     outputs = graph.outputs(spec.outputs)
     return Network(spec.name, spec.path, inputs, layout, tuple(nodes), spec.groups, spec.data, outputs,
                    spec.warnings + graph.unused(nodes, outputs))
+
+
+MAX_ERRORS = 20
+
+
+def build_node(graph: "Graph", index: int, layer_spec: LayerSpec, cls: type[Layer], name: str, label: str,
+               nodes: list[Node]) -> Node:
+    """One layer of the network, its inputs wired and its weights' owner found."""
+    values, where = resolve_attrs(layer_spec, cls, label)
+    sources = graph.inputs_of(index, label)
+    trainable = True
+    if layer_spec.trainable is not None:
+        if not isinstance(layer_spec.trainable.value, bool):
+            raise CnnError(
+                f"trainable must be true or false; received {show(layer_spec.trainable.value)}",
+                layer_spec.trainable.location,
+                label,
+            )
+        trainable = layer_spec.trainable.value
+    layer = cls(name, values, where, sources)
+    share = graph.shared(index, layer, nodes, label, trainable if layer_spec.trainable is not None else None)
+    if share is not None and layer_spec.trainable is None:  # one set of weights: the owner's say
+        trainable = nodes[graph.positions[share]].trainable
+    graph.layers.append(layer)
+    return Node(name, layer, sources, trainable, layer_spec.tensors, share)
 
 
 class Graph:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cnncalc"
 
 LEVELS = (
-    ("cnncalc.errors", "cnncalc.files", "cnncalc.numbers", "cnncalc.units"),
+    ("cnncalc.errors", "cnncalc.files", "cnncalc.numbers", "cnncalc.units", "cnncalc.i18n"),
     ("cnncalc.layers",),
     ("cnncalc.graph",),
     ("cnncalc.source",),

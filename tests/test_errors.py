@@ -15,18 +15,21 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+import string
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cnncalc.cli import main
+from cnncalc.i18n import CATALOGUE as MESSAGES
 from helpers import expected_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_DIR = ROOT / "tests" / "bad"
 BAD = sorted([*BAD_DIR.glob("*.yaml"), *BAD_DIR.glob("*.dsl"), *BAD_DIR.glob("*.cmd")])
 CATALOGUE = ROOT / "docs" / "errors.md"
+CATALOGUE_EN = {key: texts["en"] for key, texts in MESSAGES.items()}
 
 # Messages no input file or command line can cause on a working machine, and why.
 NOT_CATALOGUED = {
@@ -136,6 +139,14 @@ def message_sites():
     def fragments(node) -> list:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return [node.value]
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "tr" and node.args:
+            key = node.args[0]  # a catalogue message (cnncalc/i18n.py): its English text
+            if not isinstance(key, ast.Constant):
+                return [None]
+            parts = []
+            for literal, name, _, _ in string.Formatter().parse(CATALOGUE_EN[key.value]):
+                parts += [literal, None] if name is not None else [literal]
+            return parts
         if isinstance(node, ast.JoinedStr):
             return [v.value if isinstance(v, ast.Constant) else None for v in node.values]
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):

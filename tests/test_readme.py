@@ -117,13 +117,35 @@ def test_dsl_section_is_real(monkeypatch):
 
 def test_homework_examples_are_real(monkeypatch):
     monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(main, ["size", "28", "-k", "3", "-s", "2"])
-    assert lines(block("out = floor(")) == lines(result.stdout + result.stderr.replace("warning:", "warning:"))
+
+    def both(*args) -> str:
+        result = CliRunner().invoke(main, list(args))
+        return result.stdout + result.stderr
+
+    assert lines(block("out = floor(")) == lines(both("size", "28", "-k", "3", "-s", "2"))
+    assert lines(block("출력 = floor(")) == lines(both("size", "28", "-k", "3", "-s", "2", "--lang", "ko"))
     assert lines(block("convolution settings turning 224")) == lines(run("solve", "--in", "224", "--out", "112", "-k", "7"))
-    assert lines(block("right  conv1 output_shape")) == lines(
-        CliRunner().invoke(main, ["check", "examples/homework/mnist-course.yaml", "examples/homework/mnist-course-answers.yaml"]).stdout
-    )
+    assert lines(block("transposed convolution settings turning 128")) == lines(
+        both("solve", "--in", "128", "--out", "256", "--transposed", "-k", "3", "-p", "1"))
+    course = "examples/homework/mnist-course.yaml"
+    assert lines(block("right  pool1 output_shape")) == lines(both("check", course, "examples/homework/mnist-course-answers.yaml"))
+    assert lines(block("오답  conv1 output_shape")) == lines(
+        both("check", course, "examples/homework/mnist-student-answers.yaml", "--lang", "ko"))
     assert lines(block("conv2 (conv2d), input")) == lines(run("summary", "examples/mnist-421k.yaml", "--explain", "conv2"))
+    assert lines(block("conv2 (conv2d), 입력")) == lines(run("summary", "examples/mnist-421k.yaml", "--explain", "conv2", "--lang", "ko"))
+
+
+def test_loss_and_error_examples_are_real(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+    def masked(text):
+        return [re.sub(r"\d+\.\d+ *$", "#", line) for line in lines(text)]
+
+    result = CliRunner().invoke(main, ["run", "examples/homework/softmax.yaml", "--target", "3"])
+    assert masked(block("softmax: forward pass")) == masked(result.stdout)
+    for case in ("yaml-several-mistakes", "layout-hwc-in-channels-first"):
+        result = CliRunner().invoke(main, ["summary", f"tests/bad/{case}.yaml"])
+        assert lines(block(f"tests/bad/{case}.yaml:")) == lines(result.stderr)
 
 
 def test_convert_example_is_real(monkeypatch):

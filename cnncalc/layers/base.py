@@ -230,10 +230,12 @@ class Layer(abc.ABC):
     def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
         """The working of the output size, the parameters and the MACs, with the numbers
         substituted (homework mode). By default: each weight's shape and count."""
+        from ..i18n import tr
+
         if not facts.params:
-            return Working(params=("no learnable parameters: 0",))
-        parts = [f"{name} {tuple(shape)} = {product(shape):,}" for name, shape in facts.params.items()]
-        return Working(params=("; ".join(parts) + f"; total {facts.param_count:,}",))
+            return Working(params=(tr("work.no_params"),))
+        parts = [tr("work.weight", name=name, shape=tuple(shape), count=product(shape)) for name, shape in facts.params.items()]
+        return Working(params=(tr("work.weights", parts="; ".join(parts), total=facts.param_count),))
 
     def params_note(self, given: int, facts: Facts, shapes: tuple[Shape, ...]) -> str:
         """What a wrong parameter count `given` suggests about the student's working ("" when

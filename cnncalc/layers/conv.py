@@ -32,6 +32,7 @@ from .attrs import (
 )
 from .windows import TransposedWindow, Window, keras_transposed_size, same_padding
 from .lazy import numeric
+from ..i18n import tr
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
 from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Role, Shape, Working, channels_back, channels_first, nbytes, product
@@ -204,9 +205,27 @@ class Conv(Windowed, FusedActivation):
         positions = macs // max(out * per_group * product(kernel), 1)
         return replace(
             work,
-            params=(f"(kernel {size} x in/groups {per_group}{bias}) x out {out} = {facts.param_count:,}",),
-            macs=(f"output positions {positions:,} x out {out} x (kernel {size} x in/groups {per_group}) = {macs:,}",),
+            params=(tr("work.conv.params", size=size, per_group=per_group, bias=bias, out=out, total=facts.param_count),),
+            macs=(tr("work.conv.macs", positions=positions, out=out, size=size, per_group=per_group, macs=macs),),
         )
+
+    def params_note(self, given: int, facts: Facts, shapes: tuple[Shape, ...]) -> str:
+        """The classic slips: the bias forgotten, the input channels forgotten (a filter
+        spans them all), both, or the output channels taken for the input's."""
+        if "weight" not in facts.params:  # two weights (separable): no single slip to name
+            return ""
+        out, per_group, *kernel = facts.params["weight"]
+        volume, size = product(kernel), "x".join(map(str, kernel))
+        bias = 1 if "bias" in facts.params else 0
+        if bias and given == volume * per_group * out:
+            return tr("note.conv_no_bias", kernel=size, per_group=per_group, out=out, given=given)
+        if per_group > 1 and given == (volume + bias) * out:
+            return tr("note.conv_no_channels", kernel=size, per_group=per_group)
+        if per_group > 1 and bias and given == volume * out:
+            return tr("note.conv_no_channels_no_bias", per_group=per_group)
+        if out != per_group and given == (volume * out + bias) * out:
+            return tr("note.conv_out_as_in", out=out, per_group=per_group)
+        return ""
 
     def absorb_affine(self, tensors: dict, scale, shift, layout: Layout) -> dict | None:
         """A per-channel affine map after the conv folded into it: w' = w * scale (each output
@@ -556,9 +575,17 @@ class ConvTranspose(Conv):
         biases = f" + bias {facts.params['bias'][0]}" if "bias" in facts.params else ""
         return Working(
             output_shape=lines,
-            params=(f"kernel {size} x out/groups {second} x in {first}{biases} = {facts.param_count:,}",),
-            macs=(f"input elements x out/groups {second} x kernel {size} = {facts.macs * batch:,}",),
+            params=(tr("work.transposed.params", size=size, second=second, first=first, biases=biases, total=facts.param_count),),
+            macs=(tr("work.transposed.macs", second=second, size=size, macs=facts.macs * batch),),
         )
+
+    def params_note(self, given: int, facts: Facts, shapes: tuple[Shape, ...]) -> str:
+        """The bias forgotten (weight (in, out/groups, *kernel) alone)."""
+        first, second, *kernel = facts.params["weight"]
+        if "bias" in facts.params and given == product(facts.params["weight"]):
+            return tr("note.transposed_no_bias", size="x".join(map(str, kernel)), second=second, first=first, given=given,
+                      out=facts.params["bias"][0])
+        return ""
 
     def absorb_affine(self, tensors: dict, scale, shift, layout: Layout) -> dict | None:
         return None  # weight (in, out/groups, ...): not folded

@@ -50,26 +50,37 @@ class Linear(Layer, FusedActivation):
         flops += fused.flops if fused else 0
         # On a (H, W, C) input the last axis is the channels: positions stay apart.
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
-        return Facts(out_shape, params, macs=macs, flops=flops, field=field)
+        warnings = ()
+        if len(shape) >= 3 and not layout.channels_last:  # (C, H, W): it would act along W alone
+            from ..i18n import tr
+
+            warnings = (tr("hint.flatten", layer=self.name, shape=tuple(shape)),)
+        return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
 
     def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
         """params = (in + bias) x out; MACs = in x out per position (weight (out, in))."""
+        from ..i18n import tr
+
         out, features = facts.params["weight"]
         bias = " + 1" if "bias" in facts.params else ""
         macs = facts.macs * batch
-        positions = f" x {macs // (features * out):,} positions" if macs != features * out else ""
-        return Working(
-            params=(f"(in {features}{bias}) x out {out} = {facts.param_count:,}",),
-            macs=(f"in {features} x out {out}{positions} = {macs:,}",),
-        )
+        if macs != features * out:
+            work = tr("work.dense.macs_positions", features=features, out=out, positions=macs // (features * out), macs=macs)
+        else:
+            work = tr("work.dense.macs", features=features, out=out, macs=macs)
+        return Working(params=(tr("work.dense.params", features=features, bias=bias, out=out, total=facts.param_count),), macs=(work,))
 
     def params_note(self, given: int, facts: Facts, shapes: tuple[Shape, ...]) -> str:
-        """A count that is a whole number of (in + bias) per output implies another input size."""
+        """The bias forgotten (in x out), else a count that is a whole number of (in + bias)
+        per output implies another input size (a wrong flatten)."""
+        from ..i18n import tr
+
         out, features = facts.params["weight"]
+        if "bias" in facts.params and given == features * out:
+            return tr("note.dense_no_bias", features=features, out=out, given=given)
         per_output = given / out - (1 if "bias" in facts.params else 0)
         if per_output == int(per_output) and per_output > 0:
-            return (f"{given:,} implies {int(per_output):,} input features, but this layer receives "
-                    f"{features:,} from {tuple(shapes[0])}")
+            return tr("note.dense_features", given=given, implied=int(per_output), features=features, shape=tuple(shapes[0]))
         return ""
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):

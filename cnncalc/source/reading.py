@@ -115,7 +115,15 @@ def input_override(text: str | None) -> tuple[int, ...] | None:
 
 
 def load_spec(spec: NetworkSpec, input_shape: tuple[int, ...] | None = None) -> Network:
-    return build(expand(spec, input_shape), input_shape)
+    """The network, with a warning for an input whose axes look written in the other
+    layout (source/hints.py)."""
+    from dataclasses import replace
+
+    from .hints import layout_hints
+
+    network = build(expand(spec, input_shape), input_shape)
+    hints = layout_hints(network)
+    return replace(network, warnings=network.warnings + hints) if hints else network
 
 
 def load_source(source: Source, input_shape: str | None = None) -> Network:

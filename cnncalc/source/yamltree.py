@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import CnnError, Location
+from ..errors import CnnError, CnnErrors, Location
+from ..i18n import tr
 
 MAX_NODES = 1_000_000
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's C composer when built in: same marks, 10x faster
@@ -75,9 +76,82 @@ def location_of(text: str, index: int, path: str) -> Location:
     return Location(path, len(lines), len(last) + 1)
 
 
-def load(text: str, path: str) -> Node:
-    """Parse YAML text into a located tree; malformed YAML is a CnnError."""
+MAX_MISTAKES = 20
+TUPLE = re.compile(r"(?P<key>[\w.]+)\s*:\s*(?P<tuple>\((?P<items>\s*-?\d+\s*(?:,\s*-?\d+\s*)*,?\s*)\))")
+KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[\w.]+)\s*:")
+ITEM_LINE = re.compile(r"^(?P<indent> *)-\s+\S")
+
+
+def load(text: str, path: str, tuples_as_lists: bool = False) -> Node:
+    """Parse YAML text into a located tree; malformed YAML is a CnnError.
+
+    The commonest slips are said as what to fix, all of them in one run: tabs in the
+    indentation, Python tuples such as `kernel_size: (3, 3)` (with `tuples_as_lists`, for
+    a student's answers, they are read as the lists they mean; each parenthesis becomes a
+    bracket, so every position stays), and keys indented off their layer. Each is mended
+    in a copy of the text so that the next, independent one is found too."""
     check_printable(text, path)  # libyaml would say where in bytes, not in lines
+    mistakes: list[CnnError] = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            mistakes.append(CnnError(tr("yaml.tab"), Location(path, number + 1, indent.index("\t") + 1)))
+            lines[number] = indent.replace("\t", "  ") + line[len(indent):]
+        code = lines[number].split(" #", 1)[0]
+        for match in TUPLE.finditer(code):
+            start, end = match.span("tuple")
+            if code[:start].count('"') % 2 or code[:start].count("'") % 2:
+                continue  # inside quotes: text the user meant
+            if not tuples_as_lists:
+                items = ", ".join(item.strip() for item in match.group("items").split(",") if item.strip())
+                mistakes.append(CnnError(tr("yaml.tuple", text=match.group("tuple"), key=match.group("key"), items=items),
+                                         Location(path, number + 1, start + 1)))
+            line_text = lines[number]
+            lines[number] = line_text[:start] + "[" + line_text[start + 1 : end - 1] + "]" + line_text[end:]
+    mended = "\n".join(lines)
+    while True:
+        try:
+            root = _compose(mended, path)
+            break
+        except CnnError as error:
+            fix = _indentation(mended, error.location, path) if error.location else None
+            if fix is None or len(mistakes) >= MAX_MISTAKES:
+                mistakes.append(error)
+                root = None
+                break
+            mistake, mended = fix
+            mistakes.append(mistake)
+    if mistakes:
+        raise mistakes[0] if len(mistakes) == 1 else CnnErrors(sorted(mistakes, key=lambda e: (e.location.line, e.location.column)))
+    return root
+
+
+def _indentation(text: str, where: Location, path: str):
+    """(the mistake, the text mended) when the YAML error is a key indented off its layer:
+    `name:` under `- conv2d: ...` must line up with `conv2d` (two columns after the dash)."""
+    lines = text.split("\n")
+    if not 1 <= where.line <= len(lines):
+        return None
+    for number in (where.line - 1, where.line - 2):  # PyYAML points at the key, or past it
+        if number < 1:
+            continue
+        match = KEY_LINE.match(lines[number])
+        item = next((ITEM_LINE.match(lines[i]) for i in range(number - 1, -1, -1) if lines[i].strip()), None)
+        if not match or not item or lines[number].lstrip().startswith("-"):
+            continue
+        want, got = len(item.group("indent")) + 2, len(match.group("indent"))
+        if got == want:
+            continue
+        key = match.group("key")
+        message = tr("yaml.indent_layer", key=key, want_spaces=want) if got <= want - 2 else tr(
+            "yaml.indent_key", key=key, got=got, want=want + 1, want_spaces=want)
+        lines[number] = " " * want + lines[number].lstrip(" ")
+        return CnnError(message, Location(path, number + 1, got + 1)), "\n".join(lines)
+    return None
+
+
+def _compose(text: str, path: str):
     try:
         root = yaml.compose(text, Loader=LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -90,7 +164,7 @@ def load(text: str, path: str) -> Node:
         if at_end and exc.context_mark is not None:
             opened = exc.context.removeprefix("while parsing ").removeprefix("a ")
             problem = f"the {opened} started here is never closed: {exc.problem}"
-        raise CnnError(f"malformed YAML: {problem}{_hint(text, where.line)}", where) from None
+        raise CnnError(tr("yaml.malformed", problem=problem, hint=_hint(text, where.line)), where) from None
     except yaml.YAMLError as exc:
         raise CnnError(f"malformed YAML: {exc}", Location(path, 1, 1)) from None
     except RecursionError:

@@ -1,0 +1,1 @@
+check tests/bad/data/answers-list.yaml

@@ -1,0 +1,1 @@
+run -e 'input 6 | softmax' --target 7 --lang ko

@@ -1,0 +1,1 @@
+size 0 -k 3 --lang ko

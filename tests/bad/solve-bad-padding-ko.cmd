@@ -1,0 +1,1 @@
+solve --in 28 --out 14 -p one --lang ko

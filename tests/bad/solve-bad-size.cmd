@@ -1,0 +1,1 @@
+solve --in 28x --out 14
