@@ -107,6 +107,7 @@ def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: 
         needs_grad[name] = False
 
     used = on_output_paths(network)  # weights no output depends on get no gradient
+    reached = outputs_depend_on(network)  # layers no output depends on: no backward
     rows, all_kept = [], {}
     weight_bytes = grad_bytes = optimizer_bytes = 0
     for node, in_shapes, facts in value_shapes(network):
@@ -175,7 +176,8 @@ def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: 
             if trained and node.name in used:
                 grad_bytes += params * ITEMSIZE[weights]
                 optimizer_bytes += optimizer_state(optimizer, facts.params, weights)
-        backward = layer.backward_flops(in_shapes, facts, grads) * batch if grads.active else 0
+        on_path = node.name in reached
+        backward = layer.backward_flops(in_shapes, facts, grads) * batch if grads.active and on_path else 0  # no output, no backward
         rows.append(TrainRow(node.name, layer.type_name, sum(kept.values()), facts.flops * batch, backward, tuple(kept.items())))
 
     saved = sum(all_kept.values())
@@ -189,6 +191,17 @@ def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: 
         backward_flops=sum(r.backward_flops for r in rows),
     )
     return Training(network.name, batch, optimizer, precision, tuple(rows), totals)
+
+
+def outputs_depend_on(network: Network) -> set[str]:
+    """The layers some output depends on (the backward pass runs through these only)."""
+    layers = {node.name: node for node in network.nodes}
+    layer_of = lambda value: value if value in layers else value.rpartition(".")[0]  # noqa: E731
+    reached = {layer_of(value) for value in network.outputs}
+    for node in reversed(network.nodes):
+        if node.name in reached:
+            reached.update(layer_of(value) for value in node.inputs)
+    return reached
 
 
 def optimizer_state(optimizer: str, params: dict, dtype: str) -> int:
