@@ -344,7 +344,7 @@ class Layer(abc.ABC):
         Called only when grads.active. Every type declares its own: there is no default."""
         raise self.fail(
             f"cnncalc does not know yet what PyTorch keeps for the backward pass of a {self.type_name} layer, "
-            "so it cannot account for training it; allowed: the layer types `cnncalc layers` lists as trainable"
+            "so it cannot account for training it; allowed: a network without this layer type, until the type declares it"
         )
 
     def backward_flops(self, shapes: tuple[Shape, ...], facts: Facts, grads: Grads) -> int:
