@@ -64,7 +64,7 @@ def key(tensor) -> int:
     return tensor.untyped_storage().data_ptr()
 
 
-def measure(net, batch: int = 2, precision: str = "fp32", optimizer: str | None = None, seed: int = 0) -> Measured:
+def measure(net, batch: int = 2, precision: str = "fp32", optimizer: str | None = None, seed: int = 0, flops: bool = True) -> Measured:
     torch.manual_seed(seed)
     model = build(net)
     if precision == "bf16":
@@ -101,10 +101,12 @@ def measure(net, batch: int = 2, precision: str = "fp32", optimizer: str | None 
             out = model(*inputs)
     outs = out if isinstance(out, tuple) else (out,)
     loss = sum(o.float().sum() for o in outs if o.requires_grad)
-    if torch.is_tensor(loss):
+    if torch.is_tensor(loss) and flops:
         with FlopCounterMode(display=False) as counter:
             loss.backward()
         measured.backward_flops = counter.get_total_flops()
+    elif torch.is_tensor(loss):
+        loss.backward()
     trainable = [p for p in model.parameters() if p.requires_grad]
     measured.gradient_bytes = sum(p.grad.nbytes for p in trainable if p.grad is not None)
     measured.weight_bytes = sum(t.nbytes for t in (*model.parameters(), *model.buffers()))

@@ -62,6 +62,11 @@ class Activation(Layer):
         "softsign": (Keep.INPUT, Keep.NEW),
     }
 
+    @property
+    def torch_view(self) -> bool:
+        """nn.Identity returns its input."""
+        return self.type_name == "identity"
+
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         if self.type_name not in Activation.KEEPS:
             return super().saved(shapes, facts, layout, grads)

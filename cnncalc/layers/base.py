@@ -323,6 +323,11 @@ class Layer(abc.ABC):
         """`torch_view` for inputs of these shapes in this layout."""
         return self.torch_view
 
+    def inference_view(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        """Whether, at inference, the output is the first input's memory (a view, or the
+        input itself: dropout in eval mode)."""
+        return self.torch_view_of(shapes, layout)
+
     def extra_buffer_bytes(self) -> int:
         """Bytes of PyTorch buffers besides the running statistics (BatchNorm's int64
         num_batches_tracked), part of the weights a training step holds."""

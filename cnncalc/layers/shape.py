@@ -144,6 +144,10 @@ class Dropout(Layer):
         """With p = 0 PyTorch returns the input itself."""
         return self["p"] == 0
 
+    def inference_view(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        """In eval mode dropout returns its input."""
+        return True
+
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """On the CPU, dropout multiplies by a scaled random mask of the input's type and
         keeps that mask (nothing with p = 0). CUDA's fused kernel keeps a one-byte mask
