@@ -170,3 +170,47 @@ def test_the_activation_peak_is_what_a_forward_pass_really_holds(name):
     alive = summary.totals.activation_peak_bytes - x.nbytes  # the input was made before tracing
     assert alive <= measured <= 3 * alive
     assert summary.totals.activation_peak_bytes < summary.totals.input_bytes + summary.totals.activation_bytes
+
+
+def test_the_readme_shows_real_runs(monkeypatch):
+    """The README's `train` examples: the first and last lines of the ResNet-50 run and
+    the whole sweep, against fresh runs."""
+    import re
+
+    from click.testing import CliRunner
+
+    from cnncalc.cli import main
+
+    monkeypatch.chdir(ROOT)
+    readme = (ROOT / "README.md").read_text()
+    texts = re.findall(r"```text\n(.*?)```", readme, re.DOTALL)
+
+    def run(*args):
+        result = CliRunner().invoke(main, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()
+
+    real = run("train", "examples/resnet50.yaml", "--memory", "24G", "--optimizer", "adamw", "--precision", "amp-bf16")
+    (head,) = [t.splitlines() for t in texts if t.startswith("resnet50: one training step")]
+    (tail,) = [t.splitlines() for t in texts if t.startswith("flatten_1              flatten")]
+    assert real[: len(head)] == head and real[-len(tail):] == tail
+    sweep = run("train", "examples/tiny-resnet.yaml", "--batch", "1,8,32,128", "--optimizer", "sgd")
+    assert [t.splitlines() for t in texts if t.startswith("tiny-resnet: one training step by batch")] == [sweep]
+
+
+def test_the_plot_is_an_svg_of_every_batch(tmp_path):
+    from click.testing import CliRunner
+
+    from cnncalc.cli import main
+
+    out = tmp_path / "memory.svg"
+    result = CliRunner().invoke(main, ["train", str(ROOT / "examples/lenet5.yaml"), "--batch", "1,8,32", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    svg = out.read_text()
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)
+    circles = root.findall("{http://www.w3.org/2000/svg}circle")
+    assert len(circles) == 6  # total and saved at each of the three batches
+    result = CliRunner().invoke(main, ["train", str(ROOT / "examples/lenet5.yaml"), "--memory", "8M", "--plot", str(out)])
+    assert result.exit_code == 0 and "memory 8.00 MiB" in out.read_text()
