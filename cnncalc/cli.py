@@ -303,10 +303,10 @@ def train(file, expression, input_shape, batches, optimizer, precision, memory, 
             if plot is not None:
                 top = step.max_batch
                 marks = sorted({1, *(2**i for i in range(top.bit_length())), top, top + max(1, top // 4)})
-                steps = [training.train(net, b, optimizer, precision) for b in marks]
+                steps = training.sweep(net, marks, optimizer, precision)
                 save_text(plot, render.sweep_svg(steps, limit), protect=(file,))
             return emit(render.training_json(step) if fmt == "json" else render.training_table(step))
-        steps = [training.train(net, b, optimizer, precision) for b in sizes]
+        steps = training.sweep(net, sizes, optimizer, precision)
         if plot is not None:
             save_text(plot, render.sweep_svg(steps), protect=(file,))
         if len(steps) == 1:

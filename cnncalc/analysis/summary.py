@@ -88,7 +88,8 @@ def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
     rows, warnings = [], list(network.warnings)
     needed = on_output_paths(network)
     weights: dict[str, dict] = {}
-    for node, in_shapes, facts in value_shapes(network):
+    steps = list(value_shapes(network))
+    for node, in_shapes, facts in steps:
         weights[node.name] = facts.params
         if node.share and facts.params != weights[node.share]:
             theirs = ", ".join(f"{k} {v}" for k, v in weights[node.share].items())
@@ -101,7 +102,8 @@ def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
         field = fields.step(node.name, node.inputs, in_shapes, facts, warnings)
         rows.append(make_row(node, facts, batch, size, field, node.name in needed))
     totals = total(rows, network.inputs.values(), batch, size)
-    totals = replace(totals, activation_peak_bytes=activation_peak(network, batch, size), training_bytes=training_bytes(network, batch, dtype))
+    totals = replace(totals, activation_peak_bytes=activation_peak(network, batch, size, steps),
+                     training_bytes=training_bytes(network, batch, dtype, steps))
     single = next(iter(network.inputs.values())) if len(network.inputs) == 1 else None
     return Summary(
         network.name, single, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings), network.groups,
@@ -218,7 +220,7 @@ def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
     )
 
 
-def training_bytes(network: Network, batch: int, dtype: str) -> int | None:
+def training_bytes(network: Network, batch: int, dtype: str, steps=None) -> int | None:
     """One training step with Adam (`cnncalc train`'s total_bytes): in float32 (fp32) or
     bfloat16 (bf16); None for the other types, which that model does not cover."""
     precision = {"float32": "fp32", "bfloat16": "bf16"}.get(dtype)
@@ -226,10 +228,10 @@ def training_bytes(network: Network, batch: int, dtype: str) -> int | None:
         return None
     from .training import train  # training builds on this module's value_shapes
 
-    return train(network, batch, "adam", precision).totals.total_bytes
+    return train(network, batch, "adam", precision, steps).totals.total_bytes
 
 
-def activation_peak(network: Network, batch: int, size: int) -> int:
+def activation_peak(network: Network, batch: int, size: int, steps=None) -> int:
     """The most activation bytes alive at once in a forward pass, layers run in the file's
     order: the inputs (their caller holds them) and every value from the moment its layer
     makes it until its last reader has run (outputs until the end); a layer's output that
@@ -251,7 +253,7 @@ def activation_peak(network: Network, batch: int, size: int) -> int:
         if holders[key] == 0:
             live -= sizes[key]
 
-    for node, in_shapes, facts in value_shapes(network):
+    for node, in_shapes, facts in steps if steps is not None else value_shapes(network):
         outputs = facts.outputs or (facts.output_shape,)
         names = [f"{node.name}.{i}" for i in range(len(outputs))] if facts.outputs else [node.name]
         view = node.layer.inference_view(in_shapes, network.layout)

@@ -92,8 +92,9 @@ def widest(dtypes) -> str:
     return dtypes.pop()
 
 
-def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: str = "fp32") -> Training:
-    """The memory and FLOPs of one training step at this batch."""
+def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: str = "fp32", steps=None) -> Training:
+    """The memory and FLOPs of one training step at this batch (`steps`: summary's
+    value_shapes(network), when already made)."""
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(precision, PRECISIONS, "precision")
     weights = param_dtype(precision)
@@ -110,7 +111,7 @@ def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: 
     reached = outputs_depend_on(network)  # layers no output depends on: no backward
     rows, all_kept = [], {}
     weight_bytes = grad_bytes = optimizer_bytes = 0
-    for node, in_shapes, facts in value_shapes(network):
+    for node, in_shapes, facts in steps if steps is not None else value_shapes(network):
         layer = node.layer
         owner = nodes[node.share] if node.share else node
         trained = owner.trainable and bool(facts.params)
@@ -214,10 +215,17 @@ def optimizer_state(optimizer: str, params: dict, dtype: str) -> int:
     return 2 * elements * ITEMSIZE[dtype] + STEP_BYTES * len(params)
 
 
+def sweep(network: Network, batches: list[int], optimizer: str, precision: str) -> list[Training]:
+    """The step at each of these batches."""
+    steps = list(value_shapes(network))
+    return [train(network, batch, optimizer, precision, steps) for batch in batches]
+
+
 def fitting_batch(network: Network, limit: int, optimizer: str, precision: str) -> Training:
     """The step at the largest batch whose total is at most `limit` bytes (the total grows
     with the batch: found by doubling, then bisection), with max_batch set."""
-    first = train(network, 1, optimizer, precision)
+    steps = list(value_shapes(network))
+    first = train(network, 1, optimizer, precision, steps)
     if first.totals.total_bytes > limit:
         from ..units import human_bytes
 
@@ -228,7 +236,7 @@ def fitting_batch(network: Network, limit: int, optimizer: str, precision: str) 
         )
     fits, low, high = first, 1, 2
     while True:
-        step = train(network, high, optimizer, precision)
+        step = train(network, high, optimizer, precision, steps)
         if step.totals.total_bytes > limit:
             break
         fits, low, high = step, high, high * 2
@@ -236,7 +244,7 @@ def fitting_batch(network: Network, limit: int, optimizer: str, precision: str) 
             break
     while high - low > 1:
         middle = (low + high) // 2
-        step = train(network, middle, optimizer, precision)
+        step = train(network, middle, optimizer, precision, steps)
         if step.totals.total_bytes <= limit:
             fits, low = step, middle
         else:
