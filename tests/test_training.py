@@ -78,7 +78,7 @@ def test_random_networks_keep_what_pytorch_keeps():
             analyse(net)
         except cnncalc.CnnError:  # a case both reject (tests/test_differential.py checks that)
             continue
-        agree(net, ("fp32", "amp-bf16", "bf16")[seed % 3])
+        agree(net, ("fp32", "amp-bf16", "bf16", "amp-fp16")[seed % 4])
         checked += 1
     assert checked >= 10
 
@@ -124,6 +124,18 @@ def test_the_base_class_refuses_to_guess():
     layer = Unknown("x", {}, Where(Location("f.yaml", 1, 1)))
     with pytest.raises(cnncalc.CnnError, match="does not know yet what PyTorch keeps"):
         layer.saved(((3,),), None, None, Grads((True,), False))
+
+
+def test_summary_leaves_out_the_training_figure_for_an_undeclared_type(monkeypatch):
+    """`summary` still works on a network with a type that has not declared what it keeps
+    (its training figure is null); `train` refuses it with the reason."""
+    from cnncalc.layers.activation import Activation
+
+    monkeypatch.delitem(Activation.KEEPS, "gelu")
+    net = cnncalc.loads("input 3x8x8 | conv2d 4 k=3 | gelu", format="dsl")
+    assert cnncalc.summary(net).totals.training_bytes is None
+    with pytest.raises(cnncalc.CnnError, match="backward pass of a gelu layer"):
+        train(net)
 
 
 def test_max_batch_is_the_largest_that_fits():

@@ -222,13 +222,18 @@ def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
 
 def training_bytes(network: Network, batch: int, dtype: str, steps=None) -> int | None:
     """One training step with Adam (`cnncalc train`'s total_bytes): in float32 (fp32) or
-    bfloat16 (bf16); None for the other types, which that model does not cover."""
+    bfloat16 (bf16); None for the other types, which that model does not cover, and for a
+    network with a layer type that has not declared what its backward keeps."""
     precision = {"float32": "fp32", "bfloat16": "bf16"}.get(dtype)
     if precision is None:
         return None
+    from ..layers.base import Undeclared
     from .training import train  # training builds on this module's value_shapes
 
-    return train(network, batch, "adam", precision, steps).totals.total_bytes
+    try:
+        return train(network, batch, "adam", precision, steps).totals.total_bytes
+    except Undeclared:  # a type that has not declared what its backward keeps: `train` says which
+        return None
 
 
 def activation_peak(network: Network, batch: int, size: int, steps=None) -> int:

@@ -163,6 +163,10 @@ class Facts:
         return sum(product(s) for s in self.buffers.values())
 
 
+class Undeclared(CnnError):
+    """A layer type that has not declared what its backward keeps (Layer.saved)."""
+
+
 class Keep(enum.Enum):
     """Which tensor a layer's backward keeps (what PyTorch's autograd saves in train mode)."""
 
@@ -347,10 +351,11 @@ class Layer(abc.ABC):
         """The tensors this layer's backward keeps in train mode, as PyTorch's autograd saves
         them (tests/test_training.py checks every type against saved_tensors_hooks).
         Called only when grads.active. Every type declares its own: there is no default."""
-        raise self.fail(
+        error = self.fail(
             f"cnncalc does not know yet what PyTorch keeps for the backward pass of a {self.type_name} layer, "
             "so it cannot account for training it; allowed: a network without this layer type, until the type declares it"
         )
+        raise Undeclared(error.message, error.location, error.layer)
 
     def backward_flops(self, shapes: tuple[Shape, ...], facts: Facts, grads: Grads) -> int:
         """FLOPs of the backward pass per sample. A layer with MACs (convolution, linear)

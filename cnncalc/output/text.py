@@ -90,7 +90,7 @@ def totals_lines(summary: Summary) -> list[str]:
 def training_text(training_bytes: int | None) -> str:
     """The summary's training figure: `cnncalc train`'s total for one Adam step."""
     if training_bytes is None:
-        return "training: `cnncalc train` (float32 or bfloat16)"
+        return "training step: not counted here (`cnncalc train` says why)"
     return f"training step {human_bytes(training_bytes)} (Adam, `cnncalc train`)"
 
 
