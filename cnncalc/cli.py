@@ -339,6 +339,63 @@ def with_progress(action, steps: int, slow: bool):
 @main.command()
 @click.argument("file", required=False)
 @click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224 (file's layout).")
+@click.option("--batch", "batches", metavar="N[,N...]", default="1", show_default=True, help="Batch size, or several (1,8,32,128) for a sweep.")
+@click.option("--optimizer", default="adam", show_default=True, help="sgd, momentum, adam or adamw.")
+@click.option("--precision", default="fp32", show_default=True, help="fp32, amp-fp16, amp-bf16 (torch.autocast) or bf16.")
+@click.option("--memory", metavar="SIZE", help="Print the largest batch whose total fits (24G, 512M or bytes), and the step at it.")
+@click.option("--plot", metavar="OUT.svg", help="Draw the total by batch (the sweep, or batches up to --memory's) as SVG.")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+def train(file, expression, input_shape, batches, optimizer, precision, memory, plot, fmt) -> None:
+    """What one training step holds (weights, gradients, optimizer state, what autograd
+    keeps) and costs (forward and backward FLOPs), layer by layer."""
+
+    def act():
+        from .analysis import training
+        from .files import save_text
+        from .output import training as render
+
+        training.check_choice(optimizer, training.OPTIMIZERS, "optimizer")
+        training.check_choice(precision, training.PRECISIONS, "precision")
+        sizes = batch_list(batches)
+        limit = parse_bytes(memory, "--memory") if memory is not None else None
+        if plot == "":
+            raise CnnError("--plot needs a file name; received ''")
+        if limit is not None and len(sizes) > 1:
+            raise CnnError(f"--memory finds the batch itself; received --batch {batches} as well; allowed: one of them")
+        net = load_network(source_of(file, expression), input_shape)
+        if limit is not None:
+            step = training.fitting_batch(net, limit, optimizer, precision)
+            if plot is not None:
+                top = step.max_batch
+                marks = sorted({1, *(2**i for i in range(top.bit_length())), top, top + max(1, top // 4)})
+                steps = training.sweep(net, marks, optimizer, precision)
+                save_text(plot, render.sweep_svg(steps, limit), protect=(file,))
+            return emit(render.training_json(step) if fmt == "json" else render.training_table(step))
+        steps = training.sweep(net, sizes, optimizer, precision)
+        if plot is not None:
+            save_text(plot, render.sweep_svg(steps), protect=(file,))
+        if len(steps) == 1:
+            return emit(render.training_json(steps[0]) if fmt == "json" else render.training_table(steps[0]))
+        emit(render.sweep_json(steps) if fmt == "json" else render.sweep_table(steps))
+
+    run_safely(act)
+
+
+def batch_list(text: str) -> list[int]:
+    """'1,8,32' as batch sizes: positive integers."""
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1 or len(part) > 12:
+            raise CnnError(f"--batch must be a positive integer or a comma-separated list of them; received '{text}'")
+        sizes.append(int(part))
+    return sizes
+
+
+@main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
 @click.option("--to", "target", type=click.Choice(("yaml", "dsl")), required=True, help="The format to write.")
 def convert(file, expression, target) -> None:
     """Write the same network in the other format (blocks, names and inputs kept)."""

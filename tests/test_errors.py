@@ -47,6 +47,7 @@ NOT_CATALOGUED = {
     ("arrays.py", "cannot read {}: {}"): "the system refuses to read a regular file (I/O)",
     ("files.py", "{} is too large"): "needs a file over 16 MiB; tests/test_hardening_io.py (sparse file, standard input)",
     ("arrays.py", "{} holds {} members"): "needs 100,001 zip members; tests/test_hardening_io.py::test_the_limit_counts_every_array_of_the_file",
+    ("base.py", "cnncalc does not know yet what PyTorch keeps for the backward pass of a {} layer"): "every registered type declares it (tests/test_training.py checks that, and the message)",
     ("files.py", "cannot write to an empty path"): "the CLI refuses an empty --save or -o first (save-empty-name); tests/test_hardening_io.py",
 }
 

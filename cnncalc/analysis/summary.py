@@ -6,7 +6,7 @@ Costs are for the whole batch (MACs, FLOPs, memory); shapes are per sample. Rend
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..graph import INPUT, Network
 from ..layers import Facts, Shape
@@ -47,9 +47,10 @@ class Totals:
     input_bytes: int
     activation_bytes: int
     param_bytes: int
-    training_bytes: int
+    training_bytes: int | None  # one Adam step (analysis/training.py) in float32 or bfloat16; None in other types
     keras_trainable_params: int = 0  # what keras.Model.summary() says: layers on a path to an output
     keras_non_trainable_params: int = 0
+    activation_peak_bytes: int = 0  # the most activations alive at once in a forward pass (inputs included)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
     rows, warnings = [], list(network.warnings)
     needed = on_output_paths(network)
     weights: dict[str, dict] = {}
-    for node, in_shapes, facts in value_shapes(network):
+    steps = list(value_shapes(network))
+    for node, in_shapes, facts in steps:
         weights[node.name] = facts.params
         if node.share and facts.params != weights[node.share]:
             theirs = ", ".join(f"{k} {v}" for k, v in weights[node.share].items())
@@ -100,6 +102,8 @@ def analyse(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
         field = fields.step(node.name, node.inputs, in_shapes, facts, warnings)
         rows.append(make_row(node, facts, batch, size, field, node.name in needed))
     totals = total(rows, network.inputs.values(), batch, size)
+    totals = replace(totals, activation_peak_bytes=activation_peak(network, batch, size, steps),
+                     training_bytes=training_bytes(network, batch, dtype, steps))
     single = next(iter(network.inputs.values())) if len(network.inputs) == 1 else None
     return Summary(
         network.name, single, network.layout.name, batch, dtype, tuple(rows), totals, tuple(warnings), network.groups,
@@ -200,9 +204,6 @@ def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
     input_bytes = sum(product(shape) for shape in input_shapes) * batch * size
     activation_bytes = add("memory_bytes")
     param_bytes = (params + stats) * size
-    # Training with Adam: weights, gradients and two moments per parameter; every layer's
-    # output kept for the backward pass plus a gradient of the same size.
-    training = 4 * params * size + stats * size + input_bytes + 2 * activation_bytes
     return Totals(
         params=params,
         trainable_params=add("trainable_params"),
@@ -213,10 +214,70 @@ def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
         input_bytes=input_bytes,
         activation_bytes=activation_bytes,
         param_bytes=param_bytes,
-        training_bytes=training,
+        training_bytes=None,
         keras_trainable_params=add("trainable_params", only_used=True),
         keras_non_trainable_params=add("non_trainable_params", only_used=True),
     )
+
+
+def training_bytes(network: Network, batch: int, dtype: str, steps=None) -> int | None:
+    """One training step with Adam (`cnncalc train`'s total_bytes): in float32 (fp32) or
+    bfloat16 (bf16); None for the other types, which that model does not cover, and for a
+    network with a layer type that has not declared what its backward keeps."""
+    precision = {"float32": "fp32", "bfloat16": "bf16"}.get(dtype)
+    if precision is None:
+        return None
+    from ..layers.base import Undeclared
+    from .training import train  # training builds on this module's value_shapes
+
+    try:
+        return train(network, batch, "adam", precision, steps).totals.total_bytes
+    except Undeclared:  # a type that has not declared what its backward keeps: `train` says which
+        return None
+
+
+def activation_peak(network: Network, batch: int, size: int, steps=None) -> int:
+    """The most activation bytes alive at once in a forward pass, layers run in the file's
+    order: the inputs (their caller holds them) and every value from the moment its layer
+    makes it until its last reader has run (outputs until the end); a layer's output that
+    is its input's memory at inference (a view, eval-mode dropout) takes none of its own."""
+    readers: dict[str, int] = {}
+    for node in network.nodes:
+        for value in node.inputs:
+            readers[value] = readers.get(value, 0) + 1
+    kept = set(network.outputs) | set(network.inputs)
+    storage = {name: name for name in network.inputs}
+    sizes = {name: product(shape) * batch * size for name, shape in network.inputs.items()}
+    holders = dict.fromkeys(sizes, 1)
+    live = peak = sum(sizes.values())
+
+    def release(value: str) -> None:
+        nonlocal live
+        key = storage.pop(value)
+        holders[key] -= 1
+        if holders[key] == 0:
+            live -= sizes[key]
+
+    for node, in_shapes, facts in steps if steps is not None else value_shapes(network):
+        outputs = facts.outputs or (facts.output_shape,)
+        names = [f"{node.name}.{i}" for i in range(len(outputs))] if facts.outputs else [node.name]
+        view = node.layer.inference_view(in_shapes, network.layout)
+        for value, shape in zip(names, outputs):
+            key = storage[node.inputs[0]] if view else value
+            if not view:
+                sizes[key] = product(shape) * batch * size
+                live += sizes[key]
+            storage[value] = key
+            holders[key] = holders.get(key, 0) + 1
+        peak = max(peak, live)
+        for value in node.inputs:
+            readers[value] -= 1
+            if readers[value] == 0 and value not in kept and value in storage:
+                release(value)
+        for value in names:  # read by nobody: freed at once
+            if readers.get(value, 0) == 0 and value not in kept:
+                release(value)
+    return peak
 
 
 def covering_layer(summary: Summary) -> str | None:

@@ -12,7 +12,7 @@ from typing import ClassVar
 from .attrs import Attr, Axis, Choice, Int, Number
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, channel_axis, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, channel_axis, nbytes, product
 
 
 class Activation(Layer):
@@ -40,6 +40,37 @@ class Activation(Layer):
 
     def weights(self, shape: Shape, layout: Layout) -> dict[str, Shape]:
         return {}
+
+    # What each function's backward keeps in PyTorch (its derivative formula): its input,
+    # its output (relu, sigmoid, tanh: the derivative is a function of the result), or
+    # nothing. softsign is composed (x / (abs(x) + 1)): its input and the denominator.
+    KEEPS: ClassVar[dict[str, tuple[Keep, ...]]] = {
+        "identity": (),
+        "relu": (Keep.OUTPUT,),
+        "sigmoid": (Keep.OUTPUT,),
+        "tanh": (Keep.OUTPUT,),
+        "relu6": (Keep.INPUT,),
+        "leaky_relu": (Keep.INPUT,),
+        "elu": (Keep.INPUT,),
+        "gelu": (Keep.INPUT,),
+        "hardsigmoid": (Keep.INPUT,),
+        "softplus": (Keep.INPUT,),
+        "selu": (Keep.INPUT,),
+        "mish": (Keep.INPUT,),
+        "silu": (Keep.INPUT,),
+        "hardswish": (Keep.INPUT,),
+        "softsign": (Keep.INPUT, Keep.NEW),
+    }
+
+    @property
+    def torch_view(self) -> bool:
+        """nn.Identity returns its input."""
+        return self.type_name == "identity"
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        if self.type_name not in Activation.KEEPS:
+            return super().saved(shapes, facts, layout, grads)
+        return tuple(Saved(keep, product(shapes[0])) for keep in Activation.KEEPS[self.type_name])
 
     def options(self) -> dict:
         """The attributes set to something other than their default (PyTorch's keywords)."""
@@ -307,6 +338,12 @@ class PReLU(Activation):
             weight = weight.reshape(shape)
         return np.where(x >= 0, x, weight * x)
 
+    autocast = "lower"  # on torch.autocast's CPU list of ops run in the half type
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """PReluKernelBackward keeps its input and its slopes."""
+        return (Saved(Keep.INPUT), Saved(Keep.WEIGHT, tensor="weight"))
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """nn.PReLU's slopes run along dim 1, the channels."""
         count = self["num_parameters"]
@@ -353,6 +390,10 @@ class Softmax(Activation):
         shape = shapes[0]
         slices = product(shape) // shape[sample_axis(self, "dim", len(shape))]
         return (2 * product(out) + 2 * slices) * batch * itemsize
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """(Log)SoftmaxBackward keeps the result."""
+        return (Saved(Keep.OUTPUT),)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call(f"nn.{self.torch_names[0]}", dim=self["dim"]), wants=FILE)
@@ -473,6 +514,16 @@ class FusedActivation:
             return None
         cls = REGISTRY.get(name)
         return cls(f"{self.name}.activation", {a.name: a.default for a in cls.attributes}, self.where, (self.name,))
+
+    def fused_saved(self: Layer, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """What the fused activation keeps, applied to the layer's result: its input is the
+        result before the activation (a tensor of its own), its output the layer's."""
+        fused = FusedActivation.fused(self)
+        if fused is None:
+            return ()
+        out = facts.output_shape
+        kept = fused.saved((out,), fused.infer((out,), layout), layout, Grads((True,), False))
+        return tuple(Saved(Keep.NEW, item.elements, item.dtype) if item.keep is Keep.INPUT else item for item in kept)
 
     def torch_activation(self: Layer, expression: str, file_last_axis: int) -> str:
         """The forward expression with the fused activation applied (PyTorch has no fused form)."""

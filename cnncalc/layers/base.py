@@ -163,6 +163,57 @@ class Facts:
         return sum(product(s) for s in self.buffers.values())
 
 
+class Undeclared(CnnError):
+    """A layer type that has not declared what its backward keeps (Layer.saved)."""
+
+
+class Keep(enum.Enum):
+    """Which tensor a layer's backward keeps (what PyTorch's autograd saves in train mode)."""
+
+    INPUT = "input"  # one of the layer's inputs, as the layer received it (its storage)
+    OUTPUT = "output"  # the layer's own output (its storage)
+    NEW = "new"  # a tensor made inside the layer (a mask, indices, statistics, an intermediate)
+    WEIGHT = "weight"  # one of its weights: not counted, unless autocast keeps a half-precision copy
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor a layer's backward keeps.
+
+    `elements` is per sample when `batched`, else in all. `dtype` is "compute" (the type
+    the layer computes in: its inputs' under fp32 and bf16, the half type for the ops
+    torch.autocast lowers), "stats" (normalisation statistics: the type of the layer's
+    weights or running statistics when it has any, else its input's), or a fixed type
+    ("float32", "int64"). `tensor` names the weight for WEIGHT.
+    """
+
+    keep: Keep
+    elements: int = 0
+    dtype: str = "compute"
+    index: int = 0  # which input, for INPUT
+    batched: bool = True
+    tensor: str = ""
+    reshaped: bool = False  # an INPUT PyTorch reshapes first: a copy when the input is part of a larger storage
+
+
+@dataclass(frozen=True)
+class Grads:
+    """Which gradients a layer's backward computes: per input, whether it needs one (some
+    trainable weight lies before it), and whether its own weights are trained."""
+
+    inputs: tuple[bool, ...]
+    weights: bool
+
+    @property
+    def any_input(self) -> bool:
+        return any(self.inputs)
+
+    @property
+    def active(self) -> bool:
+        """Whether autograd records the layer at all (else it keeps nothing)."""
+        return self.any_input or self.weights
+
+
 @dataclass(frozen=True)
 class Where:
     """Where a layer and each of its attributes were written."""
@@ -265,6 +316,58 @@ class Layer(abc.ABC):
         tests/test_peak_memory.py holds every type to it under tracemalloc). By default one
         array of the output's size, as for a formula with one intermediate."""
         return nbytes(out, batch, itemsize)
+
+    # -- training (analysis/training.py) --------------------------------------------------
+    # How torch.autocast treats the layer's op on CPU: "lower" runs it in the half type
+    # (convolutions, matmuls, prelu), "float32" in float32 (its float32 list), "keep" in
+    # the widest type of its inputs (everything else).
+    autocast: ClassVar[str] = "keep"
+    # Whether PyTorch's output is the first input's storage (a view or the tensor itself).
+    torch_view: ClassVar[bool] = False
+
+    def torch_view_of(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        """`torch_view` for inputs of these shapes in this layout."""
+        return self.torch_view
+
+    def inference_view(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        """Whether, at inference, the output is the first input's memory (a view, or the
+        input itself: dropout in eval mode)."""
+        return self.torch_view_of(shapes, layout)
+
+    def extra_buffer_bytes(self) -> int:
+        """Bytes of PyTorch buffers besides the running statistics (BatchNorm's int64
+        num_batches_tracked), part of the weights a training step holds."""
+        return 0
+
+    def autocast_for(self, shapes: tuple[Shape, ...]) -> str:
+        """`autocast` for inputs of these shapes (a type whose list entry depends on its rank)."""
+        return self.autocast
+
+    def torch_storage(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout) -> int | None:
+        """Elements per sample of the storage PyTorch's output lives in when the output is a
+        view into a larger result (a transposed convolution cropped after it); None: the
+        output's own size (or, with torch_view, its input's storage)."""
+        return None
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """The tensors this layer's backward keeps in train mode, as PyTorch's autograd saves
+        them (tests/test_training.py checks every type against saved_tensors_hooks).
+        Called only when grads.active. Every type declares its own: there is no default."""
+        error = self.fail(
+            f"cnncalc does not know yet what PyTorch keeps for the backward pass of a {self.type_name} layer, "
+            "so it cannot account for training it; allowed: a network without this layer type, until the type declares it"
+        )
+        raise Undeclared(error.message, error.location, error.layer)
+
+    def backward_flops(self, shapes: tuple[Shape, ...], facts: Facts, grads: Grads) -> int:
+        """FLOPs of the backward pass per sample. A layer with MACs (convolution, linear)
+        costs 2 x MACs for the gradient of its input and 2 x MACs for the gradient of its
+        weights, each only when needed (what torch.utils.flop_counter counts; bias
+        gradients are sums, not counted). A layer without MACs costs its forward FLOPs
+        again for its input's gradient (a convention: PyTorch counts none there)."""
+        if facts.macs:
+            return 2 * facts.macs * (grads.any_input + grads.weights)
+        return facts.flops if grads.any_input else 0
 
     def shares_input(self) -> bool:
         """Whether the output may be the first input itself, a view of it or the input

@@ -35,7 +35,7 @@ from .lazy import numeric
 from ..i18n import tr
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
-from .base import REGISTRY, SPATIAL_NAMES, Facts, Layer, Layout, Role, Shape, Working, channels_back, channels_first, nbytes, product
+from .base import REGISTRY, SPATIAL_NAMES, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channels_back, channels_first, nbytes, product
 
 PADDING = Attr("padding", Padding(), 0, ("p",), "zeros around the input: int, per dimension, [before, after] pairs, 'same' (TensorFlow) or 'valid'")
 PADDING_MODE = Attr(
@@ -310,6 +310,34 @@ class Conv(Windowed, FusedActivation):
         module = self.torch_module(channels, windows, padding, mode if padding is not None else "zeros").named("in_channels", "out_channels")
         return TorchOp(module, self.torch_activation(expression, 1 if layout.channels_last else -1), CHANNELS_FIRST)
 
+    autocast = "lower"
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """ConvolutionBackward keeps its input and its weight whichever gradient is wanted;
+        an input padded before the convolution (uneven padding, a padding mode other than
+        zeros) is kept as that padded copy; then what the fused activation keeps."""
+        return (self.conv_input(shapes[0], layout), Saved(Keep.WEIGHT, tensor="weight"), *self.fused_saved(shapes, facts, layout, grads))
+
+    def conv_input(self, shape: Shape, layout: Layout) -> Saved:
+        """The convolution's input as PyTorch keeps it: the input itself, or its padded copy
+        (explicit F.pad; padding='same' pads the uneven part; padding modes pad it all)."""
+        channels, spatial = layout.split(shape)
+        windows = self.windows(spatial)
+        pairs = [(w.before, w.after) for w in windows]
+        mode = self.values.get("padding_mode", "zeros")
+        even = all(before == after for before, after in pairs)
+        if even and (mode == "zeros" or not any(before for before, _ in pairs)):
+            return Saved(Keep.INPUT)
+        if not even and self["padding"] == "same" and all(w.stride == 1 for w in windows) and mode == "zeros":
+            grown = [n + after - before for n, (before, after) in zip(spatial, pairs)]
+        else:
+            grown = [n + before + after for n, (before, after) in zip(spatial, pairs)]
+        return Saved(Keep.NEW, channels * product(grown))
+
+    def backward_flops(self, shapes: tuple[Shape, ...], facts: Facts, grads: Grads) -> int:
+        """2 x MACs for the input's gradient (when wanted) and 2 x MACs for the weights'."""
+        return 2 * facts.macs * (grads.any_input + grads.weights)
+
     def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
         out, groups = self.channels(channels)
         return call(
@@ -450,6 +478,27 @@ class SeparableConv(Conv):
         result = nbytes(out, batch, itemsize)
         middle = product(middle_shape) * itemsize
         return middle + self.with_activation(max(depthwise - result, pointwise), out, layout, batch, itemsize)
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """Two convolutions, each keeping its input and weight: the (padded) input, the
+        depthwise result between them; then the fused activation's."""
+        middle = facts.params["pointwise.weight"][1]
+        positions = product(layout.split(facts.output_shape)[1])
+        return (
+            self.conv_input(shapes[0], layout), Saved(Keep.WEIGHT, tensor="depthwise.weight"),
+            Saved(Keep.NEW, middle * positions), Saved(Keep.WEIGHT, tensor="pointwise.weight"),
+            *self.fused_saved(shapes, facts, layout, grads),
+        )
+
+    def backward_flops(self, shapes: tuple[Shape, ...], facts: Facts, grads: Grads) -> int:
+        """Pointwise: 2 x its MACs for the depthwise result's gradient and 2 x for its
+        weights'; depthwise: the same for the input's (when wanted) and its weights'."""
+        out, middle = facts.params["pointwise.weight"][:2]
+        kernel = product(facts.params["depthwise.weight"][2:])
+        positions = facts.macs // (middle * (kernel + out))
+        pointwise, depthwise = positions * middle * out, positions * middle * kernel
+        middle_grad = grads.any_input or grads.weights
+        return 2 * pointwise * (grads.weights + middle_grad) + 2 * depthwise * (grads.any_input + grads.weights)
 
     def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
         """The SeparableConv helper module: depthwise then pointwise, PyTorch's names."""
@@ -614,6 +663,21 @@ class ConvTranspose(Conv):
         weight = self.infer(shapes, layout).params["weight"]
         kernel = numeric.conv_transpose_workspace((batch, channels, *spatial), weight, groups, itemsize)
         return self.with_activation(kernel, out, layout, batch, itemsize)
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """ConvolutionBackward keeps its input and its weight; then the fused activation's."""
+        return (Saved(Keep.INPUT), Saved(Keep.WEIGHT, tensor="weight"), *self.fused_saved(shapes, facts, layout, grads))
+
+    def torch_storage(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout) -> int | None:
+        """PyTorch's result before the crop that uneven padding needs (see torch())."""
+        channels, spatial = layout.split(shapes[0])
+        out_channels, _ = self.channels(channels)
+        sizes = []
+        for n, k, s, d, before, after, extra in self.geometry(spatial):
+            p = min(before, after)
+            sizes.append((n - 1) * s - 2 * p + d * (k - 1) + max(0, extra + p - after) + 1)
+        full = out_channels * product(sizes)
+        return full if full != product(facts.output_shape) else None
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch pads both sides alike: pad by the smaller side, crop the rest exactly.

@@ -19,7 +19,7 @@ from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Numbe
 from .lazy import np
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, Working, channel_axis, channels_back, channels_first, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channel_axis, channels_back, channels_first, nbytes, product
 
 
 @REGISTRY.register("linear", "Dense", "fc", "fully_connected")
@@ -92,6 +92,14 @@ class Linear(Layer, FusedActivation):
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """The product beside the output while the bias is added; then the fused activation's."""
         return self.with_activation(nbytes(out, batch, itemsize) if self["bias"] else 0, out, layout, batch, itemsize)
+
+    autocast = "lower"
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """AddmmBackward (MmBackward) keeps the input only for the weights' gradient and the
+        weight only for the input's; then the fused activation's."""
+        kept = ((Saved(Keep.INPUT),) if grads.weights else ()) + ((Saved(Keep.WEIGHT, tensor="weight"),) if grads.any_input else ())
+        return kept + self.fused_saved(shapes, facts, layout, grads)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         module = call("nn.Linear", shapes[0][-1], self["out"], bias=False if not self["bias"] else None).named("in_features", "out_features")
@@ -246,6 +254,16 @@ class BatchNorm(Norm):
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(x.ndim) if a != axis)
 
+    def extra_buffer_bytes(self) -> int:
+        """num_batches_tracked, an int64, beside the running statistics."""
+        return 8 if self["track_running_stats"] else 0
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """NativeBatchNormBackward keeps the input and the batch's mean and inverse
+        deviation per channel (in the type of the weights or running statistics)."""
+        channels = self.channels_of(shapes[0], layout)
+        return (Saved(Keep.INPUT), *(Saved(Keep.NEW, channels, "stats", batched=False),) * 2)
+
     def inference_affine(self, tensors: dict, layout: Layout):
         """With running statistics: scale = weight / sqrt(running_var + eps), shift = bias -
         running_mean * scale."""
@@ -315,6 +333,15 @@ class InstanceNorm(BatchNorm):
     def slices(self, channels: int) -> int:
         return channels
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """PyTorch runs a batch norm over (1, N x C, ...): it keeps the input, mean and
+        inverse deviation per sample and channel, and the weight and running statistics
+        repeated per sample (new tensors; the bias is not kept)."""
+        channels = self.channels_of(shapes[0], layout)
+        stats = [Saved(Keep.NEW, channels, "stats")] * 2
+        repeated = [Saved(Keep.NEW, channels, "param")] * (("weight" in facts.params) + 2 * bool(facts.buffers))
+        return (Saved(Keep.INPUT, reshaped=True), *stats, *repeated)
+
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(1, x.ndim) if a != axis)  # per sample and channel
 
@@ -377,6 +404,12 @@ class LayerNorm(Norm):
         shape = shapes[0]
         slices = product(shape) // product(self.normalised(shape))
         return (2 * product(out) + 3 * slices) * batch * itemsize
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """NativeLayerNormBackward keeps the input, and mean and inverse deviation per slice
+        (float32 under autocast: the type of its weights)."""
+        slices = product(shapes[0]) // product(self.normalised(shapes[0]))
+        return (Saved(Keep.INPUT), *(Saved(Keep.NEW, slices, "stats"),) * 2, *(Saved(Keep.WEIGHT, tensor=n) for n in facts.params))
 
     def normalised(self, shape: Shape) -> Shape:
         wanted = self["shape"]
@@ -443,6 +476,11 @@ class GroupNorm(Norm):
             )
         params = self.affine_weights((channels,))
         return Facts(shape, params, flops=self.cost(shape, params, self["groups"]), field=PASS)
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """NativeGroupNormBackward keeps the input, and mean and inverse deviation per
+        sample and group."""
+        return (Saved(Keep.INPUT), *(Saved(Keep.NEW, self["groups"], "stats"),) * 2, *(Saved(Keep.WEIGHT, tensor=n) for n in facts.params if n == "weight"))
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)

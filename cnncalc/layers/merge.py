@@ -11,7 +11,7 @@ from ..errors import format_shape
 from .lazy import np
 from .activation import sample_axis
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
-from .base import MERGE, REGISTRY, UNDEFINED, Facts, Layer, Layout, Shape, nbytes, product
+from .base import MERGE, REGISTRY, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Saved, Shape, nbytes, product
 
 
 
@@ -62,6 +62,23 @@ class Elementwise(Merge):
         """An input nothing else reads takes the result in place."""
         return True
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A sum keeps nothing. A product a * b * c is (a * b) * c: each MulBackward keeps
+        one factor for the other's gradient, when the other needs one (a * b, a tensor of
+        its own, for c's)."""
+        if self.operation != "multiply":
+            return ()
+        kept: list[Saved] = []
+        left_grad, left_shape = grads.inputs[0], shapes[0]
+        for index in range(1, len(shapes)):
+            if grads.inputs[index]:
+                kept.append(Saved(Keep.INPUT, index=0) if index == 1 else Saved(Keep.NEW, product(left_shape)))
+            if left_grad:
+                kept.append(Saved(Keep.INPUT, index=index))
+            left_grad = left_grad or grads.inputs[index]
+            left_shape = broadcast(left_shape, shapes[index])
+        return tuple(kept)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """a + b (or a * b) broadcasts from the last axis, so inputs of different ranks
         must be in the file's layout; equal ranks work in either."""
@@ -108,6 +125,10 @@ class Concat(Merge):
         """Copied straight into the output."""
         return 0
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """CatBackward needs only sizes."""
+        return ()
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         if self["axis"] is None:
             return TorchOp(None, "torch.cat([{xs}], dim=1)", CHANNELS_FIRST)
@@ -118,6 +139,13 @@ class Concat(Merge):
         axis = self["axis"] if self["axis"] is not None else layout.channel_axis(rank) + 1
         axis = axis if axis < 0 else axis - rank - 1  # Keras counts the batch too; -1 is the last
         return KerasOp((("", call("layers.Concatenate", axis=axis if axis != -1 else None)),))
+
+
+def broadcast(first: Shape, second: Shape) -> Shape:
+    """The shape of a broadcast result (aligned from the last axis)."""
+    rank = max(len(first), len(second))
+    a, b = (1,) * (rank - len(first)) + tuple(first), (1,) * (rank - len(second)) + tuple(second)
+    return tuple(max(x, y) for x, y in zip(a, b))
 
 
 REGISTRY.variant(Elementwise, "add", "Add", "sum", summary="sum of the inputs (broadcasting)", operation="add")

@@ -13,7 +13,7 @@ from math import gcd
 from .attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding, show
 from .windows import Taps
 from .lazy import numeric
-from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Layout, Shape, channels_back, channels_first, product
+from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Grads, Keep, Layout, Saved, Shape, channels_back, channels_first, product
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
 from .conv import Windowed, keras_format, keras_pad
 
@@ -91,6 +91,26 @@ class Pool(Windowed):
         spatial = layout.split(shapes[0])[1]
         kernel = [w.kernel for w in self.windows(spatial)]
         return numeric.pool_workspace(kernel, layout.split(out)[1], self.reduction, itemsize)
+
+    @property
+    def autocast(self) -> str:
+        """3-D max and average pooling (also adaptive) are on torch.autocast's CPU float32 list."""
+        return "float32" if self.rank == 3 else "keep"
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """Max pooling keeps its input and the int64 index of each output's maximum; average
+        pooling its input. TensorFlow's uneven 'same' pads a copy first (see torch()), which
+        is what is kept; the average then divides by a count of the positions, kept too."""
+        channels, spatial = layout.split(shapes[0])
+        pairs = [(w.before, w.after) for w in self.windows(spatial)]
+        kept: list[Saved] = [Saved(Keep.INPUT)]
+        if isinstance(self["padding"], str) and any(b != a for b, a in pairs):
+            kept = [Saved(Keep.NEW, channels * product(n + b + a for n, (b, a) in zip(spatial, pairs)))]
+            if self.reduction != "max":
+                kept.append(Saved(Keep.NEW, product(layout.split(facts.output_shape)[1]), batched=False))
+        if self.reduction == "max":
+            kept.append(Saved(Keep.NEW, product(facts.output_shape), "int64"))
+        return tuple(kept)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch's pooling as written; TensorFlow's 'same' as symmetric padding where it
@@ -249,6 +269,14 @@ class AdaptivePool(Pool):
         return numeric.adaptive_pool_workspace((batch, channels, *spatial), layout.split(out)[1], itemsize)
 
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """Its input; adaptive max pooling also the int64 index of each maximum. Average
+        pooling to one position per channel is a mean in PyTorch: nothing kept."""
+        if self.reduction != "max" and product(layout.split(facts.output_shape)[1]) == 1:
+            return ()
+        indices = (Saved(Keep.NEW, product(facts.output_shape), "int64"),) if self.reduction == "max" else ()
+        return (Saved(Keep.INPUT), *indices)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         kind = self.reduction.capitalize()
         sizes = layout.split(out)[1]
@@ -304,6 +332,12 @@ class GlobalPool(Pool):
         """One reduction straight into the output."""
         return 0
 
+
+    autocast = "keep"  # mean and amax are on none of torch.autocast's lists
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """mean keeps nothing (only sizes); amax keeps its input and its result."""
+        return (Saved(Keep.INPUT), Saved(Keep.OUTPUT)) if self.reduction == "max" else ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         axes = tuple(range(2, len(shapes[0]) + 1))

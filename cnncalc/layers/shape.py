@@ -14,7 +14,7 @@ from .lazy import numeric
 from .activation import sample_axis
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single, torch_pad
 from .conv import channels_last_1d, keras_crop, keras_format, keras_pad
-from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Layer, Layout, Shape, channels_back, channels_first, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Saved, Shape, channels_back, channels_first, nbytes, product
 
 
 @REGISTRY.register("flatten", "Flatten")
@@ -46,6 +46,13 @@ class Flatten(Layer):
 
     def shares_input(self) -> bool:
         return True
+
+    torch_view = True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A view (in a channels_last file too: PyTorch keeps the tensors channels-last in
+        memory from the first movedim on, so moving them back is contiguous): nothing kept."""
+        return ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         start, end = self["start_dim"], self["end_dim"]
@@ -97,6 +104,13 @@ class Reshape(Layer):
     def shares_input(self) -> bool:
         return True
 
+    torch_view = True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A view (in a channels_last file too: PyTorch keeps the tensors channels-last in
+        memory from the first movedim on, so moving them back is contiguous): nothing kept."""
+        return ()
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(None, "{x}.reshape(len({x}), " + ", ".join(map(str, out)) + ")", FILE)
 
@@ -124,6 +138,21 @@ class Dropout(Layer):
 
     def shares_input(self) -> bool:
         return True
+
+    @property
+    def torch_view(self) -> bool:
+        """With p = 0 PyTorch returns the input itself."""
+        return self["p"] == 0
+
+    def inference_view(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        """In eval mode dropout returns its input."""
+        return True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """On the CPU, dropout multiplies by a scaled random mask of the input's type and
+        keeps that mask (nothing with p = 0). CUDA's fused kernel keeps a one-byte mask
+        instead: not modelled."""
+        return () if self["p"] == 0 else (Saved(Keep.NEW, product(shapes[0])),)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.Dropout", self["p"] if self["p"] != 0.5 else None).named("p"))
@@ -213,6 +242,16 @@ class Pad(Spatial):
         return True
 
 
+    def autocast_for(self, shapes: tuple[Shape, ...]) -> str:
+        """Reflection (1-D, 2-D) and replication padding are on torch.autocast's CPU float32 list."""
+        rank = len(shapes[0]) - 1
+        return "float32" if self["mode"] == "replicate" or (self["mode"] == "reflect" and rank != 3) else "keep"
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """Reflection and replication padding keep their input; constant and circular
+        padding (slices and a concatenation) need only sizes."""
+        return (Saved(Keep.INPUT),) if self["mode"] in ("reflect", "replicate") else ()
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
         pads = torch_pad(self.pairs("padding", len(spatial)))
@@ -283,6 +322,12 @@ class Crop(Spatial):
 
     def shares_input(self) -> bool:
         return True
+
+    torch_view = True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A slice of the input (a view): nothing kept."""
+        return ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -369,6 +414,10 @@ class Upsample(Spatial):
     def shares_input(self) -> bool:
         """Nearest at the same size returns the input."""
         return self["mode"].startswith("nearest")
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """Interpolation's backward (every mode) needs only sizes."""
+        return ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -481,6 +530,10 @@ class PixelShuffle(Spatial):
     def shares_input(self) -> bool:
         """With factor 1, a view of the input."""
         return True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A rearranging copy: nothing kept."""
+        return ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.PixelShuffle", self["factor"]).named("upscale_factor"), wants=CHANNELS_FIRST)

@@ -9,7 +9,7 @@ import abc
 
 from .activation import sample_axis
 from .attrs import Attr, Axis, AttrError, Int, Kind, show
-from .base import PASS, REGISTRY, UNDEFINED, Facts, Layer, Layout, Shape
+from .base import PASS, REGISTRY, UNDEFINED, Facts, Grads, Layer, Layout, Saved, Shape
 from .code import FILE, KerasOp, TorchOp, call
 from .lazy import np
 
@@ -69,6 +69,12 @@ class Cut(Layer):
 
     def shares_input(self) -> bool:
         return True
+
+    torch_view = True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """Views of the input: nothing kept."""
+        return ()
 
     def torch_axis(self, rank: int, layout: Layout) -> int:
         return self.axis(rank, layout) + 1

@@ -15,7 +15,7 @@ from .columns import RF, RUN, SUMMARY, Context, Medium
 
 # The totals' keys, in the order printed (the Totals record may hold more, for other outputs).
 TOTALS = ("params", "trainable_params", "non_trainable_params", "running_stats", "macs", "flops",
-          "input_bytes", "activation_bytes", "param_bytes", "training_bytes")
+          "input_bytes", "activation_bytes", "activation_peak_bytes", "param_bytes", "training_bytes")
 
 
 def summary_json(summary: Summary) -> dict:

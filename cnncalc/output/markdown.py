@@ -13,7 +13,7 @@ from ..analysis.summary import Summary, fold
 from ..units import human, human_bytes, shape_text
 from .columns import RF, SUMMARY, Column, Context, Medium, View
 from .escape import markdown_code, markdown_text
-from .text import inputs_text, rf_note
+from .text import inputs_text, rf_note, training_text
 
 
 def row_line(cells) -> str:
@@ -57,8 +57,8 @@ def to_markdown(summary: Summary, depth: int | None = None) -> str:
         f"| MACs | {t.macs:,} ({human(t.macs)}) |",
         f"| FLOPs | {t.flops:,} ({human(t.flops)}) |",
         f"| memory ({summary.dtype}, batch {summary.batch}) | input {human_bytes(t.input_bytes)}, activations "
-        f"{human_bytes(t.activation_bytes)}, parameters {human_bytes(t.param_bytes)}; training about "
-        f"{human_bytes(t.training_bytes)} (Adam) |",
+        f"{human_bytes(t.activation_bytes)} (at most {human_bytes(t.activation_peak_bytes)} alive at once), parameters "
+        f"{human_bytes(t.param_bytes)}; {training_text(t.training_bytes)} |",
     ]
     lines += warning_lines(summary.warnings)
     return "\n".join(lines) + "\n"

@@ -81,9 +81,17 @@ def totals_lines(summary: Summary) -> list[str]:
         f"{t.keras_trainable_params:,} + Non-trainable {t.keras_non_trainable_params:,}",
         f"MACs: {human(t.macs)} ({t.macs:,})   FLOPs: {human(t.flops)} ({t.flops:,})",
         f"Memory, {summary.dtype}, batch {summary.batch}: input {human_bytes(t.input_bytes)},"
-        f" activations {human_bytes(t.activation_bytes)},",
-        f"  parameters {human_bytes(t.param_bytes)}, training estimate {human_bytes(t.training_bytes)} (Adam)",
+        f" parameters {human_bytes(t.param_bytes)},",
+        f"  activations {human_bytes(t.activation_bytes)} in all, at most {human_bytes(t.activation_peak_bytes)} alive at once,",
+        f"  {training_text(t.training_bytes)}",
     ]
+
+
+def training_text(training_bytes: int | None) -> str:
+    """The summary's training figure: `cnncalc train`'s total for one Adam step."""
+    if training_bytes is None:
+        return "training step: not counted here (`cnncalc train` says why)"
+    return f"training step {human_bytes(training_bytes)} (Adam, `cnncalc train`)"
 
 
 def to_table(summary: Summary, depth: int | None = None, width: int | None = None) -> str:

@@ -1,0 +1,1 @@
+train examples/lenet5.yaml --plot ''
