@@ -75,7 +75,7 @@ def measure_forward(net, batch: int, dtype: str) -> tuple[int, int]:
     summary = cnncalc.summary(net, batch, dtype)
     rng = np.random.default_rng(0)
     params, _, _ = runner.prepare_weights(summary, net, {}, runner.DTYPES[dtype], rng)
-    x = rng.standard_normal((batch, *net.input_shape)).astype(dtype)
+    x = runner.make_input(net, batch, None, runner.DTYPES[dtype], rng, None)
     estimate = runner.forward_peak(summary, net, batch, ITEMSIZE[dtype], keep=False).bytes - x.nbytes + runner.SCRATCH_BYTES
     with np.errstate(all="ignore"):
         _, peak = traced(lambda: runner.execute(net, params, x))
