@@ -61,3 +61,36 @@ def test_keras_forms_compute_what_cnncalc_computes(layout):
     theirs = keras.ops.convert_to_numpy(model(x))
     assert theirs.shape == ours.shape
     np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-4)
+
+
+def test_like_inside_a_block_reads_the_instances_own_names():
+    """like: names resolve as from: does: `input` is the instance's input, a block's own
+    layer is the instance's; the network then works at any size."""
+    text = """
+input: [3, 20, 28]
+blocks:
+  head:
+    layers:
+      - maxpool2d: 2
+        name: small
+      - conv2d: {out: 3, kernel: 1}
+        name: conv
+      - upsample: {like: input, mode: bilinear}
+        name: back
+      - upsample: {like: small}
+        from: input
+        name: down
+layers:
+  - conv2d: {out: 3, kernel: 3, stride: 2, padding: 1}
+    name: stem
+  - head:
+    name: h0
+"""
+    for size in ("[3, 20, 28]", "[3, 33, 17]"):
+        net = cnncalc.loads(text.replace("[3, 20, 28]", size), format="yaml", path="case.yaml")
+        rows = {row.name: row for row in cnncalc.summary(net).layers}
+        stem = rows["stem"].output_shape
+        assert rows["h0.back"].inputs == ("h0.conv", "stem")
+        assert rows["h0.back"].output_shape == stem
+        assert rows["h0.down"].inputs == ("stem", "h0.small")
+        assert rows["h0.down"].output_shape == rows["h0.small"].output_shape == (3, stem[1] // 2, stem[2] // 2)

@@ -73,7 +73,7 @@ class StochasticDepth(Layer):
     primary = "p"
     summary = "random dropping of whole samples in training; identity at inference"
     attributes = (
-        Attr("p", Number(0, 1), 0.0, ("rate", "drop_prob", "drop_path_rate", "survival_prob_complement"), "probability of dropping"),
+        Attr("p", Number(0, 1), 0.0, ("rate", "drop_prob", "drop_path_rate"), "probability of dropping"),
         Attr("mode", Choice("row", "batch"), "row", (), "'row': each sample apart; 'batch': the whole batch at once"),
     )
 

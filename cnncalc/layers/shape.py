@@ -415,7 +415,7 @@ class Upsample(Spatial):
 
     family = "shape"
     primary = "scale"
-    summary = "resize by a scale factor or to a size (nearest, linear, bilinear, bicubic, trilinear)"
+    summary = "resize by a scale factor, to a size or to another layer's size (like:); nearest, linear, bilinear, bicubic, trilinear"
     flops_rule = "nearest: 0; linear modes: 2^rank multiplies + (2^rank - 1) adds per output element; bicubic: 4^rank multiplies + (4^rank - 1) adds"
     attributes = (
         Attr("scale", Numbers(), None, ("scale_factor",), "multiplier per spatial dimension (output = floor(in x scale))"),
