@@ -219,7 +219,7 @@ class Drawer:
         c, h, w = shape
         kind = r.choice(kinds or ["conv", "conv", "convt", "depthwise", "maxpool", "avgpool", "adaptive", "bn", "gn",
                                   "act", "act", "prelu", "pad", "upsample", "shuffle", "dropout", "instancenorm",
-                                  "scale", "channel_shuffle", "stochastic_depth", "lppool", "permute"])
+                                  "scale", "channel_shuffle", "stochastic_depth", "lppool", "permute", "like"])
         inputs = [source]
         if kind == "conv":
             out = r.randint(1, 8)
@@ -322,6 +322,12 @@ class Drawer:
             module = nn.LPPool2d(norm, k, s, ceil_mode=r.random() < 0.3)
             attrs = {"norm_type": norm, "kernel": k, "stride": s, "ceil_mode": module.ceil_mode}
             return self.add({"lppool2d": attrs}, inputs, module), None  # size: let PyTorch say
+        if kind == "like" and min(h, w) >= 2:  # pooled, then resized to its input's size (DeepLab's ASPP pooling)
+            mode = r.choice(["nearest", "bilinear"])
+            pooled = self.add({"maxpool2d": 2}, inputs, nn.MaxPool2d(2))
+            entry = {"upsample": {"like": source, "mode": mode}}
+            resize = lambda m, x, ref: F.interpolate(x, size=ref.shape[2:], mode=mode)  # noqa: E731
+            return self.add(entry, [pooled, source], None, resize, merge=True), shape
         if kind == "permute":  # to channels-last and back (torchvision's ConvNeXt block does this)
             there = self.add({"permute": [0, 2, 3, 1]}, inputs, None, lambda m, x: x.permute(0, 2, 3, 1))
             return self.add({"permute": [3, 1, 2]}, [there], None, lambda m, x: x.permute(0, 3, 1, 2)), shape

@@ -23,6 +23,7 @@ class Scale(Layer):
     attributes = (
         Attr("bias", Flag(), False, ("use_bias", "center"), "also learn a shift per channel (beta)"),
         Attr("init", Number(), 1.0, ("init_values", "layer_scale", "layer_scale_init_value"), "gamma's initial value (export)"),
+        Attr("in", Int(1), None, ("projection_dim", "channels"), "expected channels (Keras's projection_dim); inferred, checked if given"),
     )
 
     def channels(self, shape: Shape, layout: Layout) -> int:
@@ -31,6 +32,7 @@ class Scale(Layer):
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
         channels = self.channels(shape, layout)
+        self.check_in(channels)
         params = {"gamma": (channels,)}
         if self["bias"]:
             params["beta"] = (channels,)
