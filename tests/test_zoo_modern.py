@@ -2,7 +2,7 @@
 builds them (tests/zoo_torch.py): ConvNeXt-Tiny (layer scale, permutes, stochastic depth),
 ShuffleNetV2 with channel_shuffle, DeepLabV3-ResNet50 with its size-free ASPP head (like:),
 and a Kim-style text CNN (embedding). For each: torchvision's published figures at its own
-size; then, at a small input, every weight's name and shape, the running statistics, every
+size; then, at a small input (the smallest each takes, for time), every weight's name and shape, the running statistics, every
 named module's output shape, the MACs module by module (torch.utils.flop_counter), and the
 float64 outputs with the PyTorch model's own (random) weights; and the shapes and MACs at a
 second input size, where the architecture allows one.
@@ -153,7 +153,8 @@ def test_published_params_and_gmacs(name):
 def convnext():
     torch.manual_seed(0)
     model = randomise(ConvNeXtTiny())
-    return Twin(load("convnext-tiny", "3x64x64"), model, torch.randn(1, 3, 64, 64, dtype=torch.float64), layer_norm_2d(model))
+    # 32x32, its smallest input: stages of 8x8, 4x4, 2x2 and 1x1 (GELU's exact erf is the cost)
+    return Twin(load("convnext-tiny", "3x32x32"), model, torch.randn(1, 3, 32, 32, dtype=torch.float64), layer_norm_2d(model))
 
 
 def test_convnext_tiny_weights_shapes_and_macs(convnext):
@@ -162,7 +163,7 @@ def test_convnext_tiny_weights_shapes_and_macs(convnext):
     convnext.costs()
     rows = convnext.rows
     assert rows["features.7.2.layer_scale"].params == 768 and rows["features.7.2.layer_scale"].macs == 0
-    assert rows["features.3.1.stochastic_depth"].output_shape == (192, 8, 8)
+    assert rows["features.3.1.stochastic_depth"].output_shape == (192, 4, 4)
 
 
 def test_convnext_tiny_float64_outputs_with_torchs_weights(convnext):
@@ -178,12 +179,12 @@ def test_convnext_tiny_at_another_size():
 
 # -- ShuffleNetV2 with channel_shuffle --------------------------------------------------------------
 def test_shufflenetv2_float64_outputs_and_another_size():
-    """The whole network in float64 at 64x64 (the shuffle's values included), and at
+    """The whole network in float64 at 32x32 (the shuffle's values included), and at
     3x96x128, which the example's old reshapes (written for 224x224) could not take."""
     from test_graph_language import Compared, ShuffleNetV2, randomise as randomise_bn
 
-    compared = Compared(load("shufflenetv2", "3x64x64"), randomise_bn(ShuffleNetV2()),
-                        {"input": np.random.default_rng(0).normal(size=(1, 3, 64, 64))})
+    compared = Compared(load("shufflenetv2", "3x32x32"), randomise_bn(ShuffleNetV2()),
+                        {"input": np.random.default_rng(0).normal(size=(1, 3, 32, 32))})
     compared.everything()
     assert compared.rows[-1].output_shape == (1000,)
     with torch.device("meta"):
