@@ -257,16 +257,18 @@ class LPPool(Pool):
             powered = np.power(x, x.dtype.type(p))
             mean = numeric.pool(powered, [w.kernel for w in windows], [w.stride for w in windows], [(0, 0)] * len(windows),
                                 [1] * len(windows), extra, "avg", True)
-            volume = product(w.kernel for w in windows)
-            y = np.power(mean.astype(x.dtype, copy=False) * x.dtype.type(volume), x.dtype.type(1.0 / p))
+            del powered
+            y = mean.astype(x.dtype, copy=False)
+            y *= x.dtype.type(product(w.kernel for w in windows))
+            np.power(y, x.dtype.type(1.0 / p), out=y)
         return channels_back(y, layout)
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
-        """The input to the power p, the average's divisor, the mean beside the output."""
+        """The input to the power p and the average's divisor; the rest is done in the output."""
         spatial = layout.split(shapes[0])[1]
         kernel = [w.kernel for w in self.windows(spatial)]
         powered = batch * product(shapes[0]) * itemsize
-        return powered + numeric.pool_workspace(kernel, layout.split(out)[1], "avg", itemsize) + batch * product(out) * itemsize
+        return powered + numeric.pool_workspace(kernel, layout.split(out)[1], "avg", itemsize)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         rank = len(shapes[0]) - 1

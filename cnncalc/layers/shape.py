@@ -204,8 +204,9 @@ class ChannelShuffle(Layer):
         return channels_back(y.reshape(batch, channels, *spatial), layout)
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
-        """The copy reshape makes of the transposed view is the output."""
-        return 0
+        """The copy reshape makes of the transposed view is the output; channels last, the
+        input seen channels first is copied once before."""
+        return nbytes(out, batch, itemsize) if layout.channels_last else 0
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.ChannelShuffle", self["groups"]).named("groups"), wants=CHANNELS_FIRST)
