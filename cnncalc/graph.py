@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .layers.attrs import AttrError, show
+from .layers.attrs import AttrError, LayerName, show
 from .errors import CnnError, CnnErrors, Location, did_you_mean
 from .numbers import dims
 from .layers import REGISTRY, Layer, Layout, Shape, Where
@@ -214,6 +214,11 @@ def build_node(graph: "Graph", index: int, layer_spec: LayerSpec, cls: type[Laye
                 label,
             )
         trainable = layer_spec.trainable.value
+    for attr in cls.attributes:  # a layer named in an attribute (like:) is read as one more input
+        if isinstance(attr.kind, LayerName) and values.get(attr.name) is not None:
+            written = Written(values[attr.name], where.attrs.get(attr.name, layer_spec.location))
+            values[attr.name] = graph.reference(written, index, label)
+            sources = (*sources, values[attr.name])
     layer = cls(name, values, where, sources)
     share = graph.shared(index, layer, nodes, label, trainable if layer_spec.trainable is not None else None)
     if share is not None and layer_spec.trainable is None:  # one set of weights: the owner's say

@@ -51,6 +51,20 @@ class Unreadable(Exception):
     several outputs returned whole): its side of 'both reject'."""
 
 
+class LayerScale(nn.Module):
+    """A learnt multiplier per channel (and a shift): ConvNeXt's layer scale, as torchvision
+    applies it (layer_scale * x over dim 1)."""
+
+    def __init__(self, channels: int, bias: bool):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.rand(channels) + 0.5)
+        self.beta = nn.Parameter(torch.rand(channels) - 0.5) if bias else None
+
+    def forward(self, x):
+        y = x * self.gamma.view(1, -1, 1, 1)
+        return y if self.beta is None else y + self.beta.view(1, -1, 1, 1)
+
+
 def call(module, *values):
     return module(*values)
 
@@ -204,7 +218,8 @@ class Drawer:
         r = self.rng
         c, h, w = shape
         kind = r.choice(kinds or ["conv", "conv", "convt", "depthwise", "maxpool", "avgpool", "adaptive", "bn", "gn",
-                                  "act", "act", "prelu", "pad", "upsample", "shuffle", "dropout", "instancenorm"])
+                                  "act", "act", "prelu", "pad", "upsample", "shuffle", "dropout", "instancenorm",
+                                  "scale", "channel_shuffle", "stochastic_depth", "lppool", "permute", "like"])
         inputs = [source]
         if kind == "conv":
             out = r.randint(1, 8)
@@ -290,6 +305,32 @@ class Drawer:
             return self.add({"upsample": {"scale": 2, "mode": mode}}, inputs, nn.Upsample(scale_factor=2.0, mode=mode)), [c, 2 * h, 2 * w]
         if kind == "shuffle" and (c % 4 == 0 or broken):
             return self.add({"pixel_shuffle": 2}, inputs, nn.PixelShuffle(2)), [c // 4, 2 * h, 2 * w] if c % 4 == 0 else None
+        if kind == "scale":
+            bias = r.random() < 0.5
+            entry = {"scale": {"bias": True} if bias else None}
+            name = self.add(entry, inputs, LayerScale(c, bias))
+            self.shareable.append((name, entry, shape, lambda sh: sh))
+            return name, shape
+        if kind == "channel_shuffle":
+            groups = r.choice([g for g in range(1, c + 1) if c % g == 0]) if not broken else r.randint(2, 5)
+            return self.add({"channel_shuffle": groups}, inputs, nn.ChannelShuffle(groups)), shape if c % groups == 0 else None
+        if kind == "stochastic_depth":
+            return self.add({"stochastic_depth": 0.2}, inputs, None, lambda m, x: x), shape  # torchvision's, in eval mode
+        if kind == "lppool":
+            k, s = r.randint(1, 3) if not broken else r.randint(1, max(h, w) + 3), r.randint(1, 3)
+            norm = r.choice([1, 2, 3])
+            module = nn.LPPool2d(norm, k, s, ceil_mode=r.random() < 0.3)
+            attrs = {"norm_type": norm, "kernel": k, "stride": s, "ceil_mode": module.ceil_mode}
+            return self.add({"lppool2d": attrs}, inputs, module), None  # size: let PyTorch say
+        if kind == "like" and min(h, w) >= 2:  # pooled, then resized to its input's size (DeepLab's ASPP pooling)
+            mode = r.choice(["nearest", "bilinear"])
+            pooled = self.add({"maxpool2d": 2}, inputs, nn.MaxPool2d(2))
+            entry = {"upsample": {"like": source, "mode": mode}}
+            resize = lambda m, x, ref: F.interpolate(x, size=ref.shape[2:], mode=mode)  # noqa: E731
+            return self.add(entry, [pooled, source], None, resize, merge=True), shape
+        if kind == "permute":  # to channels-last and back (torchvision's ConvNeXt block does this)
+            there = self.add({"permute": [0, 2, 3, 1]}, inputs, None, lambda m, x: x.permute(0, 2, 3, 1))
+            return self.add({"permute": [3, 1, 2]}, [there], None, lambda m, x: x.permute(0, 3, 1, 2)), shape
         return self.add({"dropout": 0.2}, inputs, nn.Dropout(0.2)), shape
 
     def keeping(self, shape: list[int], source: str) -> tuple[str, list[int]]:

@@ -19,6 +19,7 @@ from cnncalc.layers import REGISTRY
 from cnncalc.layers import activation as act_mod
 from cnncalc.layers import conv as conv_mod
 from cnncalc.layers import dense as dense_mod
+from cnncalc.layers import extra as extra_mod
 from cnncalc.layers import merge as merge_mod
 from cnncalc.layers import pool as pool_mod
 from cnncalc.layers import shape as shape_mod
@@ -434,6 +435,11 @@ def upsample_case(draw, cls):
     modes = ["nearest", "bilinear"] if keras and rank == 2 else ["nearest"] if keras else UPSAMPLE_MODES[rank]
     mode = draw(st.sampled_from(modes))
     attrs = {"mode": mode}
+    if not keras and draw(st.integers(0, 3)) == 0:  # like: the input's size, after a pooling by 2
+        pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[rank]
+        attrs["like"] = "input"
+        layers = [{f"maxpool{rank}d": 2}, {cls.type_name: attrs}]
+        return shape, layers, lambda x_shape: Wrapped(lambda m, x: F.interpolate(pool(x, 2), size=x.shape[2:], mode=mode))
     if keras or draw(st.booleans()):
         scale = draw(st.one_of(st.integers(1, 3), st.sampled_from([0.5, 1.5, 2.5]))) if not keras else draw(st.integers(1, 3))
         attrs["scale"] = scale
@@ -519,6 +525,107 @@ def cut_case(draw, cls):
     return shape, layers, build
 
 
+class TorchScale(nn.Module):
+    """A learnt multiplier per channel (dim 1) and an optional shift, as ConvNeXt's layer
+    scale multiplies (torchvision: layer_scale * x, layer_scale of shape (C, 1, 1))."""
+
+    def __init__(self, channels, bias):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.rand(channels) + 0.5)
+        self.beta = nn.Parameter(torch.rand(channels) - 0.5) if bias else None
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        y = x * self.gamma.reshape(shape)
+        return y if self.beta is None else y + self.beta.reshape(shape)
+
+
+def scale_case(draw, cls):
+    shape = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 4)))]
+    bias = draw(st.booleans())
+    attrs = {"bias": bias} if bias or draw(st.booleans()) else None
+    return shape, [{cls.type_name: attrs}], lambda x_shape: TorchScale(shape[0], bias)
+
+
+def permute_case(draw, cls):
+    shape = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 4)))]
+    dims = [d + 1 for d in draw(st.permutations(range(len(shape))))]
+    if draw(st.integers(0, 5)) == 0:
+        dims = dims + [len(dims) + 1]  # an axis too many: both must reject
+    written = [0, *dims] if draw(st.booleans()) else dims  # torchvision's Permute, or Keras's
+    return shape, [{cls.type_name: written}], lambda x_shape: Wrapped(lambda m, x: x.permute(0, *dims))
+
+
+def channel_shuffle_case(draw, cls):
+    shape = [draw(st.integers(1, 8)), *spatial_shape(draw, draw(st.integers(0, 3)), 1, 4)]
+    groups = draw(st.integers(1, 4))
+    return shape, [{cls.type_name: groups}], lambda x_shape: nn.ChannelShuffle(groups)
+
+
+class TorchStochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth (retyped): the identity in eval mode."""
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        raise AssertionError("the oracle runs in eval mode")
+
+
+def stochastic_depth_case(draw, cls):
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3)))]
+    p, mode = draw(st.sampled_from([0.0, 0.1, 0.5])), draw(st.sampled_from(["row", "batch"]))
+    return shape, [{cls.type_name: {"p": p, "mode": mode}}], lambda x_shape: TorchStochasticDepth(p, mode)
+
+
+LPPOOL = {1: nn.LPPool1d, 2: nn.LPPool2d}
+
+
+def lppool_case(draw, cls):
+    rank = cls.rank
+    shape = [draw(st.integers(1, 3)), *spatial_shape(draw, rank, 1, 8)]
+    kernel = per_dim_value(draw, rank, 1, 3)
+    stride = draw(st.one_of(st.none(), st.integers(1, 3)))
+    norm = draw(st.sampled_from([1, 2, 3, 1.5]))
+    ceil = draw(st.booleans())
+    attrs = {"norm_type": norm, "kernel": kernel, "ceil_mode": ceil}
+    if stride is not None:
+        attrs["stride"] = stride
+    torch_kernel = kernel if rank > 1 or not isinstance(kernel, list) else kernel[0]
+    return shape, [{cls.type_name: attrs}], lambda x_shape: LPPOOL[rank](norm, torch_kernel, stride, ceil_mode=ceil)
+
+
+class IndexEmbedding(nn.Embedding):
+    """nn.Embedding on indices held as floats (the tests' inputs are float arrays)."""
+
+    def forward(self, x):
+        return super().forward(x.long())
+
+
+def embedding_case(draw, cls):
+    shape = [draw(st.integers(1, 6)) for _ in range(draw(st.integers(1, 2)))]
+    num, dim = draw(st.integers(1, 20)), draw(st.integers(1, 6))
+    attrs = {"num": num, "dim": dim}
+    padding = draw(st.one_of(st.none(), st.integers(0, num - 1)))
+    if padding is not None:
+        attrs["padding_idx"] = padding
+
+    def build(x_shape):
+        return IndexEmbedding(num, dim, padding_idx=padding)
+
+    build.sample = lambda *size, dtype=torch.float32: torch.randint(0, num, size).to(dtype)  # indices, not noise
+    return shape, [{cls.type_name: attrs}], build
+
+
+def sample(build, *size, dtype=torch.float32):
+    """The case's input: indices for an embedding (its build says so), else standard normal."""
+    draw = getattr(build, "sample", None)
+    return draw(*size, dtype=dtype) if draw is not None else torch.randn(*size, dtype=dtype)
+
+
 # Families in the order of their class hierarchy: the first matching base wins.
 FAMILIES = [
     (conv_mod.ConvTranspose, conv_transpose_case),
@@ -527,6 +634,7 @@ FAMILIES = [
     (conv_mod.Conv, conv_case),
     (pool_mod.AdaptivePool, adaptive_case),
     (pool_mod.GlobalPool, global_case),
+    (pool_mod.LPPool, lppool_case),
     (pool_mod.Pool, pool_case),
     (dense_mod.Linear, linear_case),
     (dense_mod.LayerNorm, layernorm_case),
@@ -545,6 +653,11 @@ FAMILIES = [
     (merge_mod.Elementwise, elementwise_case),
     (merge_mod.Concat, concat_case),
     (split_mod.Cut, cut_case),
+    (extra_mod.Scale, scale_case),
+    (extra_mod.StochasticDepth, stochastic_depth_case),
+    (extra_mod.Embedding, embedding_case),
+    (shape_mod.Permute, permute_case),
+    (shape_mod.ChannelShuffle, channel_shuffle_case),
 ]
 
 

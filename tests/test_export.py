@@ -31,14 +31,14 @@ from cnncalc.source.reading import Source, load_source as load_network
 from cnncalc.errors import CnnError
 from cnncalc.export import keras_name, to_keras, to_pytorch
 from cnncalc.export.pytorch import MODULE_ATTRIBUTES, MODULE_DICT_ATTRIBUTES
-from cnncalc.forward.runner import execute
+from cnncalc.forward.runner import execute, index_range
 from oracle import all_types, family_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 YAML_EXAMPLES = sorted(EXAMPLES.glob("*.yaml"))
 DSL_EXAMPLES = sorted(EXAMPLES.glob("*.dsl"))
 # Smaller inputs for the examples that take long to build or run at their own size.
-SMALL_INPUTS = {"vgg16": "3x64x64", "alexnet": "3x96x96"}
+SMALL_INPUTS = {"vgg16": "3x64x64", "alexnet": "3x96x96", "convnext-tiny": "3x32x32", "deeplabv3": "3x32x32"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -123,7 +123,8 @@ def check_export(net, batch: int = 2, seed: int = 0, tolerance: float = 1e-9, co
     for row in summary.layers:
         if row.name in modules and row.name in plain and row.name not in shared:
             modules[row.name].register_forward_hook(lambda m, i, o, name=row.name: shapes.__setitem__(name, tuple(o.shape[1:])))
-    x = {name: rng.normal(size=(batch, *shape)) for name, shape in net.inputs.items()}
+    x = {name: rng.normal(size=(batch, *shape)) if index_range(net, name) is None
+         else rng.integers(*index_range(net, name), size=(batch, *shape)).astype(float) for name, shape in net.inputs.items()}
     with torch.no_grad():
         theirs = model(*(torch.from_numpy(x[name]) for name in net.inputs))
     theirs = tuple(t.numpy() for t in theirs) if isinstance(theirs, tuple) else (theirs.numpy(),)

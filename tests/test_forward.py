@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc.errors import CnnError
 from cnncalc.forward.runner import execute
-from oracle import all_types, family_of
+from oracle import all_types, family_of, sample
 
 import yaml
 
@@ -53,7 +53,7 @@ def test_forward_agrees_with_pytorch(cls, data):
     module = build([2, *shape]).double().eval()
     with torch.no_grad():
         randomise_statistics(module)
-        x = torch.randn(2, *shape, dtype=torch.float64)
+        x = sample(build, 2, *shape, dtype=torch.float64)
         expected = module(x).numpy()
     event("compared")
     got, _, _ = execute(net, our_params(module, summary.layers), x.numpy())

@@ -9,7 +9,7 @@ in total: a module called twice counts twice) and the output values.
 
 - a siamese network whose second tower applies the first tower's weights (share:);
 - an FPN-like neck with three outputs (P3, P4, P5), each output also on its own;
-- ShuffleNetV2's units written with `chunk`, its channel shuffle with reshapes, and
+- ShuffleNetV2's units written with `chunk` and `channel_shuffle` (the same as reshapes), and
   the whole ShuffleNetV2 1.0x against torchvision's published figures;
 - `trainable: false` on block instances and `trainable: $param`;
 - `$in_channels`: DenseNet-121 with transitions of $(in_channels // 2);
@@ -366,21 +366,22 @@ def test_shufflenetv2_units_with_chunk_and_the_shuffle_agree_with_pytorch():
     document = yaml.safe_load((EXAMPLES / "shufflenetv2.yaml").read_text())
     document.update(input=[24, 16, 16], layers=[
         {"identity": None, "name": "stem"},  # see test_in_channels_of_an_instance_reading_the_input
-        {"down": {"out": 48, "size": 8}, "name": "stage2.0"},
-        {"basic": {"size": 8}, "name": "stage2.1"},
-        {"basic": {"size": 8}, "name": "stage2.2"},
+        {"down": {"out": 48}, "name": "stage2.0"},
+        {"basic": None, "name": "stage2.1"},
+        {"basic": None, "name": "stage2.2"},
     ])
     compared = Compared(load(yaml.safe_dump(document, sort_keys=False)), randomise(Stage2()), {"input": normal(2, 24, 16, 16)})
     compared.everything()
     rows = {row.name: row for row in compared.rows}
     assert rows["stage2.1.split"].output_shape == ((24, 8, 8), (24, 8, 8))
     assert rows["stage2.1.branch2.0"].inputs == ("stage2.1.split.1",)
-    assert rows["stage2.1.shuffle.0"].inputs == ("stage2.1.split.0",)
-    assert rows["stage2.2.shuffle.3"].output_shape == (48, 8, 8)
+    assert rows["stage2.1.cat"].inputs == ("stage2.1.split.0", "stage2.1.branch2.7")
+    assert rows["stage2.2.shuffle"].output_shape == (48, 8, 8)
 
 
 def test_the_shuffle_by_reshapes_is_torchs_channel_shuffle():
-    """Channel 2i of the result is the first half's channel i, channel 2i+1 the second's."""
+    """Channel 2i of the result is the first half's channel i, channel 2i+1 the second's:
+    by reshapes (how the example was written before channel_shuffle), and by channel_shuffle."""
     text = """
 input: [6, 2, 3]
 layers:
@@ -399,6 +400,8 @@ layers:
     np.testing.assert_array_equal(got, channel_shuffle(torch.from_numpy(x), 2).numpy())
     np.testing.assert_array_equal(got[:, [0, 2, 4]], x[:, :3])
     np.testing.assert_array_equal(got[:, [1, 3, 5]], x[:, 3:])
+    shuffled = execute(load("input: [6, 2, 3]\nlayers:\n  - channel_shuffle: 2\n"), {}, x)[0]
+    np.testing.assert_array_equal(shuffled, got)
 
 
 def test_shufflenetv2_matches_torchvision_figures_and_torch_layer_by_layer():

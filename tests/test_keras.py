@@ -2,7 +2,8 @@
 
 TensorFlow's 'same' with strides, Keras's transposed-conv 'same'/'valid' (with and without
 output_padding), depthwise and separable convs, BatchNormalization's scale/center and
-moving statistics (non-trainable), UpSampling, Cropping, ZeroPadding and pooling 'same'.
+moving statistics (non-trainable), UpSampling, Cropping, ZeroPadding, pooling 'same', Permute
+and Embedding.
 Both must agree on output shape and trainable / non-trainable counts, or both reject.
 """
 
@@ -120,6 +121,18 @@ def group_norm(draw, rank):
     return {"GroupNormalization": {"groups": groups}}, L.GroupNormalization(groups=groups)
 
 
+def permute(draw, rank):
+    dims = [d + 1 for d in draw(st.permutations(range(rank + 1)))]
+    return {"Permute": {"dims": dims}}, L.Permute(tuple(dims))
+
+
+def embedding(draw, rank):
+    """On the input as indices (a (L, C) or (H, W, C) array of them): Keras's Embedding
+    appends the table's width to any input shape."""
+    num, dim = draw(st.integers(1, 50)), draw(st.integers(1, 8))
+    return {"Embedding": {"input_dim": num, "output_dim": dim}}, L.Embedding(num, dim)
+
+
 CASES = {
     "conv": (conv, (1, 2, 3)),
     "conv_transpose": (conv_transpose, (1, 2, 3)),
@@ -134,6 +147,8 @@ CASES = {
     "dense": (dense, (1, 2)),
     "layer_norm": (layer_norm, (1, 2)),
     "group_norm": (group_norm, (1, 2)),
+    "permute": (permute, (1, 2, 3)),
+    "embedding": (embedding, (1, 2)),
 }
 
 

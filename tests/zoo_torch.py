@@ -355,3 +355,204 @@ ZOO = {
     "lenet5": (LeNet5, (1, 32, 32)),
     "mnist-421k": (Mnist421k, (1, 28, 28)),
 }
+
+
+# -- ConvNeXt-Tiny (torchvision/models/convnext.py, retyped) ------------------------------------
+class Permute(nn.Module):
+    """torchvision.ops.misc.Permute."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return torch.permute(x, self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision.models.convnext.LayerNorm2d: LayerNorm over the channels of (N, C, H, W)."""
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: the identity in eval mode (the tests run in eval mode)."""
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if self.training and self.p > 0:
+            raise NotImplementedError("the zoo tests run in eval mode")
+        return x
+
+
+class CNBlock(nn.Module):
+    def __init__(self, dim, layer_scale, stochastic_depth_prob):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),
+            Permute([0, 2, 3, 1]),
+            nn.LayerNorm(dim, eps=1e-6),
+            nn.Linear(dim, 4 * dim),
+            nn.GELU(),
+            nn.Linear(4 * dim, dim),
+            Permute([0, 3, 1, 2]),
+        )
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+
+    def forward(self, input):
+        result = self.layer_scale * self.block(input)
+        result = self.stochastic_depth(result)
+        return result + input
+
+
+class ConvNeXtTiny(nn.Module):
+    """convnext_tiny: stages (96, 3), (192, 3), (384, 9), (768, 3); stochastic depth 0.1."""
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        settings = [(96, 192, 3), (192, 384, 3), (384, 768, 9), (768, None, 3)]
+        layers = [nn.Sequential(nn.Conv2d(3, 96, kernel_size=4, stride=4, padding=0, bias=True), LayerNorm2d(96, eps=1e-6))]
+        total, block_id = sum(n for _, _, n in settings), 0
+        for channels, out, count in settings:
+            stage = []
+            for _ in range(count):
+                stage.append(CNBlock(channels, 1e-6, 0.1 * block_id / (total - 1.0)))
+                block_id += 1
+            layers.append(nn.Sequential(*stage))
+            if out is not None:
+                layers.append(nn.Sequential(LayerNorm2d(channels, eps=1e-6), nn.Conv2d(channels, out, kernel_size=2, stride=2)))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(LayerNorm2d(768, eps=1e-6), nn.Flatten(1), nn.Linear(768, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)))
+
+
+# -- DeepLabV3-ResNet50 (torchvision/models/segmentation/deeplabv3.py, fcn.py, resnet.py) ----------
+class DilatedBottleneck(nn.Module):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, dilation=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + identity)
+
+
+class DilatedResNet50(nn.Module):
+    """resnet50(replace_stride_with_dilation=[False, True, True]) without its avgpool and fc
+    (IntermediateLayerGetter keeps the modules up to layer4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inplanes, self.dilation = 64, 1
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(64, 3)
+        self.layer2 = self._make_layer(128, 4, 2)
+        self.layer3 = self._make_layer(256, 6, 2, dilate=True)
+        self.layer4 = self._make_layer(512, 3, 2, dilate=True)
+
+    def _make_layer(self, planes, blocks, stride=1, dilate=False):
+        previous_dilation = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
+        downsample = None
+        if stride != 1 or self.inplanes != planes * 4:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4))
+        layers = [DilatedBottleneck(self.inplanes, planes, stride, downsample, previous_dilation)]
+        self.inplanes = planes * 4
+        layers += [DilatedBottleneck(self.inplanes, planes, dilation=self.dilation) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        aux = self.layer3(self.layer2(self.layer1(x)))
+        return self.layer4(aux), aux
+
+
+class ASPPPooling(nn.Sequential):
+    def __init__(self, in_channels, out_channels):
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        for module in self:
+            x = module(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def aspp_conv(in_channels, out_channels, dilation):
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU())
+
+
+class ASPP(nn.Module):
+    def __init__(self, in_channels, rates=(12, 24, 36), out_channels=256):
+        super().__init__()
+        modules = [nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU())]
+        modules += [aspp_conv(in_channels, out_channels, rate) for rate in rates]
+        modules.append(ASPPPooling(in_channels, out_channels))
+        self.convs = nn.ModuleList(modules)
+        self.project = nn.Sequential(nn.Conv2d(5 * out_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels),
+                                     nn.ReLU(), nn.Dropout(0.5))
+
+    def forward(self, x):
+        return self.project(torch.cat([conv(x) for conv in self.convs], dim=1))
+
+
+class DeepLabV3ResNet50(nn.Module):
+    """deeplabv3_resnet50 as its published weights build it: 21 classes, aux_loss=True; returns
+    (out, aux), torchvision's result["out"] and result["aux"]."""
+
+    def __init__(self, num_classes=21):
+        super().__init__()
+        self.backbone = DilatedResNet50()
+        self.classifier = nn.Sequential(ASPP(2048), nn.Conv2d(256, 256, 3, padding=1, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
+                                        nn.Conv2d(256, num_classes, 1))
+        self.aux_classifier = nn.Sequential(nn.Conv2d(1024, 256, 3, padding=1, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
+                                            nn.Dropout(0.1), nn.Conv2d(256, num_classes, 1))
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        features, aux = self.backbone(x)
+        out = F.interpolate(self.classifier(features), size=size, mode="bilinear", align_corners=False)
+        aux = F.interpolate(self.aux_classifier(aux), size=size, mode="bilinear", align_corners=False)
+        return out, aux
+
+
+# -- a text CNN (Kim 2014) ---------------------------------------------------------------------------
+class TextCNN(nn.Module):
+    """Embedding, Conv1d over 3, 4 and 5 words, ReLU, max over time, dropout, linear."""
+
+    def __init__(self, vocabulary=20000, dim=300, widths=(3, 4, 5), maps=100, classes=2):
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, dim)
+        self.convs = nn.ModuleList([nn.Conv1d(dim, maps, width) for width in widths])
+        self.dropout = nn.Dropout(0.5)
+        self.fc = nn.Linear(maps * len(widths), classes)
+
+    def forward(self, tokens):
+        x = self.embedding(tokens.long()).permute(0, 2, 1)
+        x = torch.cat([F.relu(conv(x)).amax(dim=2) for conv in self.convs], dim=1)
+        return self.fc(self.dropout(x))

@@ -225,7 +225,8 @@ def make_input(network: Network, batch: int, data, dtype, rng, where: Location |
                 where,
             )
         feeds = {
-            name: one_input(shape, batch, None if data is None else data[name], dtype, rng, where, f"the input '{name}'")
+            name: one_input(shape, batch, None if data is None else data[name], dtype, rng, where, f"the input '{name}'",
+                            index_range(network, name))
             for name, shape in network.inputs.items()
         }
         batches = {name: array.shape[0] for name, array in feeds.items()}
@@ -233,11 +234,21 @@ def make_input(network: Network, batch: int, data, dtype, rng, where: Location |
             sizes = ", ".join(f"{name} {size}" for name, size in batches.items())
             raise CnnError(f"the inputs hold different batch sizes ({sizes}); allowed: one batch size for every input", where)
         return feeds
-    return one_input(network.input_shape, batch, data, dtype, rng, where, "the input data")
+    name = next(iter(network.inputs))
+    return one_input(network.input_shape, batch, data, dtype, rng, where, "the input data", index_range(network, name))
 
 
-def one_input(shape, batch: int, data, dtype, rng, where: Location | None, what: str) -> np.ndarray:
+def index_range(network: Network, name: str) -> tuple[int, int] | None:
+    """The integers an input must hold when a layer reading it takes indices (an embedding):
+    the narrowest range every such reader accepts."""
+    ranges = [r for node in network.nodes if name in node.inputs and (r := node.layer.index_range()) is not None]
+    return (max(low for low, _ in ranges), min(high for _, high in ranges)) if ranges else None
+
+
+def one_input(shape, batch: int, data, dtype, rng, where: Location | None, what: str, indices=None) -> np.ndarray:
     if data is None:
+        if indices is not None:  # seeded indices, not noise
+            return rng.integers(indices[0], indices[1], size=(batch, *shape)).astype(dtype)
         return rng.standard_normal((batch, *shape)).astype(dtype)
     try:
         array = convert(np.asarray(data, dtype=np.float64), dtype, what, where)

@@ -244,6 +244,18 @@ class Word(Kind):
         return value
 
 
+class LayerName(Kind):
+    """The name of a layer above this one, or of an input, read as `from:` reads one: the
+    layer then reads that value too (an upsampling's `like:` takes its size from it)."""
+
+    describe = "the name of a layer above this one, or of an input"
+
+    def convert(self, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise AttrError(f"expected {self.describe}")
+        return value
+
+
 @dataclass(frozen=True)
 class Attr:
     """One attribute of a layer type: canonical name, kind, default and aliases."""

@@ -267,6 +267,11 @@ class Layer(abc.ABC):
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "KerasOp":
         """This layer in Keras 3 (functional API), exactly, or a self.fail(...)."""
 
+    def index_range(self) -> tuple[int, int] | None:
+        """(low, high) when its input holds integer indices from low to high - 1 (an
+        embedding's), which `run` then draws for a network input it reads; None for values."""
+        return None
+
     def output_count(self) -> int:
         """How many values the layer returns (split and chunk: several, read as NAME.i)."""
         return 1

@@ -223,6 +223,185 @@ SPLIT_LAYER = Helper(
         return {**super().get_config(), "ends": self.ends, "axis": self.axis}''',
 )
 
+TORCH_SCALE = Helper(
+    "Scale",
+    '''class Scale(nn.Module):
+    """A learnt multiplier per channel (dim 1), with bias a learnt shift too: ConvNeXt's layer scale."""
+
+    def __init__(self, channels, init=1.0, bias=False):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), float(init)))
+        self.beta = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x):
+        shape = (-1,) + (1,) * (x.ndim - 2)
+        y = x * self.gamma.view(shape)
+        return y if self.beta is None else y + self.beta.view(shape)''',
+)
+
+TORCH_STOCHASTIC_DEPTH = Helper(
+    "StochasticDepth",
+    '''class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: in training, zeroes a whole sample ('row') or the whole
+    batch ('batch') with probability p and scales the rest by 1 / (1 - p); the identity at inference."""
+
+    def __init__(self, p, mode="row"):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        if self.p < 1.0:
+            keep.div_(1.0 - self.p)
+        return x * keep''',
+)
+
+KERAS_SCALE = Helper(
+    "ScaleLayer",
+    '''class ScaleLayer(keras.layers.Layer):
+    """A learnt multiplier per channel (along `axis`), with bias a learnt shift too: ConvNeXt's layer scale."""
+
+    def __init__(self, init=1.0, bias=False, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.init, self.bias, self.axis = float(init), bias, axis
+
+    def build(self, shape):
+        channels = shape[self.axis]
+        self.gamma = self.add_weight(shape=(channels,), initializer=keras.initializers.Constant(self.init), name="gamma")
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta") if self.bias else None
+
+    def call(self, x):
+        shape = [1] * len(x.shape)
+        shape[self.axis] = -1
+        y = x * keras.ops.reshape(self.gamma, shape)
+        return y if self.beta is None else y + keras.ops.reshape(self.beta, shape)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "init": self.init, "bias": self.bias, "axis": self.axis}''',
+)
+
+KERAS_CHANNEL_SHUFFLE = Helper(
+    "ChannelShuffle",
+    '''class ChannelShuffle(keras.layers.Layer):
+    """torch.nn.ChannelShuffle along `axis` (counting the batch): the channels as (groups, C / groups),
+    transposed to (C / groups, groups) and read back in that order."""
+
+    def __init__(self, groups, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.axis = groups, axis
+
+    def call(self, x):
+        axis = self.axis % len(x.shape)
+        sizes = list(x.shape[1:])
+        channels = x.shape[axis]
+        split = [-1, *x.shape[1:axis], self.groups, channels // self.groups, *x.shape[axis + 1 :]]
+        order = list(range(len(split)))
+        order[axis], order[axis + 1] = order[axis + 1], order[axis]
+        y = keras.ops.transpose(keras.ops.reshape(x, split), order)
+        return keras.ops.reshape(y, [-1, *sizes])
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "axis": self.axis}''',
+)
+
+KERAS_LP_POOL = Helper(
+    "LPPool",
+    '''class LPPool(keras.layers.Layer):
+    """torch.nn.LPPool: (sum of x^p over each window)^(1/p), as PyTorch computes it (an average
+    pooling of x^p times the window's volume, then the p-th root)."""
+
+    def __init__(self, norm_type, pool_size, strides, data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.norm_type, self.pool_size, self.strides = float(norm_type), tuple(pool_size), tuple(strides)
+        self.data_format = data_format
+
+    def call(self, x):
+        volume = 1
+        for size in self.pool_size:
+            volume *= size
+        mean = keras.ops.average_pool(
+            keras.ops.power(x, self.norm_type), self.pool_size, self.strides, padding="valid", data_format=self.data_format
+        )
+        return keras.ops.power(mean * volume, 1.0 / self.norm_type)
+
+    def get_config(self):
+        return {**super().get_config(), "norm_type": self.norm_type, "pool_size": self.pool_size,
+                "strides": self.strides, "data_format": self.data_format}''',
+)
+
+KERAS_STOCHASTIC_DEPTH = Helper(
+    "StochasticDepthLayer",
+    '''class StochasticDepthLayer(keras.layers.Layer):
+    """torchvision.ops.StochasticDepth in Keras: in training, zeroes a whole sample ('row') or the
+    whole batch ('batch') with probability `rate` and scales the rest by 1 / (1 - rate); the identity
+    at inference."""
+
+    def __init__(self, rate, mode="row", **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.mode = float(rate), mode
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0.0:
+            return x
+        shape = (keras.ops.shape(x)[0],) + (1,) * (len(x.shape) - 1) if self.mode == "row" else (1,) * len(x.shape)
+        keep = keras.ops.cast(keras.random.uniform(shape) >= self.rate, x.dtype)
+        return x * keep / (1.0 - self.rate) if self.rate < 1.0 else x * keep
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "mode": self.mode}''',
+)
+
+KERAS_RESIZE_LIKE = Helper(
+    "ResizeLike",
+    '''class ResizeLike(keras.layers.Layer):
+    """Resizes x to the spatial size of another tensor: called on [x, other] (2-D)."""
+
+    def __init__(self, interpolation="bilinear", data_format="channels_last", **kwargs):
+        super().__init__(**kwargs)
+        self.interpolation, self.data_format = interpolation, data_format
+
+    def call(self, inputs):
+        x, other = inputs
+        size = other.shape[2:4] if self.data_format == "channels_first" else other.shape[1:3]
+        return keras.ops.image.resize(x, tuple(size), interpolation=self.interpolation, data_format=self.data_format)
+
+    def compute_output_shape(self, shapes):
+        x, other = shapes
+        if self.data_format == "channels_first":
+            return (x[0], x[1], *other[2:4])
+        return (x[0], *other[1:3], x[3])
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": self.interpolation, "data_format": self.data_format}''',
+)
+
 # Every helper, in the order a generated module defines them; a Call's callee or a Raw's code
 # that is one of these names is that helper.
-HELPERS = {helper.name: helper for helper in (SEPARABLE_CONV, MAX_POOL_PADDING, GELU_EXACT, SPLIT_LAYER)}
+HELPERS = {
+    helper.name: helper
+    for helper in (
+        SEPARABLE_CONV,
+        MAX_POOL_PADDING,
+        GELU_EXACT,
+        SPLIT_LAYER,
+        TORCH_SCALE,
+        TORCH_STOCHASTIC_DEPTH,
+        KERAS_SCALE,
+        KERAS_CHANNEL_SHUFFLE,
+        KERAS_LP_POOL,
+        KERAS_STOCHASTIC_DEPTH,
+        KERAS_RESIZE_LIKE,
+    )
+}

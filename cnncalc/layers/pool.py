@@ -3,18 +3,21 @@
 Windowed pooling follows PyTorch: stride defaults to the kernel, padding is symmetric and
 at most half the kernel, `ceil_mode` rounds up but never starts a window in the right
 padding. 'same' and 'valid' follow TensorFlow. FLOPs per output element: max pooling
-kernel volume - 1 comparisons; average pooling kernel volume - 1 additions and a division.
+kernel volume - 1 comparisons; average pooling kernel volume - 1 additions and a division;
+L_p pooling (PyTorch's LPPool) kernel volume powers, volume - 1 additions and a root.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from math import gcd
 
-from .attrs import DILATION, KERNEL, STRIDE, Attr, Flag, OutputSize, Padding, show
-from .windows import Taps
+from .attrs import DILATION, KERNEL, STRIDE, Attr, Flag, Number, OutputSize, Padding, show
+from .windows import Taps, Window
 from .lazy import numeric
 from .base import GLOBAL, REGISTRY, SPATIAL_NAMES, Facts, Grads, Keep, Layout, Saved, Shape, channels_back, channels_first, product
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
+from .lazy import np
 from .conv import Windowed, keras_format, keras_pad
 
 POOL_PADDING = Attr(
@@ -232,6 +235,93 @@ class AvgPool(Pool):
             )
 
 
+class LPPool(Pool):
+    """(sum of x^p over each window)^(1/p), PyTorch's LPPool (the course's L2-norm pooling for
+    p = 2): no padding; stride defaults to the kernel; ceil_mode as for average pooling, whose
+    divisor PyTorch then undoes with the full window's volume."""
+
+    reduction = "lp"
+    summary = "L_p norm of each window: (sum x^p)^(1/p) (PyTorch LPPool; p = 2: L2-norm pooling)"
+    flops_rule = "per output element: kernel volume powers, (volume - 1) additions and one root = 2 x volume"
+    reduce_cost = 1
+    attributes = (
+        Attr("norm_type", Number(describe="a positive number"), None, ("p", "norm"), "the power p"),
+        KERNEL(),
+        STRIDE(None, "step between windows (default: the kernel)"),
+        CEIL_MODE,
+    )
+
+    def check(self) -> None:
+        if self["norm_type"] is None:
+            raise self.fail("missing the required attribute 'norm_type'; allowed: e.g. lppool2d: {norm_type: 2, kernel: 2}")
+        if self["norm_type"] <= 0:
+            raise self.fail(
+                f"norm_type must be positive; received norm_type={self['norm_type']:g}; allowed: a positive number (2: the L2 norm)",
+                "norm_type",
+            )
+        self.values = {**self.values, "padding": 0}  # PyTorch's LPPool never pads
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        facts = super().infer(shapes, layout)
+        volume = product(self.per_dim("kernel", len(shapes[0]) - 1))
+        return replace(facts, flops=product(facts.output_shape) * 2 * volume)
+
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        """As torch.nn.functional.lp_pool: avg_pool(x^p) x volume, then ^(1/p) (a negative
+        sum under an odd or fractional p gives NaN there too)."""
+        x = channels_first(inputs[0], layout)
+        windows = self.windows(x.shape[2:])
+        extra = [max(0, (w.output_size(n) - 1) * w.stride + w.extent - w.padded(n)) for n, w in zip(x.shape[2:], windows)]
+        p = self["norm_type"]
+        with np.errstate(invalid="ignore"):
+            powered = np.power(x, x.dtype.type(p))
+            mean = numeric.pool(powered, [w.kernel for w in windows], [w.stride for w in windows], [(0, 0)] * len(windows),
+                                [1] * len(windows), extra, "avg", True)
+            del powered
+            y = mean.astype(x.dtype, copy=False)
+            y *= x.dtype.type(product(w.kernel for w in windows))
+            np.power(y, x.dtype.type(1.0 / p), out=y)
+        return channels_back(y, layout)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The input to the power p and the average's divisor; the rest is done in the output."""
+        spatial = layout.split(shapes[0])[1]
+        kernel = [w.kernel for w in self.windows(spatial)]
+        powered = batch * product(shapes[0]) * itemsize
+        return powered + numeric.pool_workspace(kernel, layout.split(out)[1], "avg", itemsize)
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        rank = len(shapes[0]) - 1
+        windows = self.windows(layout.split(shapes[0])[1])
+        p = self["norm_type"]
+        module = call(
+            f"nn.LPPool{rank}d",
+            int(p) if p == int(p) else p,
+            single(tuple(w.kernel for w in windows)),
+            None if self["stride"] is None else single(tuple(w.stride for w in windows)),
+            ceil_mode=True if self["ceil_mode"] else None,
+        ).named("norm_type", "kernel_size", "stride")
+        return TorchOp(module, wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        spatial = layout.split(shapes[0])[1]
+        windows = self.windows(spatial)
+        if any(w.output_size(n) != Window(w.kernel, w.stride).output_size(n) for w, n in zip(windows, spatial)):
+            raise self.fail(
+                "Keras has no ceil_mode, and here it adds a window; allowed for export to Keras: ceil_mode=false, "
+                "or sizes where it makes no difference",
+                "ceil_mode",
+            )
+        layer = call(
+            "LPPool",
+            self["norm_type"],
+            tuple(w.kernel for w in windows),
+            tuple(w.stride for w in windows),
+            data_format=keras_format(layout) or "channels_last",
+        )
+        return KerasOp((("", layer),))
+
+
 class AdaptivePool(Pool):
     """Pools to a fixed output size; bin i spans floor(i*n/out) to ceil((i+1)*n/out)."""
 
@@ -380,5 +470,7 @@ for _rank in (1, 2, 3):
     REGISTRY.variant(
         GlobalMaxPool, f"global_maxpool{_d}", f"GlobalMaxPooling{_rank}D", f"GlobalMaxPool{_rank}D", rank=_rank
     )
+    if _rank < 3:  # PyTorch's LPPool3d is newer than the course's L2 pooling; not asked for yet
+        REGISTRY.variant(LPPool, f"lppool{_d}", f"LPPool{_d}", f"lp_pool{_d}", rank=_rank)
 REGISTRY.variant(GlobalAvgPool, "global_avgpool", "GlobalAveragePooling", "global_average_pooling")
 REGISTRY.variant(GlobalMaxPool, "global_maxpool", "GlobalMaxPooling", "global_max_pooling")

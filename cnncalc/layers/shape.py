@@ -1,5 +1,6 @@
-"""Layers that move values without learning: flatten, reshape, dropout, pad, crop,
-upsample, pixel shuffle. None has parameters; only interpolating upsampling costs FLOPs.
+"""Layers that move values without learning: flatten, reshape, permute, dropout, pad, crop,
+upsample, pixel shuffle, channel shuffle. None has parameters; only interpolating upsampling
+costs FLOPs.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from .attrs import Attr, Axis, Choice, Flag, Int, Ints, Number, Numbers, Padding, Shape as ShapeKind, show
+from .attrs import Attr, AttrError, Axis, Choice, Flag, Int, Ints, Kind, LayerName, Number, Numbers, Padding, Shape as ShapeKind, show
 from ..errors import format_shape
 from .windows import Taps, constant_taps
 from .lazy import numeric
@@ -116,6 +117,117 @@ class Reshape(Layer):
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Reshape", tuple(out))),))
+
+
+class Axes(Kind):
+    """A new order of a sample's axes, numbered as PyTorch's dims and Keras's Permute number
+    them (1 is a sample's first axis; 0, the batch, may lead and must then stay first)."""
+
+    describe = "a list of axis numbers, each of a sample's axes once (1 is the first; 0, the batch, may lead)"
+
+    def convert(self, value):
+        values = value if isinstance(value, list) else None
+        if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise AttrError(f"expected {self.describe}")
+        if values[0] == 0:
+            values = values[1:]
+        if not values or sorted(values) != list(range(1, len(values) + 1)):
+            raise AttrError(f"expected {self.describe}")
+        return tuple(values)
+
+
+@REGISTRY.register("permute", "Permute")
+class Permute(Layer):
+    """Reorders a sample's axes: output axis i is input axis dims[i] (torchvision's Permute and
+    torch.permute with the batch's 0 in front, or Keras's Permute without it)."""
+
+    family = "shape"
+    primary = "dims"
+    summary = "reorders a sample's axes (PyTorch permute, Keras Permute)"
+    attributes = (Attr("dims", Axes(), None, ("perm", "axes"), "the new order of the axes, 1 the first (0, the batch, may lead)"),)
+
+    def check(self) -> None:
+        if self["dims"] is None:
+            raise self.fail("missing the required attribute 'dims'; allowed: e.g. permute: [2, 3, 1]")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape, dims = shapes[0], self["dims"]
+        if len(dims) != len(shape):
+            raise self.fail(
+                f"dims {show(list(dims))} orders {len(dims)} axes, but the input {self.received(shape)} has {len(shape)}; "
+                f"allowed: each of its axes 1 to {len(shape)} once",
+                "dims",
+            )
+        out = tuple(shape[d - 1] for d in dims)
+        # The identity keeps every position; any other order mixes what the axes mean.
+        return Facts(out, field=PASS if list(dims) == sorted(dims) else UNDEFINED)
+
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        return inputs[0].transpose(0, *self["dims"])
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """A view of the input."""
+        return 0
+
+    def shares_input(self) -> bool:
+        return True
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(None, "{x}.permute(" + ", ".join(map(str, (0, *self["dims"]))) + ")", FILE)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", call("layers.Permute", tuple(self["dims"]))),))
+
+
+@REGISTRY.register("channel_shuffle", "ChannelShuffle")
+class ChannelShuffle(Layer):
+    """Interleaves channel groups (ShuffleNet; PyTorch's nn.ChannelShuffle): the channels read
+    as (groups, C / groups) are written as (C / groups, groups), so output channel
+    i * groups + g is input channel g * (C / groups) + i."""
+
+    family = "shape"
+    primary = "groups"
+    summary = "interleaves the channels of groups (PyTorch ChannelShuffle)"
+    attributes = (Attr("groups", Int(1), None, ("g",), "the number of groups interleaved"),)
+
+    def check(self) -> None:
+        if self["groups"] is None:
+            raise self.fail("missing the required attribute 'groups'; allowed: e.g. channel_shuffle: 2")
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        shape, groups = shapes[0], self["groups"]
+        if len(shape) < 2:
+            raise self.fail(
+                f"needs an input with spatial dimensions, {layout.describe(None)}; received {self.received(shape)} "
+                "(PyTorch's channel_shuffle takes more than 2 dimensions, the batch included)"
+            )
+        channels = layout.split(shape)[0]
+        if channels % groups:
+            raise self.fail(
+                f"{channels} channels ({self.received_input_text()}) are not divisible by groups={groups}; "
+                "allowed: groups dividing the channels",
+                "groups",
+            )
+        return Facts(shape, field=PASS)  # positions stay where they are
+
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        x = channels_first(inputs[0], layout)
+        groups = self["groups"]
+        batch, channels, *spatial = x.shape
+        y = x.reshape(batch, groups, channels // groups, *spatial).swapaxes(1, 2)
+        return channels_back(y.reshape(batch, channels, *spatial), layout)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The copy reshape makes of the transposed view is the output; channels last, the
+        input seen channels first is copied once before."""
+        return nbytes(out, batch, itemsize) if layout.channels_last else 0
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        return TorchOp(call("nn.ChannelShuffle", self["groups"]).named("groups"), wants=CHANNELS_FIRST)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        axis = len(shapes[0]) if layout.channels_last else 1
+        return KerasOp((("", call("ChannelShuffle", self["groups"], axis=axis if axis != len(shapes[0]) else None)),))
 
 
 class Dropout(Layer):
@@ -344,11 +456,12 @@ MODES_BY_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 class Upsample(Spatial):
-    """Resizes the spatial dimensions by a scale factor or to a size (PyTorch Upsample)."""
+    """Resizes the spatial dimensions by a scale factor, to a size, or to the spatial size of
+    another layer's output (`like:`, PyTorch's F.interpolate(x, size=other.shape[2:]))."""
 
     family = "shape"
     primary = "scale"
-    summary = "resize by a scale factor or to a size (nearest, linear, bilinear, bicubic, trilinear)"
+    summary = "resize by a scale factor, to a size or to another layer's size (like:); nearest, linear, bilinear, bicubic, trilinear"
     flops_rule = "nearest: 0; linear modes: 2^rank multiplies + (2^rank - 1) adds per output element; bicubic: 4^rank multiplies + (4^rank - 1) adds"
     attributes = (
         Attr("scale", Numbers(), None, ("scale_factor",), "multiplier per spatial dimension (output = floor(in x scale))"),
@@ -361,11 +474,18 @@ class Upsample(Spatial):
             "how new values are computed",
         ),
         Attr("align_corners", Flag(), None, (), "linear modes: map corner pixels onto each other (PyTorch)"),
+        Attr("like", LayerName(), None, (), "a layer (or input) whose spatial size the output takes"),
     )
 
     def check(self) -> None:
-        if (self["scale"] is None) == (self["size"] is None):
-            raise self.fail("give exactly one of 'scale' (e.g. upsample: 2) and 'size' (output size)")
+        given = [attr for attr in ("scale", "size", "like") if self.values.get(attr) is not None]
+        if len(given) != 1:
+            received = f"; received {' and '.join(given)}" if given else ""
+            raise self.fail(
+                "give exactly one of 'scale' (e.g. upsample: 2), 'size' (output size) and 'like' (a layer whose "
+                f"size the output takes){received}",
+                given[-1] if given else None,
+            )
         needed = MODES_BY_RANK.get(self["mode"])
         if needed and self.rank and needed != self.rank:
             raise self.fail(f"mode '{self['mode']}' is for {needed}-D inputs, not {self.rank}-D", "mode")
@@ -385,7 +505,9 @@ class Upsample(Spatial):
                 f"mode '{self['mode']}' needs {needed} spatial dimension(s); received {self.received(shape)}",
                 "mode",
             )
-        if self["size"] is not None:
+        if self.values.get("like") is not None:
+            sizes = self.like_size(shapes, layout)
+        elif self["size"] is not None:
             sizes = self.per_dim("size", rank)
         else:
             scaled = [n * f for n, f in zip(spatial, self.per_dim("scale", rank))]
@@ -399,10 +521,22 @@ class Upsample(Spatial):
         field = taps if all(t is not None for t in taps) else UNDEFINED
         return Facts(out, flops=product(out) * self.cost_per_output(rank), field=field)
 
+    def like_size(self, shapes: tuple[Shape, ...], layout: Layout) -> Shape:
+        """The spatial size of the layer named by like: (its value is the last input)."""
+        shape, other = shapes[0], shapes[-1]
+        spatial = self.spatial_of(shape, layout)[1]
+        if len(other) != len(shape):
+            raise self.fail(
+                f"like: '{self['like']}' gives {format_shape(other)}, which has not the {len(spatial)} spatial "
+                f"dimension(s) of the input {self.received(shape)}; allowed: a layer with as many",
+                "like",
+            )
+        return layout.split(other)[1]
+
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = channels_first(inputs[0], layout)
-        sizes = layout.split(self.infer((inputs[0].shape[1:],), layout).output_shape)[1]
-        scales = None if self["size"] is not None else self.per_dim("scale", x.ndim - 2)
+        sizes = layout.split(self.infer(tuple(i.shape[1:] for i in inputs), layout).output_shape)[1]
+        scales = None if self["size"] is not None or self.values.get("like") is not None else self.per_dim("scale", x.ndim - 2)
         y = numeric.upsample(x, sizes, scales, self["mode"], self["align_corners"])
         return channels_back(y.astype(x.dtype, copy=False), layout)
 
@@ -422,6 +556,10 @@ class Upsample(Spatial):
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
         rank = len(spatial)
+        if self.values.get("like") is not None:  # the size of the other value, whatever the input's
+            mode = f", mode={self['mode']!r}" if self["mode"] != "nearest" else ""
+            corners = f", align_corners={self['align_corners']!r}" if self["align_corners"] is not None else ""
+            return TorchOp(None, f"F.interpolate({{x0}}, size={{x1}}.shape[2:]{mode}{corners})", CHANNELS_FIRST)
         scale = None if self["size"] is not None else single(tuple(float(f) for f in self.per_dim("scale", rank)))
         size = None if self["size"] is None else single(self.per_dim("size", rank))
         module = call("nn.Upsample", size=size, scale_factor=scale, mode=self["mode"] if self["mode"] != "nearest" else None)
@@ -430,9 +568,22 @@ class Upsample(Spatial):
         return TorchOp(module, wants=CHANNELS_FIRST)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
-        """Keras's UpSampling: whole scale factors, nearest or (2-D) bilinear without aligned corners."""
+        """Keras's UpSampling: whole scale factors, nearest or (2-D) bilinear without aligned corners.
+        To another layer's size (like:), 2-D: keras.ops.image.resize, whose 'bilinear' is PyTorch's
+        without aligned corners and whose 'nearest' is PyTorch's 'nearest-exact' (half-pixel
+        centres, as TensorFlow resizes)."""
         _, spatial = self.spatial_of(shapes[0], layout)
         rank = len(spatial)
+        if self.values.get("like") is not None:
+            keras_modes = {"bilinear": "bilinear", "nearest-exact": "nearest"}
+            if rank != 2 or self["mode"] not in keras_modes or self["align_corners"]:
+                raise self.fail(
+                    f"Keras's image resizing takes a 2-D input with 'bilinear' (corners not aligned) or 'nearest-exact'; "
+                    f"received {len(spatial)}-D with mode '{self['mode']}'; allowed for export to Keras: one of those",
+                    "mode",
+                )
+            layer = call("ResizeLike", keras_modes[self["mode"]], data_format=keras_format(layout))
+            return KerasOp((("", layer),))
         scales = self.per_dim("scale", rank) if self["size"] is None else ()
         modes = ("nearest", "bilinear") if rank == 2 else ("nearest",)
         if self["size"] is not None or any(f != int(f) for f in scales) or self["mode"] not in modes or self["align_corners"]:
@@ -451,7 +602,8 @@ class Upsample(Spatial):
         return KerasOp((("", layer),))
 
     def written_resize(self) -> str:
-        what = f"size={show(self['size'])}" if self["size"] is not None else f"scale={show(self['scale'])}"
+        what = (f"like='{self['like']}'" if self.values.get("like") is not None else f"size={show(self['size'])}"
+                if self["size"] is not None else f"scale={show(self['scale'])}")
         corners = f", align_corners={str(self['align_corners']).lower()}" if self["align_corners"] is not None else ""
         return f"{what}, mode='{self['mode']}'{corners}"
 

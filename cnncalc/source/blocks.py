@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..layers.attrs import show
+from ..layers.attrs import LayerName, show
 from ..errors import CnnError, Location, did_you_mean
 from .expr import ExprError, substitute
 from ..layers import REGISTRY
@@ -212,6 +212,8 @@ class _Expander:
             repeat = self.repeat(entry, env)
             if entry.share is not None and not self.is_block(entry):
                 entry = replace(entry, share=resolve(self.written(entry.share, env, "'share'")))
+            if not self.is_block(entry):
+                entry = self.with_references(entry, env, resolve)
             if self.is_block(entry):
                 layers, output = self.block(entry, env, full, refs, repeat, stack, level, resolve)
                 flat.extend(layers)
@@ -230,6 +232,18 @@ class _Expander:
         if written.items is None:
             return resolved[0]
         return replace(written, value=[ref.value for ref in resolved], items=resolved)
+
+    def with_references(self, entry: LayerSpec, env, resolve) -> LayerSpec:
+        """The entry with the layer names its attributes hold (an upsampling's like:) resolved
+        in this scope, as its from: names are."""
+        cls = REGISTRY.get(entry.type.value) if isinstance(entry.type.value, str) else None
+        if cls is None:
+            return entry
+        spellings = {s for a in cls.attributes if isinstance(a.kind, LayerName) for s in a.spellings}
+        if not spellings & set(entry.attrs):
+            return entry
+        attrs = {key: resolve(self.written(value, env, f"'{key}'")) if key in spellings else value for key, value in entry.attrs.items()}
+        return replace(entry, attrs=attrs)
 
     def kept(self, entry: LayerSpec, env) -> bool:
         if entry.condition is None:

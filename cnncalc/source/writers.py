@@ -25,6 +25,9 @@ def literal(value: Any) -> str | None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
+        mantissa, exponent = repr(value).split("e")  # 1e-06: YAML 1.1 reads a float only with a dot
+        return f"{mantissa}.0e{exponent}"
     if isinstance(value, (int, float)):
         return repr(value)
     return None
