@@ -8,7 +8,7 @@ from __future__ import annotations
 from .attrs import Attr, Choice, Flag, Int, Number
 from .lazy import np
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
-from .base import PASS, REGISTRY, UNDEFINED, Facts, Layer, Layout, Role, Shape, channel_axis, nbytes, product
+from .base import PASS, REGISTRY, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, channel_axis, nbytes, product
 
 
 @REGISTRY.register("scale", "LayerScale", "layer_scale")
@@ -55,6 +55,13 @@ class Scale(Layer):
         """The product is the output; the shift is added in place."""
         return 0
 
+    # x * gamma with float32 master weights: type promotion gives float32 under autocast
+    autocast = "float32"
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """x * gamma keeps x for gamma's gradient (gamma itself is a weight); the shift keeps nothing."""
+        return (Saved(Keep.INPUT),) if grads.weights else ()
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         channels = self.channels(shapes[0], layout)
         module = call("Scale", channels, self["init"] if self["init"] != 1.0 else None, bias=True if self["bias"] else None)
@@ -91,6 +98,13 @@ class StochasticDepth(Layer):
 
     def shares_input(self) -> bool:
         return True
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """In training, x * keep keeps the scaled mask: one value per sample ('row') or one in
+        all ('batch'); nothing when p = 0 (the input is returned)."""
+        if self["p"] == 0:
+            return ()
+        return (Saved(Keep.NEW, 1, batched=self["mode"] == "row"),)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("StochasticDepth", self["p"], self["mode"] if self["mode"] != "row" else None))
@@ -150,6 +164,10 @@ class Embedding(Layer):
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """The indices (8 bytes each) and three boolean masks checking them."""
         return batch * product(shapes[0]) * (8 + 3)
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """The weight's gradient needs the indices: the int64 copy the export makes of its input."""
+        return (Saved(Keep.NEW, product(shapes[0]), "int64"),) if grads.weights else ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         module = call("nn.Embedding", self["num"], self["dim"], padding_idx=self["padding_idx"]).named("num_embeddings", "embedding_dim")

@@ -290,6 +290,12 @@ class LPPool(Pool):
         powered = batch * product(shapes[0]) * itemsize
         return powered + numeric.pool_workspace(kernel, layout.split(out)[1], "avg", itemsize)
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """F.lp_pool's chain: pow keeps its input, the average pool keeps x^p, and sign, abs,
+        relu, their product and the final root keep four output-sized tensors."""
+        out = product(facts.output_shape)
+        return (Saved(Keep.INPUT), Saved(Keep.NEW, product(shapes[0])), *(Saved(Keep.NEW, out) for _ in range(4)))
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         rank = len(shapes[0]) - 1
         windows = self.windows(layout.split(shapes[0])[1])

@@ -172,6 +172,10 @@ class Permute(Layer):
     def shares_input(self) -> bool:
         return True
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A view with its strides reordered: nothing kept."""
+        return ()
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(None, "{x}.permute(" + ", ".join(map(str, (0, *self["dims"]))) + ")", FILE)
 
@@ -221,6 +225,10 @@ class ChannelShuffle(Layer):
         """The copy reshape makes of the transposed view is the output; channels last, the
         input seen channels first is copied once before."""
         return nbytes(out, batch, itemsize) if layout.channels_last else 0
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """A reshaped, transposed copy: its backward is the inverse shuffle, sizes only."""
+        return ()
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.ChannelShuffle", self["groups"]).named("groups"), wants=CHANNELS_FIRST)
