@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .attrs import Attr, Axis, Choice, Int, Number
+from .attrs import REQUIRED, Attr, Axis, Choice, Int, Number, Word
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, channel_axis, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Layer, Layout, Registry, Role, Shape, Working, channel_axis, nbytes, product
 
 
 class Activation(Layer):
@@ -492,3 +492,98 @@ class FusedActivation:
 def fusable() -> list[type[Activation]]:
     """Activations without weights, which Keras accepts as a string `activation`."""
     return [c for c in REGISTRY.types if issubclass(c, Activation) and not issubclass(c, PReLU)]
+
+
+# Keras's activation functions by name (keras.activations, with its aliases swish and
+# hard_swish): the cnncalc type computing exactly that function, and the attribute values
+# Keras's function uses where they differ from the type's defaults (Keras's leaky_relu has
+# slope 0.2; its softmax and log_softmax act on the last axis; its gelu is the exact one).
+# Keys are compared as the registry compares names: case, '_' and '-' do not matter.
+KERAS_FUNCTIONS: dict[str, tuple[str, str, dict]] = {
+    Registry.key(keras): (keras, type_name, values)
+    for keras, type_name, values in (
+        ("linear", "identity", {}),
+        ("relu", "relu", {}),
+        ("relu6", "relu6", {}),
+        ("leaky_relu", "leaky_relu", {"negative_slope": 0.2}),
+        ("elu", "elu", {"alpha": 1.0}),
+        ("selu", "selu", {}),
+        ("gelu", "gelu", {"approximate": "none"}),
+        ("sigmoid", "sigmoid", {}),
+        ("hard_sigmoid", "hardsigmoid", {}),
+        ("tanh", "tanh", {}),
+        ("softplus", "softplus", {}),
+        ("softsign", "softsign", {}),
+        ("mish", "mish", {}),
+        ("silu", "silu", {}),
+        ("swish", "silu", {}),
+        ("hard_silu", "hardswish", {}),
+        ("hard_swish", "hardswish", {}),
+        ("softmax", "softmax", {"dim": -1}),
+        ("log_softmax", "log_softmax", {"dim": -1}),
+    )
+}
+# keras.activations that cnncalc has no type for: named in the error, not guessed at.
+KERAS_UNSUPPORTED = ("celu", "exponential", "glu", "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink",
+                     "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "tanh_shrink", "threshold")
+
+
+@REGISTRY.register("activation", "Activation")
+class KerasActivation(Layer):
+    """Keras's Activation layer: an activation function given by its Keras name
+    (`- activation: relu`), computed as Keras's function of that name computes it."""
+
+    family = "activation"
+    primary = "function"
+    summary = "a Keras activation function by name (Keras Activation): relu, swish, hard_sigmoid, softmax ..."
+    flops_rule = "that of the function's own layer type"
+    attributes = (Attr("function", Word(), REQUIRED, ("activation",), "Keras's name of the function, e.g. relu, swish"),)
+
+    def check(self) -> None:
+        self.function = self.resolve()
+
+    def resolve(self) -> Layer:
+        """The layer computing the named function with Keras's values for it."""
+        name = self["function"]
+        entry = KERAS_FUNCTIONS.get(Registry.key(name))
+        if entry is None:
+            from ..errors import did_you_mean
+
+            known = sorted({keras for keras, _, _ in KERAS_FUNCTIONS.values()})
+            why = "Keras has it, but cnncalc has no layer type for it" if Registry.key(name) in map(Registry.key, KERAS_UNSUPPORTED) else "unknown activation"
+            raise self.fail(
+                f"{why}: '{name}'{did_you_mean(name, known)}; allowed: " + ", ".join(known),
+                "function",
+            )
+        _, type_name, values = entry
+        cls = REGISTRY.get(type_name)
+        defaults = {a.name: a.default for a in cls.attributes}
+        return cls(self.name, {**defaults, **values}, self.where, self.sources)
+
+    @property
+    def keras_function(self) -> str:
+        """Keras's own spelling of the function (hard_silu, not hardswish)."""
+        return KERAS_FUNCTIONS[Registry.key(self["function"])][0]
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        return self.function.infer(shapes, layout)
+
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        return self.function.forward(inputs, params, layout, owned)
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        return self.function.working(shapes, facts, layout, batch)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The function's own."""
+        return self.function.workspace(shapes, out, layout, batch, itemsize)
+
+    def shares_input(self) -> bool:
+        return self.function.shares_input()
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        """The function's own module, with Keras's values (nn.LeakyReLU(negative_slope=0.2))."""
+        return self.function.torch(shapes, out, layout)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", call("layers.Activation", self.keras_function)),))
