@@ -88,7 +88,7 @@ class Activation(Layer):
 
 def activation(
     name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras,
-    scratch=None,
+    scratch=None, convention=None,
 ):
     """Register an activation. torch: (its nn module, its functional form); keras: the name
     Keras's `activation=` takes for exactly this function, or None where there is none;
@@ -105,6 +105,7 @@ def activation(
         function=staticmethod(function),
         in_place=in_place,
         torch_names=torch,
+        convention=convention,
         keras_name=keras,
         scratch=staticmethod(scratch) if scratch is not None else None,
     )
@@ -163,8 +164,9 @@ activation(
     formula="compare, multiply",
     summary="x if x > 0 else slope * x",
     function=lambda x, v: np.where(x > 0, x, x * x.dtype.type(v["negative_slope"])),
-    attributes=[Attr("negative_slope", Number(0), 0.01, ("alpha", "slope"), "slope below zero (PyTorch's default)")],
+    attributes=[Attr("negative_slope", Number(0), 0.01, ("alpha", "slope"), "slope below zero (PyTorch's default; Keras's LeakyReLU: 0.3)")],
     torch=("LeakyReLU", "F.leaky_relu"),
+    convention="pytorch",
     keras=lambda values: call("layers.LeakyReLU", negative_slope=values["negative_slope"]),
 )
 activation(
@@ -284,6 +286,7 @@ class PReLU(Activation):
     per_element = 2
     formula = "compare, multiply"
     summary = "leaky ReLU with a learnt slope, one shared or one per channel"
+    convention = "pytorch"  # Keras's PReLU learns one slope per value unless shared_axes says otherwise
     roles = {"weight": Role.SCALE}
     attributes = (Attr("num_parameters", Int(1), 1, (), "1 (shared) or the number of channels"),)
 
@@ -534,6 +537,7 @@ class KerasActivation(Layer):
     (`- activation: relu`), computed as Keras's function of that name computes it."""
 
     family = "activation"
+    convention = "keras"  # the function as Keras computes it (leaky_relu: slope 0.2)
     primary = "function"
     summary = "a Keras activation function by name (Keras Activation): relu, swish, hard_sigmoid, softmax ..."
     flops_rule = "that of the function's own layer type"

@@ -187,6 +187,9 @@ class Layer(abc.ABC):
     summary: ClassVar[str] = ""
     flops_rule: ClassVar[str] = "0"
     roles: ClassVar[dict[str, Role]] = {}  # what each weight and buffer does, by PyTorch name
+    # Whose defaults the attributes take, for a type whose defaults PyTorch and Keras set
+    # differently ("pytorch" or "keras"; None where they agree or one framework lacks it).
+    convention: ClassVar[str | None] = None
 
     def __init__(self, name: str, values: dict[str, Any], where: Where, sources: tuple[str, ...] = ()):
         self.name = name
