@@ -184,6 +184,7 @@ EXAMPLES = {  # a smaller input where the example allows one and its own takes l
     "alexnet.yaml": "3x96x96",
     "densenet121.yaml": "3x64x64",
     "efficientnet-b0.yaml": "3x64x64",
+    "efficientnetb0-keras.yaml": "64x64x3",
     "fpn.yaml": "3x64x64",
     "googlenet.yaml": "3x64x64",
     "keras-mnist.yaml": None,
@@ -192,6 +193,7 @@ EXAMPLES = {  # a smaller input where the example allows one and its own takes l
     "mnist-421k.yaml": None,
     "mobilenetv2-transfer.yaml": "64x64x3",
     "mobilenetv2.yaml": "3x64x64",
+    "mobilenetv3-large.yaml": "64x64x3",
     "resnet18.yaml": "3x64x64",
     "resnet50.yaml": "3x64x64",
     "shufflenetv2.yaml": None,  # its reshapes are written for 224x224

@@ -238,6 +238,7 @@ class Normalization(PerChannel):
         axis = 1 if not layout.channels_last and rank > 1 else -1
         constants = {}
         if self["mean"] is not None:
-            constants = {"mean": self.keras_values(self["mean"], rank, layout), "variance": self.keras_values(self["variance"], rank, layout)}
+            # Keras aligns them with the kept axis itself: one value, or one per channel, flat
+            constants = {key: list(self[key]) if isinstance(self[key], tuple) else self[key] for key in ("mean", "variance")}
         layer = call("layers.Normalization", axis=axis if axis != -1 else None, invert=True if self["invert"] else None, **constants)
         return KerasOp((("", layer),))
