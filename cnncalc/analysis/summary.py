@@ -223,11 +223,14 @@ def total(rows: list[Row], input_shapes, batch: int, size: int) -> Totals:
 
 def conventions(summary: Summary) -> dict[str, tuple[str, ...]]:
     """The layers whose type takes Keras's or PyTorch's defaults where the two differ, by
-    convention ("keras", "pytorch"); empty when no layer's type has such defaults."""
+    convention ("keras", "pytorch"); empty unless some layer takes Keras's (cnncalc's own
+    spellings take PyTorch's, which a file written PyTorch's way need not be told)."""
     found: dict[str, list[str]] = {}
     for row in summary.layers:
         if row.convention is not None:
             found.setdefault(row.convention, []).append(row.name)
+    if "keras" not in found:
+        return {}
     return {key: tuple(found[key]) for key in sorted(found)}
 
 

@@ -238,7 +238,12 @@ class Normalization(PerChannel):
         axis = 1 if not layout.channels_last and rank > 1 else -1
         constants = {}
         if self["mean"] is not None:
-            # Keras aligns them with the kept axis itself: one value, or one per channel, flat
-            constants = {key: list(self[key]) if isinstance(self[key], tuple) else self[key] for key in ("mean", "variance")}
+            # Keras aligns them with the kept axis itself and wants them of one shape: two
+            # numbers, or one list per channel each (a number or a single value repeated)
+            constants = {key: self[key] for key in ("mean", "variance")}
+            if any(isinstance(v, tuple) for v in constants.values()):
+                channels = shapes[0][layout.channel_axis(rank) if rank > 1 else 0]
+                constants = {key: list(v) * (channels // len(v)) if isinstance(v, tuple) else [v] * channels
+                             for key, v in constants.items()}
         layer = call("layers.Normalization", axis=axis if axis != -1 else None, invert=True if self["invert"] else None, **constants)
         return KerasOp((("", layer),))
