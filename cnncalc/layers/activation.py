@@ -541,7 +541,8 @@ class KerasActivation(Layer):
     primary = "function"
     summary = "a Keras activation function by name (Keras Activation): relu, swish, hard_sigmoid, softmax ..."
     flops_rule = "that of the function's own layer type"
-    attributes = (Attr("function", Word(), REQUIRED, ("activation",), "Keras's name of the function, e.g. relu, swish"),)
+    attributes = (Attr("function", Word(), REQUIRED, ("activation",), "Keras's name of the function: "
+                       + ", ".join(sorted({keras for keras, _, _ in KERAS_FUNCTIONS.values()}))),)
 
     def check(self) -> None:
         self.function = self.resolve()

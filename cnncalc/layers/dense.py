@@ -488,10 +488,13 @@ REGISTRY.variant(BatchNorm, "batchnorm", "bn")
 # Keras's spellings, with Keras's defaults (epsilon 1e-3; momentum 0.99 as Keras means it;
 # GroupNormalization: 32 groups).
 REGISTRY.variant(BatchNorm, "batch_normalization", "BatchNormalization", convention="keras",
+                 summary="batch normalisation per channel (inference: running statistics), Keras's defaults",
                  attributes=channel_norm_attributes(affine=True, track=True, keras=True))
 REGISTRY.variant(LayerNorm, "layer_normalization", "LayerNormalization", convention="keras",
+                 summary="layer normalisation over the trailing dimensions, Keras's defaults",
                  attributes=tuple(KERAS_EPS if a is EPS else a for a in LayerNorm.attributes))
 REGISTRY.variant(GroupNorm, "group_normalization", "GroupNormalization", convention="keras",
+                 summary="group normalisation (statistics per group of channels), Keras's defaults",
                  attributes=tuple(KERAS_EPS if a is EPS else Attr("groups", Int(1), 32, ("num_groups",), "number of channel groups (Keras's default 32)") if a.name == "groups" else a for a in GroupNorm.attributes))
 REGISTRY.variant(InstanceNorm, "instancenorm", "InstanceNormalization")
 for _rank in (1, 2, 3):
