@@ -555,11 +555,13 @@ class KerasActivation(Layer):
             from ..errors import did_you_mean
 
             known = sorted({keras for keras, _, _ in KERAS_FUNCTIONS.values()})
-            why = "Keras has it, but cnncalc has no layer type for it" if Registry.key(name) in map(Registry.key, KERAS_UNSUPPORTED) else "unknown activation"
-            raise self.fail(
-                f"{why}: '{name}'{did_you_mean(name, known)}; allowed: " + ", ".join(known),
-                "function",
-            )
+            if Registry.key(name) in map(Registry.key, KERAS_UNSUPPORTED):
+                raise self.fail(
+                    f"Keras has the activation '{name}', but cnncalc has no layer type computing it; allowed: "
+                    + ", ".join(known),
+                    "function",
+                )
+            raise self.fail(f"unknown activation '{name}'{did_you_mean(name, known)}; allowed: " + ", ".join(known), "function")
         _, type_name, values = entry
         cls = REGISTRY.get(type_name)
         defaults = {a.name: a.default for a in cls.attributes}

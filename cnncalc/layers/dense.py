@@ -440,7 +440,8 @@ class GroupNorm(Norm):
         channels = self.channels_of(shape, layout)
         if channels % self["groups"]:
             raise self.fail(
-                f"{channels} channels ({self.received_input_text()}) are not divisible by groups={self['groups']}; "
+                f"{channels} channels ({self.received_input_text()}) are not divisible by groups={self['groups']}"
+                f"{'' if self.given('groups') else ' (Keras' + chr(39) + 's default)'}; "
                 "allowed: a number of groups dividing the channels",
                 "groups",
             )
