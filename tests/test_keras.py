@@ -298,3 +298,21 @@ def yaml_text(document) -> str:
     import yaml
 
     return yaml.safe_dump(document, sort_keys=False)
+
+
+def test_a_fused_activation_means_what_keras_computes_by_its_name():
+    """Dense(activation="leaky_relu") in Keras has slope 0.2 (keras.activations.leaky_relu),
+    not the 0.01 of PyTorch's LeakyReLU: the same output from the same weights."""
+    import numpy as np
+
+    import cnncalc
+    from cnncalc.forward.runner import execute
+
+    net = cnncalc.loads(yaml_text({"input": [6], "layers": [{"Dense": {"units": 5, "activation": "leaky_relu"}, "name": "d"}]}), format="yaml")
+    dense = L.Dense(5, activation="leaky_relu")
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    expected = keras.ops.convert_to_numpy(dense(x)).astype(np.float64)
+    kernel, bias = (keras.ops.convert_to_numpy(w.value).astype(np.float64) for w in dense.weights)
+    got = execute(net, {"d": {"weight": kernel.T, "bias": bias}}, x)[0]
+    assert (expected < 0).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

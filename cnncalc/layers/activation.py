@@ -49,10 +49,12 @@ class Activation(Layer):
         return TorchOp(call(f"nn.{self.torch_names[0]}", **self.options()))
 
     def torch_function(self, tensor: str, file_last_axis: int) -> str:
-        """This activation with its default attributes applied to `tensor` (a fused
-        activation); file_last_axis is where the file's last axis is in that tensor."""
+        """This activation applied to `tensor` (a fused activation), its attributes that
+        differ from the defaults as keywords; file_last_axis is where the file's last axis
+        is in that tensor."""
         function = self.torch_names[1]
-        return tensor if function is None else f"{function}({tensor})"
+        options = "".join(f", {key}={value!r}" for key, value in self.options().items())
+        return tensor if function is None else f"{function}({tensor}{options})"
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", self.keras_layer()),))
@@ -444,22 +446,14 @@ class FusedActivation:
 
     def activation_facts(self: Layer, shape: Shape, layout: Layout) -> Facts | None:
         """The folded activation's own facts on the layer's output (None without one)."""
-        name = self["activation"]
-        if name.lower() in FusedActivation.NONE:
-            return None
-        cls = REGISTRY.get(name)
-        defaults = {a.name: a.default for a in cls.attributes}
-        return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).infer((shape,), layout)
+        fused = FusedActivation.fused(self)
+        return None if fused is None else fused.infer((shape,), layout)
 
 
     def apply_activation(self: Layer, y, layout: Layout):
         """The folded activation applied to the layer's output (in the file's layout)."""
-        name = self["activation"]
-        if name.lower() in FusedActivation.NONE:
-            return y
-        cls = REGISTRY.get(name)
-        defaults = {a.name: a.default for a in cls.attributes}
-        return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).forward([y], {}, layout)
+        fused = FusedActivation.fused(self)
+        return y if fused is None else fused.forward([y], {}, layout)
 
 
     def with_activation(self: Layer, kernel: int, out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
@@ -471,11 +465,16 @@ class FusedActivation:
         return max(kernel, nbytes(out, batch, itemsize) + fused.workspace((out,), out, layout, batch, itemsize))
 
     def fused(self: Layer) -> Activation | None:
+        """The folded activation as a layer: Keras's `activation=` argument, so a Keras
+        function name means what Keras computes by it (leaky_relu: slope 0.2); other type
+        names take their type's defaults."""
         name = self["activation"]
         if name.lower() in FusedActivation.NONE:
             return None
-        cls = REGISTRY.get(name)
-        return cls(f"{self.name}.activation", {a.name: a.default for a in cls.attributes}, self.where, (self.name,))
+        entry = KERAS_FUNCTIONS.get(Registry.key(name))
+        cls = REGISTRY.get(entry[1] if entry else name)
+        values = {a.name: a.default for a in cls.attributes} | (entry[2] if entry else {})
+        return cls(f"{self.name}.activation", values, self.where, (self.name,))
 
     def torch_activation(self: Layer, expression: str, file_last_axis: int) -> str:
         """The forward expression with the fused activation applied (PyTorch has no fused form)."""
