@@ -36,19 +36,23 @@ TOLERANCE = 1e-5
 
 # name: (example file, the keras.applications builder, the layers whose outputs are compared
 # besides the network's, Keras's published totals: total, trainable, non-trainable, from
-# Model.summary() of keras.applications at 224x224).
+# Model.summary() of keras.applications at 224x224; keras.io's table rounds EfficientNetB0's
+# to 5.3M), and torchvision's figures for the same architecture (mobilenet_v3_large,
+# efficientnet_b0: num_params, which match Keras's trainable count, and _ops in GMACs).
 MODELS = {
     "mobilenetv3-large": ("mobilenetv3-large.yaml", keras.applications.MobileNetV3Large,
-                          ("expanded_conv_3_squeeze_excite_mul", "conv_1_bn", "logits"), (5_507_432, 5_483_032, 24_400)),
+                          ("expanded_conv_3_squeeze_excite_mul", "conv_1_bn", "logits"), (5_507_432, 5_483_032, 24_400),
+                          (5_483_032, 0.217)),
     "efficientnetb0-keras": ("efficientnetb0-keras.yaml", keras.applications.EfficientNetB0,
-                             ("block1a_se_excite", "block6d_add", "top_activation"), (5_330_571, 5_288_548, 42_023)),
+                             ("block1a_se_excite", "block6d_add", "top_activation"), (5_330_571, 5_288_548, 42_023),
+                             (5_288_548, 0.386)),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def pair(request):
     """(the example at 64x64, its summary, the Keras model in float64 with statistics drawn)."""
-    file, builder, _, _ = MODELS[request.param]
+    file, builder, _, _, _ = MODELS[request.param]
     policy, floatx = keras.config.dtype_policy(), keras.config.floatx()
     keras.config.set_dtype_policy("float64")
     keras.config.set_floatx("float64")  # the Input layer's type
@@ -108,11 +112,13 @@ def tensors(layer) -> dict:
 
 
 def test_published_totals_at_224():
-    """keras.applications' own summaries: Total = Trainable + Non-trainable."""
-    for file, _, _, (total, trainable, frozen) in MODELS.values():
+    """keras.applications' own summaries: Total = Trainable + Non-trainable; torchvision's
+    parameter count and GMACs for the same architecture."""
+    for file, _, _, (total, trainable, frozen), (params, gmacs) in MODELS.values():
         totals = cnncalc.summary(cnncalc.load(EXAMPLES / file)).totals
         assert (totals.keras_trainable_params, totals.keras_non_trainable_params) == (trainable, frozen), file
         assert trainable + frozen == total
+        assert totals.params == params and round(totals.macs / 1e9, 3) == gmacs, file
 
 
 def test_params_and_every_named_layer(pair):
