@@ -46,6 +46,21 @@ ACTIVATIONS = {
 }
 
 
+class KerasNormalization(nn.Module):
+    """keras.layers.Normalization at inference (its call()): (x - mean) / maximum(sqrt(variance),
+    1e-7) per channel; its state is mean, variance and count, as Keras adds them."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.randn(channels) * 0.5)
+        self.register_buffer("variance", torch.rand(channels) + 0.5)
+        self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, x):
+        deviation = torch.clamp(torch.sqrt(self.variance), min=1e-7).view(1, -1, 1, 1)
+        return (x - self.mean.view(1, -1, 1, 1)) / deviation
+
+
 class Unreadable(Exception):
     """The PyTorch network cannot hand back what the document asks for (a layer with
     several outputs returned whole): its side of 'both reject'."""
@@ -219,7 +234,8 @@ class Drawer:
         c, h, w = shape
         kind = r.choice(kinds or ["conv", "conv", "convt", "depthwise", "maxpool", "avgpool", "adaptive", "bn", "gn",
                                   "act", "act", "prelu", "pad", "upsample", "shuffle", "dropout", "instancenorm",
-                                  "scale", "channel_shuffle", "stochastic_depth", "lppool", "permute", "like"])
+                                  "scale", "channel_shuffle", "stochastic_depth", "lppool", "permute", "like",
+                                  "rescaling", "normalization", "keras_act"])
         inputs = [source]
         if kind == "conv":
             out = r.randint(1, 8)
@@ -290,6 +306,20 @@ class Drawer:
         if kind == "act":
             name = r.choice(sorted(ACTIVATIONS))
             return self.add({name: None}, inputs, ACTIVATIONS[name]()), shape
+        if kind == "rescaling":  # Keras's Rescaling: x * scale + offset, a number or one per channel
+            scale = r.choice([0.5, -2.0, [r.choice([0.25, 1.5, -1.0]) for _ in range(c)]])
+            offset = r.choice([0.0, 3.0, [r.choice([0.5, -1.0]) for _ in range(c)]])
+            def rescale(m, x, scale=scale, offset=offset):
+                along = lambda v: torch.tensor(v, dtype=x.dtype).view(1, -1, 1, 1) if isinstance(v, list) else v  # noqa: E731
+                return x * along(scale) + along(offset)
+            return self.add({"rescaling": {"scale": scale, "offset": offset}}, inputs, None, rescale), shape
+        if kind == "normalization":  # Keras's Normalization: stored mean, variance, count per channel
+            name = self.add({"normalization": None}, inputs, KerasNormalization(c))
+            return name, shape
+        if kind == "keras_act":  # Keras's Activation by name, with Keras's meaning of it
+            function, module = r.choice([("relu", nn.ReLU), ("swish", nn.SiLU), ("hard_sigmoid", nn.Hardsigmoid),
+                                         ("leaky_relu", lambda: nn.LeakyReLU(0.2)), ("gelu", nn.GELU)])
+            return self.add({"activation": function}, inputs, module()), shape
         if kind == "prelu":
             count = r.choice([1, c])
             name = self.add({"prelu": {"num_parameters": count}}, inputs, nn.PReLU(count))
@@ -624,8 +654,8 @@ def compare(seed: int, broken: bool) -> str:
     assert on_path == held, (f"{where}\nlayers a Keras Model from the inputs to the outputs holds: cnncalc also "
                              f"{sorted(on_path - held)}, not {sorted(held - on_path)}")
     holding = [model.layers[name] for name in held if name in model.layers]
-    kept = sum(p.numel() for m in holding for p in m.parameters()) + sum(
-        b.numel() for m in holding for n, b in m.named_buffers() if n.endswith(("running_mean", "running_var")))
+    kept = sum(p.numel() for m in holding for p in m.parameters()) + sum(  # Keras's Normalization keeps mean, variance, count
+        b.numel() for m in holding for n, b in m.named_buffers() if n.endswith(("running_mean", "running_var", "mean", "variance", "count")))
     keras = summary.totals.keras_trainable_params + summary.totals.keras_non_trainable_params
     assert keras == kept, f"{where}\nKeras total: cnncalc {keras}, the layers on a path hold {kept}"
     # Frozen layers (trainable: false): PyTorch's requires_grad, everywhere and on the path.

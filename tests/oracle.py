@@ -22,6 +22,7 @@ from cnncalc.layers import dense as dense_mod
 from cnncalc.layers import extra as extra_mod
 from cnncalc.layers import merge as merge_mod
 from cnncalc.layers import pool as pool_mod
+from cnncalc.layers import preprocess as preprocess_mod
 from cnncalc.layers import shape as shape_mod
 from cnncalc.layers import split as split_mod
 
@@ -304,6 +305,15 @@ def linear_case(draw, cls):
     return shape, [{cls.type_name: attrs}], lambda x_shape: nn.Linear(shape[-1], attrs["out"], bias=attrs["bias"])
 
 
+# Keras's spellings of the normalisations take Keras's epsilon, 1e-3 (keras.layers.
+# BatchNormalization, LayerNormalization, GroupNormalization); PyTorch's, 1e-5.
+KERAS_SPELLED = {"batch_normalization", "layer_normalization", "group_normalization"}
+
+
+def epsilon(cls) -> float:
+    return 1e-3 if cls.type_name in KERAS_SPELLED else 1e-5
+
+
 BATCHNORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 INSTANCENORM = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
 
@@ -319,7 +329,7 @@ def norm_case(draw, cls):
     table = INSTANCENORM if instance else BATCHNORM
 
     def build(x_shape):
-        return table[max(dims - 1, 1)](shape[0], affine=attrs["affine"], track_running_stats=attrs["track_running_stats"])
+        return table[max(dims - 1, 1)](shape[0], eps=epsilon(cls), affine=attrs["affine"], track_running_stats=attrs["track_running_stats"])
 
     return shape, [{cls.type_name: attrs}], build
 
@@ -331,13 +341,13 @@ def layernorm_case(draw, cls):
     if count:
         attrs["shape"] = shape[len(shape) - count :]
     normalised = attrs.get("shape", shape[-1:])
-    return shape, [{cls.type_name: attrs}], lambda x_shape: nn.LayerNorm(normalised, elementwise_affine=attrs["affine"], bias=attrs["bias"])
+    return shape, [{cls.type_name: attrs}], lambda x_shape: nn.LayerNorm(normalised, eps=epsilon(cls), elementwise_affine=attrs["affine"], bias=attrs["bias"])
 
 
 def groupnorm_case(draw, cls):
     shape = [draw(st.integers(1, 8)), *spatial_shape(draw, draw(st.integers(0, 2)), 1, 4)]
     attrs = {"groups": draw(st.integers(1, 4)), "affine": draw(st.booleans())}
-    return shape, [{cls.type_name: attrs}], lambda x_shape: GroupNormPerSample(attrs["groups"], shape[0], affine=attrs["affine"])
+    return shape, [{cls.type_name: attrs}], lambda x_shape: GroupNormPerSample(attrs["groups"], shape[0], eps=epsilon(cls), affine=attrs["affine"])
 
 
 class GroupNormPerSample(nn.GroupNorm):
@@ -626,6 +636,102 @@ def sample(build, *size, dtype=torch.float32):
     return draw(*size, dtype=dtype) if draw is not None else torch.randn(*size, dtype=dtype)
 
 
+def per_channel_values(draw, channels, low, high):
+    """A number, or one per channel (as Keras's Rescaling and Normalization take them)."""
+    number = st.integers(int(low * 8), int(high * 8)).map(lambda v: v / 8)  # eighths: exact in float32
+    if draw(st.booleans()):
+        return draw(number)
+    count = draw(st.sampled_from([channels, channels, 1, channels + 1]))
+    return [draw(number) for _ in range(count)]
+
+
+def along_channels(values, x):
+    """A number, or per-channel values shaped for x's dim 1 (a scalar for one value)."""
+    if not isinstance(values, list):
+        return values
+    if len(values) != 1 and len(values) != x.shape[1]:
+        raise ValueError(f"{len(values)} values for {x.shape[1]} channels")
+    return torch.tensor(values, dtype=x.dtype).view(1, -1, *([1] * (x.ndim - 2)))
+
+
+def rescaling_case(draw, cls):
+    """Keras's Rescaling: x * scale + offset; PyTorch writes it as that expression."""
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3)))]
+    attrs = {"scale": per_channel_values(draw, shape[0], -3, 3)}
+    if draw(st.booleans()):
+        attrs["offset"] = per_channel_values(draw, shape[0], -3, 3)
+    scale, offset = attrs["scale"], attrs.get("offset", 0.0)
+    return shape, [{cls.type_name: attrs}], lambda x_shape: Wrapped(lambda m, x: x * along_channels(scale, x) + along_channels(offset, x))
+
+
+class KerasNormalization(nn.Module):
+    """keras.layers.Normalization at inference, read from Keras's call(): (x - mean) /
+    maximum(sqrt(variance), keras.backend.epsilon()) per channel; invert: mean + x * that.
+    Without constants its state is mean, variance and count (shape ()), as Keras adds them."""
+
+    def __init__(self, channels, invert, mean=None, variance=None):
+        super().__init__()
+        self.invert, self.constants = invert, (mean, variance) if mean is not None else None
+        if mean is None:
+            self.register_buffer("mean", torch.randn(channels) * 0.5)
+            self.register_buffer("variance", torch.rand(channels) + 0.5)
+            self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, x):
+        if self.constants is not None:
+            mean, variance = (along_channels(v, x) for v in self.constants)
+            variance = torch.as_tensor(variance, dtype=x.dtype)
+        else:
+            mean, variance = (along_channels(v.tolist(), x) for v in (self.mean, self.variance))
+        deviation = torch.clamp(torch.sqrt(variance), min=1e-7)
+        return mean + x * deviation if self.invert else (x - mean) / deviation
+
+
+def normalization_case(draw, cls):
+    rank = draw(st.integers(1, 3))
+    shape = [draw(st.integers(1, 4)) for _ in range(rank)]
+    attrs, constants = {}, (None, None)
+    if draw(st.booleans()):
+        attrs["invert"] = True
+    if draw(st.booleans()):
+        constants = (per_channel_values(draw, shape[0], -2, 2), per_channel_values(draw, shape[0], 0.125, 3))
+        attrs["mean"], attrs["variance"] = constants
+    if draw(st.booleans()):  # Keras's axis: the channels (1 here, channels first), or not
+        attrs["axis"] = draw(st.sampled_from([1, -rank, 2, -1])) if rank > 1 else draw(st.sampled_from([1, -1, 2]))
+
+    def build(x_shape):
+        axis = attrs.get("axis", 1)
+        if axis not in (1, -rank):
+            raise ValueError(f"axis {axis}: not the channels (cnncalc normalises per channel only)")
+        return KerasNormalization(shape[0], attrs.get("invert", False), *constants)
+
+    return shape, [{cls.type_name: attrs}], build
+
+
+# Keras's activation functions by their Keras names, and the PyTorch modules computing the same
+# (Keras's leaky_relu has slope 0.2; its gelu is the exact one; softmax acts on the last axis).
+KERAS_ACTIVATIONS = {
+    "linear": nn.Identity, "relu": nn.ReLU, "relu6": nn.ReLU6, "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "hard_sigmoid": nn.Hardsigmoid,
+    "tanh": nn.Tanh, "softplus": nn.Softplus, "softsign": nn.Softsign, "mish": nn.Mish, "silu": nn.SiLU,
+    "swish": nn.SiLU, "hard_silu": nn.Hardswish, "hard_swish": nn.Hardswish, "softmax": lambda: nn.Softmax(-1),
+    "log_softmax": lambda: nn.LogSoftmax(-1),
+}
+
+
+def keras_activation_case(draw, cls):
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 4)))]
+    name = draw(st.sampled_from(sorted(KERAS_ACTIVATIONS) + ["celu", "relu7"]))  # names compare as type names do: case and "_" aside
+    spelled = draw(st.sampled_from([name, name.upper(), name.replace("_", "")]))
+
+    def build(x_shape):
+        if name not in KERAS_ACTIVATIONS:
+            raise ValueError(f"no such Keras activation in cnncalc: {name}")
+        return KERAS_ACTIVATIONS[name]()
+
+    return shape, [{cls.type_name: spelled}], build
+
+
 # Families in the order of their class hierarchy: the first matching base wins.
 FAMILIES = [
     (conv_mod.ConvTranspose, conv_transpose_case),
@@ -640,6 +746,9 @@ FAMILIES = [
     (dense_mod.LayerNorm, layernorm_case),
     (dense_mod.GroupNorm, groupnorm_case),
     (dense_mod.Norm, norm_case),
+    (act_mod.KerasActivation, keras_activation_case),
+    (preprocess_mod.Rescaling, rescaling_case),
+    (preprocess_mod.Normalization, normalization_case),
     (act_mod.PReLU, prelu_case),
     (act_mod.Softmax, softmax_case),
     (act_mod.Activation, activation_case),

@@ -38,7 +38,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 YAML_EXAMPLES = sorted(EXAMPLES.glob("*.yaml"))
 DSL_EXAMPLES = sorted(EXAMPLES.glob("*.dsl"))
 # Smaller inputs for the examples that take long to build or run at their own size.
-SMALL_INPUTS = {"vgg16": "3x64x64", "alexnet": "3x96x96", "convnext-tiny": "3x32x32", "deeplabv3": "3x32x32"}
+SMALL_INPUTS = {"vgg16": "3x64x64", "alexnet": "3x96x96", "convnext-tiny": "3x32x32", "deeplabv3": "3x32x32",
+                "mobilenetv3-large": "64x64x3", "efficientnetb0-keras": "64x64x3"}
 
 
 @functools.lru_cache(maxsize=None)

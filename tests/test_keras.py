@@ -131,6 +131,24 @@ def embedding(draw, rank):
     appends the table's width to any input shape."""
     num, dim = draw(st.integers(1, 50)), draw(st.integers(1, 8))
     return {"Embedding": {"input_dim": num, "output_dim": dim}}, L.Embedding(num, dim)
+def rescaling(draw, rank):
+    scale = draw(st.sampled_from([0.5, 1 / 255, -2.0]))
+    offset = draw(st.sampled_from([0.0, -1.0, 3.0]))
+    return {"Rescaling": {"scale": scale, "offset": offset}}, L.Rescaling(scale, offset=offset)
+
+
+def normalization(draw, rank):
+    """Keras's Normalization: mean, variance and count non-trainable (2C + 1), or none when
+    the statistics are given; its axis must be the channels (cnncalc's only form)."""
+    axis = draw(st.sampled_from([-1, -1, 1]))
+    if draw(st.booleans()):
+        return {"Normalization": {"axis": axis, "mean": 0.5, "variance": 2.0}}, L.Normalization(axis=axis, mean=0.5, variance=2.0)
+    return {"Normalization": {"axis": axis}}, L.Normalization(axis=axis)
+
+
+def activation(draw, rank):
+    name = draw(st.sampled_from(["relu", "swish", "silu", "hard_sigmoid", "hard_swish", "gelu", "softmax", "leaky_relu", "linear"]))
+    return {"Activation": name}, L.Activation(name)
 
 
 CASES = {
@@ -149,6 +167,9 @@ CASES = {
     "group_norm": (group_norm, (1, 2)),
     "permute": (permute, (1, 2, 3)),
     "embedding": (embedding, (1, 2)),
+    "rescaling": (rescaling, (1, 2, 3)),
+    "normalization": (normalization, (1, 2)),
+    "activation": (activation, (1, 2)),
 }
 
 
@@ -181,6 +202,10 @@ def test_agrees_with_keras(family, data):
     except ValueError as exc:
         theirs = exc
     groups = ours_layer.get("GroupNormalization", {}).get("groups")
+    if family == "normalization" and keras_layer.axis == (1,):  # a spatial axis, channels last
+        # Keras normalises along any axis; cnncalc along the channels only, and says so.
+        assert ours is not None and "normalises per channel only" in str(ours)
+        return
     if family == "group_norm" and channels % groups == 0 and math.prod(shape) == groups:
         # One value per group: Keras builds it (the output is its beta), PyTorch refuses it
         # for one sample; cnncalc follows PyTorch and says why.
@@ -241,3 +266,66 @@ def test_conv_and_pool_sizes_match_keras_on_a_grid(n, k, s, d, padding):
     if d == 1:
         pool = {"maxpool1d": {"kernel": k, "stride": s, "padding": padding}}
         assert our_size(n, pool) == keras_size(L.MaxPooling1D(k, strides=s, padding=padding), n)
+
+
+KERAS_SPELLED = [
+    ("BatchNormalization", L.BatchNormalization, ("epsilon", "momentum")),
+    ("LayerNormalization", L.LayerNormalization, ("epsilon",)),
+    ("GroupNormalization", L.GroupNormalization, ("epsilon", "groups")),
+    ("Activation", lambda: L.Activation("leaky_relu"), ()),
+]
+
+
+@pytest.mark.parametrize("name, make, options", KERAS_SPELLED, ids=[c[0] for c in KERAS_SPELLED])
+def test_keras_spellings_take_keras_defaults(name, make, options):
+    """Written with Keras's spelling and no options, the exported Keras layer has the options
+    Keras's own layer has by default (epsilon 1e-3, momentum 0.99, 32 groups), and the same
+    values in float64 as Keras's layer on the same input."""
+    from cnncalc.export import to_keras
+
+    import cnncalc
+
+    value = "leaky_relu" if name == "Activation" else None
+    net = cnncalc.loads(yaml_text({"input": [4, 4, 64], "layout": "channels_last", "layers": [{name: value, "name": "n"}]}), format="yaml")
+    namespace: dict = {}
+    exec(compile(to_keras(net), "<exported>", "exec"), namespace)
+    exported = namespace["build_model"]().get_layer("n")
+    theirs = make()
+    for option in options:
+        assert exported.get_config()[option] == theirs.get_config()[option], option
+    import numpy as np
+
+    from cnncalc.forward.runner import execute
+
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 64))
+    expected = keras.ops.convert_to_numpy(theirs(x)).astype(np.float64)
+    params = {}
+    if theirs.weights:
+        keys = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
+        params["n"] = {keys[w.path.rsplit("/", 1)[-1]]: keras.ops.convert_to_numpy(w.value).astype(np.float64) for w in theirs.weights}
+    got = execute(net, params, x)[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)  # Keras computes in float32
+
+
+def yaml_text(document) -> str:
+    import yaml
+
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def test_a_fused_activation_means_what_keras_computes_by_its_name():
+    """Dense(activation="leaky_relu") in Keras has slope 0.2 (keras.activations.leaky_relu),
+    not the 0.01 of PyTorch's LeakyReLU: the same output from the same weights."""
+    import numpy as np
+
+    import cnncalc
+    from cnncalc.forward.runner import execute
+
+    net = cnncalc.loads(yaml_text({"input": [6], "layers": [{"Dense": {"units": 5, "activation": "leaky_relu"}, "name": "d"}]}), format="yaml")
+    dense = L.Dense(5, activation="leaky_relu")
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    expected = keras.ops.convert_to_numpy(dense(x)).astype(np.float64)
+    kernel, bias = (keras.ops.convert_to_numpy(w.value).astype(np.float64) for w in dense.weights)
+    got = execute(net, {"d": {"weight": kernel.T, "bias": bias}}, x)[0]
+    assert (expected < 0).any()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -86,15 +86,17 @@ def objects(schema: dict, where: str = "#"):
                     yield from objects(item, f"{where}/{key}/{i}")
 
 
-OPTIONAL = {"input_shape", "inputs"}  # one of them, by the number of inputs and whether they are named
+# input_shape or inputs, by the number of inputs and whether they are named; defaults when a
+# layer takes Keras's defaults
+OPTIONAL = {"input_shape", "inputs", "defaults"}
 
 
 def test_the_schema_is_exact():
     found = [(where, schema) for where, schema in objects(SCHEMA) if "properties" in schema]
-    assert len(found) == 4  # the document, a layer, the totals, a receptive field
+    assert len(found) == 5  # the document, a layer, the totals, a receptive field, the defaults
     for where, schema in found:
         assert schema["additionalProperties"] is False, where
-        optional = OPTIONAL if where == "#" else set()
+        optional = OPTIONAL if where == "#" else {"pytorch"} if where.endswith("defaults") else set()
         assert sorted(schema["required"]) == sorted(set(schema["properties"]) - optional), where
     assert SCHEMA["anyOf"] == [{"required": ["input_shape"]}, {"required": ["inputs"]}]
     assert SCHEMA["properties"]["inputs"]["additionalProperties"] == {"$ref": "#/$defs/shape"}
@@ -116,7 +118,7 @@ def test_the_schema_lists_the_json_columns_in_their_order():
     assert list(layer["properties"]) == layer["required"] == [c.value for c in SUMMARY[Medium.JSON].columns]
     assert [key for key in SCHEMA["properties"] if key not in OPTIONAL] == SCHEMA["required"]
     assert list(SCHEMA["$defs"]["totals"]["properties"]) == SCHEMA["$defs"]["totals"]["required"] == list(TOTALS)
-    assert list(document(ROOT / "examples" / "lenet5.yaml")) == [key for key in SCHEMA["properties"] if key != "inputs"]
+    assert list(document(ROOT / "examples" / "lenet5.yaml")) == [key for key in SCHEMA["properties"] if key not in ("inputs", "defaults")]
 
 
 def test_the_schema_refuses_what_the_output_never_is():

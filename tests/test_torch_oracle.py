@@ -57,7 +57,9 @@ def test_layer_agrees_with_pytorch(cls, data):
     assert last.output_shape == tuple(output.shape[1:]), layers
     weights = {name: shape for row in summary.layers for name, shape in row.weights}
     assert weights == torch_names(module)
-    buffers = sum(b.numel() for name, b in module.named_buffers() if name.split(".")[-1] in ("running_mean", "running_var"))
+    # Running statistics: BatchNorm's, and the statistics Keras's Normalization keeps (mean,
+    # variance, count); BatchNorm's num_batches_tracked is neither.
+    buffers = sum(b.numel() for name, b in module.named_buffers() if name.split(".")[-1] != "num_batches_tracked")
     assert summary.totals.running_stats == buffers
     assert summary.totals.params == sum(p.numel() for p in module.parameters())
     assert summary.totals.macs == counter.get_total_flops() // 2

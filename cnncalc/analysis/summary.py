@@ -34,6 +34,7 @@ class Row:
     buffers: tuple[tuple[str, Shape], ...] = ()  # running statistics, PyTorch names and shapes
     shares: str | None = None  # the layer whose weights it applies (its params are counted there)
     on_output_path: bool = True  # False: no output depends on it (a Keras Model leaves it out)
+    convention: str | None = None  # whose defaults its type takes where PyTorch's and Keras's differ
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ def make_row(node, facts: Facts, batch: int, size: int, field, on_output_path: b
         buffers=() if node.share else tuple(facts.buffers.items()),
         shares=node.share,
         on_output_path=on_output_path,
+        convention=node.layer.convention,
     )
 
 
@@ -278,6 +280,17 @@ def activation_peak(network: Network, batch: int, size: int, steps=None) -> int:
             if readers.get(value, 0) == 0 and value not in kept:
                 release(value)
     return peak
+def conventions(summary: Summary) -> dict[str, tuple[str, ...]]:
+    """The layers whose type takes Keras's or PyTorch's defaults where the two differ, by
+    convention ("keras", "pytorch"); empty unless some layer takes Keras's (cnncalc's own
+    spellings take PyTorch's, which a file written PyTorch's way need not be told)."""
+    found: dict[str, list[str]] = {}
+    for row in summary.layers:
+        if row.convention is not None:
+            found.setdefault(row.convention, []).append(row.name)
+    if "keras" not in found:
+        return {}
+    return {key: tuple(found[key]) for key in sorted(found)}
 
 
 def covering_layer(summary: Summary) -> str | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .attrs import Attr, Axis, Choice, Int, Number
+from .attrs import REQUIRED, Attr, Axis, Choice, Int, Number, Word
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, channel_axis, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Registry, Role, Saved, Shape, Working, channel_axis, nbytes, product
 
 
 class Activation(Layer):
@@ -80,10 +80,12 @@ class Activation(Layer):
         return TorchOp(call(f"nn.{self.torch_names[0]}", **self.options()))
 
     def torch_function(self, tensor: str, file_last_axis: int) -> str:
-        """This activation with its default attributes applied to `tensor` (a fused
-        activation); file_last_axis is where the file's last axis is in that tensor."""
+        """This activation applied to `tensor` (a fused activation), its attributes that
+        differ from the defaults as keywords; file_last_axis is where the file's last axis
+        is in that tensor."""
         function = self.torch_names[1]
-        return tensor if function is None else f"{function}({tensor})"
+        options = "".join(f", {key}={value!r}" for key, value in self.options().items())
+        return tensor if function is None else f"{function}({tensor}{options})"
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", self.keras_layer()),))
@@ -119,7 +121,7 @@ class Activation(Layer):
 
 def activation(
     name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras,
-    scratch=None,
+    scratch=None, convention=None,
 ):
     """Register an activation. torch: (its nn module, its functional form); keras: the name
     Keras's `activation=` takes for exactly this function, or None where there is none;
@@ -136,6 +138,7 @@ def activation(
         function=staticmethod(function),
         in_place=in_place,
         torch_names=torch,
+        convention=convention,
         keras_name=keras,
         scratch=staticmethod(scratch) if scratch is not None else None,
     )
@@ -194,8 +197,9 @@ activation(
     formula="compare, multiply",
     summary="x if x > 0 else slope * x",
     function=lambda x, v: np.where(x > 0, x, x * x.dtype.type(v["negative_slope"])),
-    attributes=[Attr("negative_slope", Number(0), 0.01, ("alpha", "slope"), "slope below zero (PyTorch's default)")],
+    attributes=[Attr("negative_slope", Number(0), 0.01, ("alpha", "slope"), "slope below zero (PyTorch's default; Keras's LeakyReLU: 0.3)")],
     torch=("LeakyReLU", "F.leaky_relu"),
+    convention="pytorch",
     keras=lambda values: call("layers.LeakyReLU", negative_slope=values["negative_slope"]),
 )
 activation(
@@ -315,6 +319,7 @@ class PReLU(Activation):
     per_element = 2
     formula = "compare, multiply"
     summary = "leaky ReLU with a learnt slope, one shared or one per channel"
+    convention = "pytorch"  # Keras's PReLU learns one slope per value unless shared_axes says otherwise
     roles = {"weight": Role.SCALE}
     attributes = (Attr("num_parameters", Int(1), 1, (), "1 (shared) or the number of channels"),)
 
@@ -482,22 +487,14 @@ class FusedActivation:
 
     def activation_facts(self: Layer, shape: Shape, layout: Layout) -> Facts | None:
         """The folded activation's own facts on the layer's output (None without one)."""
-        name = self["activation"]
-        if name.lower() in FusedActivation.NONE:
-            return None
-        cls = REGISTRY.get(name)
-        defaults = {a.name: a.default for a in cls.attributes}
-        return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).infer((shape,), layout)
+        fused = FusedActivation.fused(self)
+        return None if fused is None else fused.infer((shape,), layout)
 
 
     def apply_activation(self: Layer, y, layout: Layout):
         """The folded activation applied to the layer's output (in the file's layout)."""
-        name = self["activation"]
-        if name.lower() in FusedActivation.NONE:
-            return y
-        cls = REGISTRY.get(name)
-        defaults = {a.name: a.default for a in cls.attributes}
-        return cls(f"{self.name}.activation", defaults, self.where, (self.name,)).forward([y], {}, layout)
+        fused = FusedActivation.fused(self)
+        return y if fused is None else fused.forward([y], {}, layout)
 
 
     def with_activation(self: Layer, kernel: int, out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
@@ -509,11 +506,16 @@ class FusedActivation:
         return max(kernel, nbytes(out, batch, itemsize) + fused.workspace((out,), out, layout, batch, itemsize))
 
     def fused(self: Layer) -> Activation | None:
+        """The folded activation as a layer: Keras's `activation=` argument, so a Keras
+        function name means what Keras computes by it (leaky_relu: slope 0.2); other type
+        names take their type's defaults."""
         name = self["activation"]
         if name.lower() in FusedActivation.NONE:
             return None
-        cls = REGISTRY.get(name)
-        return cls(f"{self.name}.activation", {a.name: a.default for a in cls.attributes}, self.where, (self.name,))
+        entry = KERAS_FUNCTIONS.get(Registry.key(name))
+        cls = REGISTRY.get(entry[1] if entry else name)
+        values = {a.name: a.default for a in cls.attributes} | (entry[2] if entry else {})
+        return cls(f"{self.name}.activation", values, self.where, (self.name,))
 
     def fused_saved(self: Layer, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """What the fused activation keeps, applied to the layer's result: its input is the
@@ -543,3 +545,102 @@ class FusedActivation:
 def fusable() -> list[type[Activation]]:
     """Activations without weights, which Keras accepts as a string `activation`."""
     return [c for c in REGISTRY.types if issubclass(c, Activation) and not issubclass(c, PReLU)]
+
+
+# Keras's activation functions by name (keras.activations, with its aliases swish and
+# hard_swish): the cnncalc type computing exactly that function, and the attribute values
+# Keras's function uses where they differ from the type's defaults (Keras's leaky_relu has
+# slope 0.2; its softmax and log_softmax act on the last axis; its gelu is the exact one).
+# Keys are compared as the registry compares names: case, '_' and '-' do not matter.
+KERAS_FUNCTIONS: dict[str, tuple[str, str, dict]] = {
+    Registry.key(keras): (keras, type_name, values)
+    for keras, type_name, values in (
+        ("linear", "identity", {}),
+        ("relu", "relu", {}),
+        ("relu6", "relu6", {}),
+        ("leaky_relu", "leaky_relu", {"negative_slope": 0.2}),
+        ("elu", "elu", {"alpha": 1.0}),
+        ("selu", "selu", {}),
+        ("gelu", "gelu", {"approximate": "none"}),
+        ("sigmoid", "sigmoid", {}),
+        ("hard_sigmoid", "hardsigmoid", {}),
+        ("tanh", "tanh", {}),
+        ("softplus", "softplus", {}),
+        ("softsign", "softsign", {}),
+        ("mish", "mish", {}),
+        ("silu", "silu", {}),
+        ("swish", "silu", {}),
+        ("hard_silu", "hardswish", {}),
+        ("hard_swish", "hardswish", {}),
+        ("softmax", "softmax", {"dim": -1}),
+        ("log_softmax", "log_softmax", {"dim": -1}),
+    )
+}
+# keras.activations that cnncalc has no type for: named in the error, not guessed at.
+KERAS_UNSUPPORTED = ("celu", "exponential", "glu", "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink",
+                     "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus", "tanh_shrink", "threshold")
+
+
+@REGISTRY.register("activation", "Activation")
+class KerasActivation(Layer):
+    """Keras's Activation layer: an activation function given by its Keras name
+    (`- activation: relu`), computed as Keras's function of that name computes it."""
+
+    family = "activation"
+    convention = "keras"  # the function as Keras computes it (leaky_relu: slope 0.2)
+    primary = "function"
+    summary = "a Keras activation function by name (Keras Activation): relu, swish, hard_sigmoid, softmax ..."
+    flops_rule = "that of the function's own layer type"
+    attributes = (Attr("function", Word(), REQUIRED, ("activation",), "Keras's name of the function: "
+                       + ", ".join(sorted({keras for keras, _, _ in KERAS_FUNCTIONS.values()}))),)
+
+    def check(self) -> None:
+        self.function = self.resolve()
+
+    def resolve(self) -> Layer:
+        """The layer computing the named function with Keras's values for it."""
+        name = self["function"]
+        entry = KERAS_FUNCTIONS.get(Registry.key(name))
+        if entry is None:
+            from ..errors import did_you_mean
+
+            known = sorted({keras for keras, _, _ in KERAS_FUNCTIONS.values()})
+            if Registry.key(name) in map(Registry.key, KERAS_UNSUPPORTED):
+                raise self.fail(
+                    f"Keras has the activation '{name}', but cnncalc has no layer type computing it; allowed: "
+                    + ", ".join(known),
+                    "function",
+                )
+            raise self.fail(f"unknown activation '{name}'{did_you_mean(name, known)}; allowed: " + ", ".join(known), "function")
+        _, type_name, values = entry
+        cls = REGISTRY.get(type_name)
+        defaults = {a.name: a.default for a in cls.attributes}
+        return cls(self.name, {**defaults, **values}, self.where, self.sources)
+
+    @property
+    def keras_function(self) -> str:
+        """Keras's own spelling of the function (hard_silu, not hardswish)."""
+        return KERAS_FUNCTIONS[Registry.key(self["function"])][0]
+
+    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
+        return self.function.infer(shapes, layout)
+
+    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        return self.function.forward(inputs, params, layout, owned)
+
+    def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
+        return self.function.working(shapes, facts, layout, batch)
+
+    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
+        """The function's own."""
+        return self.function.workspace(shapes, out, layout, batch, itemsize)
+
+    def shares_input(self) -> bool:
+        return self.function.shares_input()
+
+    def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
+        """The function's own module, with Keras's values (nn.LeakyReLU(negative_slope=0.2))."""
+        return self.function.torch(shapes, out, layout)
+
+    def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
+        return KerasOp((("", call("layers.Activation", self.keras_function)),))

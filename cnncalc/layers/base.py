@@ -93,6 +93,7 @@ class Role(enum.Enum):
     SHIFT = "shift"  # an added bias: small
     MEAN = "mean"  # running mean: small
     VARIANCE = "variance"  # running variance: positive, near 1
+    COUNT = "count"  # how many samples statistics were gathered from (Keras's Normalization): 0, read by nothing
 
     def initial(self, shape: Shape, rng):
         """A seeded stand-in, scaled as PyTorch initialises it; float32 whatever the run's
@@ -107,6 +108,8 @@ class Role(enum.Enum):
             values += dtype(low)
             return values
 
+        if self is Role.COUNT:
+            return np.zeros(shape, dtype=dtype)
         if self is Role.MEAN:
             return rng.standard_normal(shape, dtype=dtype) * dtype(0.1)
         if self is Role.KERNEL:
@@ -129,7 +132,7 @@ class Role(enum.Enum):
 
         if self is Role.KERNEL:
             return np.full(shape, 1.0 / product(shape[1:]))
-        return np.ones(shape) if self in (Role.SCALE, Role.VARIANCE) else np.zeros(shape)
+        return np.ones(shape) if self in (Role.SCALE, Role.VARIANCE) else np.zeros(shape)  # COUNT: 0
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,9 @@ class Layer(abc.ABC):
     summary: ClassVar[str] = ""
     flops_rule: ClassVar[str] = "0"
     roles: ClassVar[dict[str, Role]] = {}  # what each weight and buffer does, by PyTorch name
+    # Whose defaults the attributes take, for a type whose defaults PyTorch and Keras set
+    # differently ("pytorch" or "keras"; None where they agree or one framework lacks it).
+    convention: ClassVar[str | None] = None
 
     def __init__(self, name: str, values: dict[str, Any], where: Where, sources: tuple[str, ...] = ()):
         self.name = name

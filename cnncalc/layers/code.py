@@ -405,3 +405,32 @@ HELPERS = {
         KERAS_RESIZE_LIKE,
     )
 }
+KERAS_NORMALIZATION = Helper(
+    "KerasNormalization",
+    '''class KerasNormalization(nn.Module):
+    """Keras's Normalization at inference: (x - mean) / max(sqrt(variance), 1e-7) per
+    channel (invert: mean + x * max(sqrt(variance), 1e-7)). Its statistics are buffers, with
+    the count Keras keeps for adapt(); given as values, they are constants (no state)."""
+
+    def __init__(self, channels, invert=False, mean=None, variance=None):
+        super().__init__()
+        self.invert = invert
+        stored = mean is None
+        mean = torch.zeros(channels) if mean is None else torch.tensor(mean).expand(channels)
+        variance = torch.ones(channels) if variance is None else torch.tensor(variance).expand(channels)
+        self.register_buffer("mean", mean.clone(), persistent=stored)
+        self.register_buffer("variance", variance.clone(), persistent=stored)
+        if stored:
+            self.register_buffer("count", torch.zeros(()))
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mean = self.mean.to(x.dtype).view(shape)
+        deviation = torch.clamp(torch.sqrt(self.variance.to(x.dtype)), min=1e-7).view(shape)
+        return mean + x * deviation if self.invert else (x - mean) / deviation''',
+)
+
+
+# Every helper, in the order a generated module defines them; a Call's callee or a Raw's code
+# that is one of these names is that helper.
+HELPERS = {helper.name: helper for helper in (SEPARABLE_CONV, MAX_POOL_PADDING, GELU_EXACT, SPLIT_LAYER, KERAS_NORMALIZATION)}

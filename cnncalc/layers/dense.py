@@ -15,6 +15,8 @@ all positions, not features computed from them (as torchscan and Araujo et al. t
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
 from .lazy import np
 from .activation import FusedActivation
@@ -112,10 +114,14 @@ class Linear(Layer, FusedActivation):
 
 
 EPS = Attr("eps", Number(0, describe="a non-negative number"), 1e-5, ("epsilon",), "added to the variance")
+# Keras spells these types its own way (BatchNormalization, batch_normalization ...) and gives
+# them its own defaults: a layer written with Keras's spelling takes Keras's.
+KERAS_EPS = Attr("eps", Number(0, describe="a non-negative number"), 1e-3, ("epsilon",), "added to the variance (Keras's default)")
 
 
 class Norm(Layer):
     family = "normalisation"
+    convention: ClassVar[str] = "pytorch"  # whose defaults the attributes take: "pytorch" or "keras"
     stats_per_element = 0  # FLOPs per element for computing statistics (0: running stats)
     roles = {"weight": Role.SCALE, "bias": Role.SHIFT, "running_mean": Role.MEAN, "running_var": Role.VARIANCE}
 
@@ -188,14 +194,22 @@ SCALE = Attr("scale", Flag(), None, (), "learn a scale (Keras; default: affine)"
 CENTER = Attr("center", Flag(), None, (), "learn a shift (Keras; default: affine)")
 
 
-def channel_norm_attributes(affine: bool, track: bool) -> tuple[Attr, ...]:
-    """BatchNorm's and InstanceNorm's attributes; only their PyTorch defaults differ."""
+def channel_norm_attributes(affine: bool, track: bool, keras: bool = False) -> tuple[Attr, ...]:
+    """BatchNorm's and InstanceNorm's attributes; only their PyTorch defaults differ. With
+    `keras`, Keras's BatchNormalization's: epsilon 1e-3, and momentum 0.99 in Keras's
+    meaning (the old average's weight; PyTorch's momentum is the new batch's, 1 - Keras's)."""
+    if keras:
+        momentum = Attr("momentum", Number(0, 1), 0.99, (), "Keras's meaning: the old running average's weight, "
+                        "1 - PyTorch's momentum (training only; no effect here)")
+    else:
+        momentum = Attr("momentum", Number(0, 1), 0.1, (), "PyTorch's meaning: the new batch's weight in the running "
+                        "average, 1 - Keras's momentum (training only; no effect here)")
     return (
         Attr("affine", Flag(), affine, (), "learn a scale and a shift (gamma, beta)"),
         SCALE,
         CENTER,
-        EPS,
-        Attr("momentum", Number(0, 1), 0.1, (), "running-average factor (training only; no effect here)"),
+        KERAS_EPS if keras else EPS,
+        momentum,
         Attr("track_running_stats", Flag(), track, (), "keep running mean and variance"),
         IN_CHECK("expected channels (num_features); inferred, checked if given"),
     )
@@ -284,7 +298,7 @@ class BatchNorm(Norm):
             f"nn.{self.torch_name}{self.torch_rank(shape)}d",
             self.channels_of(shape, layout),
             eps=self["eps"] if self["eps"] != 1e-5 else None,
-            momentum=self["momentum"] if self["momentum"] != 0.1 else None,
+            momentum=self.torch_momentum() if self.torch_momentum() != 0.1 else None,
             affine=affine if affine != default_affine else None,
             track_running_stats=track if track != default_track else None,
         ).named("num_features")
@@ -299,9 +313,16 @@ class BatchNorm(Norm):
                 "track_running_stats=false; allowed for export to Keras: track_running_stats=true",
                 "track_running_stats",
             )
-        momentum = round(1 - self["momentum"], 12)
-        layer = call("layers.BatchNormalization", axis=axis if axis != -1 else None, momentum=momentum, **self.keras_options())
+        layer = call("layers.BatchNormalization", axis=axis if axis != -1 else None, momentum=self.keras_momentum(), **self.keras_options())
         return KerasOp((("", layer),))
+
+    def torch_momentum(self) -> float:
+        """PyTorch's momentum: the new batch's weight in the running average."""
+        return self["momentum"] if self.convention == "pytorch" else round(1 - self["momentum"], 12)
+
+    def keras_momentum(self) -> float:
+        """Keras's momentum: the old running average's weight."""
+        return self["momentum"] if self.convention == "keras" else round(1 - self["momentum"], 12)
 
     def check_positions(self, shape: Shape, layout: Layout) -> None:
         """Running statistics need nothing of the positions."""
@@ -359,7 +380,7 @@ class InstanceNorm(BatchNorm):
         return KerasOp((("", layer),))
 
 
-@REGISTRY.register("layernorm", "LayerNorm", "LayerNormalization", "layer_normalization")
+@REGISTRY.register("layernorm", "LayerNorm")
 class LayerNorm(Norm):
     """Normalises over the last dimensions (`shape`, PyTorch's normalized_shape; default the last axis)."""
 
@@ -438,7 +459,7 @@ class LayerNorm(Norm):
         return KerasOp((("", call("layers.LayerNormalization", axis=axis if axis != -1 else None, **self.keras_options())),))
 
 
-@REGISTRY.register("groupnorm", "GroupNorm", "GroupNormalization", "group_normalization")
+@REGISTRY.register("groupnorm", "GroupNorm")
 class GroupNorm(Norm):
     """Normalises groups of channels together over all positions."""
 
@@ -463,7 +484,8 @@ class GroupNorm(Norm):
         channels = self.channels_of(shape, layout)
         if channels % self["groups"]:
             raise self.fail(
-                f"{channels} channels ({self.received_input_text()}) are not divisible by groups={self['groups']}; "
+                f"{channels} channels ({self.received_input_text()}) are not divisible by groups={self['groups']}"
+                f"{'' if self.given('groups') else ' (Keras' + chr(39) + 's default)'}; "
                 "allowed: a number of groups dividing the channels",
                 "groups",
             )
@@ -512,7 +534,18 @@ class GroupNorm(Norm):
         return KerasOp((("", layer),))
 
 
-REGISTRY.variant(BatchNorm, "batchnorm", "BatchNormalization", "batch_normalization", "bn")
+REGISTRY.variant(BatchNorm, "batchnorm", "bn")
+# Keras's spellings, with Keras's defaults (epsilon 1e-3; momentum 0.99 as Keras means it;
+# GroupNormalization: 32 groups).
+REGISTRY.variant(BatchNorm, "batch_normalization", "BatchNormalization", convention="keras",
+                 summary="batch normalisation per channel (inference: running statistics), Keras's defaults",
+                 attributes=channel_norm_attributes(affine=True, track=True, keras=True))
+REGISTRY.variant(LayerNorm, "layer_normalization", "LayerNormalization", convention="keras",
+                 summary="layer normalisation over the trailing dimensions, Keras's defaults",
+                 attributes=tuple(KERAS_EPS if a is EPS else a for a in LayerNorm.attributes))
+REGISTRY.variant(GroupNorm, "group_normalization", "GroupNormalization", convention="keras",
+                 summary="group normalisation (statistics per group of channels), Keras's defaults",
+                 attributes=tuple(KERAS_EPS if a is EPS else Attr("groups", Int(1), 32, ("num_groups",), "number of channel groups (Keras's default 32)") if a.name == "groups" else a for a in GroupNorm.attributes))
 REGISTRY.variant(InstanceNorm, "instancenorm", "InstanceNormalization")
 for _rank in (1, 2, 3):
     REGISTRY.variant(BatchNorm, f"batchnorm{_rank}d", f"BatchNorm{_rank}d", rank=_rank)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from ..analysis.summary import Summary
+from ..analysis.summary import Summary, conventions
 from .columns import RF, RUN, SUMMARY, Context, Medium
 
 # The totals' keys, in the order printed (the Totals record may hold more, for other outputs).
@@ -30,7 +30,15 @@ def summary_json(summary: Summary) -> dict:
         "layers": [record(row) for row in summary.layers],
         "totals": {key: getattr(summary.totals, key) for key in TOTALS},
         "warnings": list(summary.warnings),
+        **defaults_json(summary),
     }
+
+
+def defaults_json(summary: Summary) -> dict:
+    """`"defaults": {"keras": [names], "pytorch": [names]}`: the layers whose type takes that
+    framework's defaults where the two differ; left out when no layer's type has such."""
+    found = conventions(summary)
+    return {"defaults": {key: list(names) for key, names in found.items()}} if found else {}
 
 
 def inputs_json(summary: Summary) -> dict:

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping
 from html import escape as html_escape
 
-from ..analysis.summary import Summary, fold
+from ..analysis.summary import Summary, conventions, fold
 from ..units import human, human_bytes, shape_text
 from .columns import RF, RUN, SUMMARY, Column, Context, Medium
 from .escape import visible
@@ -84,6 +84,7 @@ def totals_lines(summary: Summary) -> list[str]:
         f" parameters {human_bytes(t.param_bytes)},",
         f"  activations {human_bytes(t.activation_bytes)} in all, at most {human_bytes(t.activation_peak_bytes)} alive at once,",
         f"  {training_text(t.training_bytes)}",
+        *defaults_lines(summary),
     ]
 
 
@@ -92,6 +93,20 @@ def training_text(training_bytes: int | None) -> str:
     if training_bytes is None:
         return "training step: not counted here (`cnncalc train` says why)"
     return f"training step {human_bytes(training_bytes)} (Adam, `cnncalc train`)"
+
+
+FRAMEWORK = {"keras": "Keras", "pytorch": "PyTorch"}
+
+
+def defaults_lines(summary: Summary) -> list[str]:
+    """Whose defaults the layers take where PyTorch's and Keras's differ (epsilon,
+    momentum ...): the count of layers and their types, per framework."""
+    lines = []
+    types = {row.name: row.type for row in summary.layers}
+    for convention, names in conventions(summary).items():
+        kinds = ", ".join(dict.fromkeys(types[name] for name in names))
+        lines.append(f"Defaults: {FRAMEWORK[convention]}'s for {len(names):,} layer{'s' if len(names) != 1 else ''} ({kinds})")
+    return lines
 
 
 def to_table(summary: Summary, depth: int | None = None, width: int | None = None) -> str:
