@@ -638,6 +638,19 @@ class KerasActivation(Layer):
     def shares_input(self) -> bool:
         return self.function.shares_input()
 
+    # training: the function's own rules
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        return self.function.saved(shapes, facts, layout, grads)
+
+    def autocast_for(self, shapes: tuple[Shape, ...]) -> str:
+        return self.function.autocast_for(shapes)
+
+    def torch_view_of(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        return self.function.torch_view_of(shapes, layout)
+
+    def backward_flops(self, shapes: tuple[Shape, ...], facts: Facts, grads: Grads) -> int:
+        return self.function.backward_flops(shapes, facts, grads)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """The function's own module, with Keras's values (nn.LeakyReLU(negative_slope=0.2))."""
         return self.function.torch(shapes, out, layout)

@@ -387,24 +387,6 @@ KERAS_RESIZE_LIKE = Helper(
         return {**super().get_config(), "interpolation": self.interpolation, "data_format": self.data_format}''',
 )
 
-# Every helper, in the order a generated module defines them; a Call's callee or a Raw's code
-# that is one of these names is that helper.
-HELPERS = {
-    helper.name: helper
-    for helper in (
-        SEPARABLE_CONV,
-        MAX_POOL_PADDING,
-        GELU_EXACT,
-        SPLIT_LAYER,
-        TORCH_SCALE,
-        TORCH_STOCHASTIC_DEPTH,
-        KERAS_SCALE,
-        KERAS_CHANNEL_SHUFFLE,
-        KERAS_LP_POOL,
-        KERAS_STOCHASTIC_DEPTH,
-        KERAS_RESIZE_LIKE,
-    )
-}
 KERAS_NORMALIZATION = Helper(
     "KerasNormalization",
     '''class KerasNormalization(nn.Module):
@@ -433,4 +415,20 @@ KERAS_NORMALIZATION = Helper(
 
 # Every helper, in the order a generated module defines them; a Call's callee or a Raw's code
 # that is one of these names is that helper.
-HELPERS = {helper.name: helper for helper in (SEPARABLE_CONV, MAX_POOL_PADDING, GELU_EXACT, SPLIT_LAYER, KERAS_NORMALIZATION)}
+HELPERS = {
+    helper.name: helper
+    for helper in (
+        SEPARABLE_CONV,
+        MAX_POOL_PADDING,
+        GELU_EXACT,
+        SPLIT_LAYER,
+        TORCH_SCALE,
+        TORCH_STOCHASTIC_DEPTH,
+        KERAS_SCALE,
+        KERAS_CHANNEL_SHUFFLE,
+        KERAS_LP_POOL,
+        KERAS_STOCHASTIC_DEPTH,
+        KERAS_RESIZE_LIKE,
+        KERAS_NORMALIZATION,
+    )
+}

@@ -24,7 +24,7 @@ from typing import Any
 from .attrs import Attr, AttrError, Axis, Flag, Kind, Number
 from .code import ANY, CHANNELS_FIRST, KerasOp, TorchOp, call
 from .lazy import np
-from .base import PASS, REGISTRY, Facts, Layer, Layout, Role, Shape, channel_axis, product
+from .base import PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, channel_axis, product
 
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), Normalization's floor on the deviation
 
@@ -140,6 +140,17 @@ class Rescaling(PerChannel):
         """An input nothing else reads is scaled in place; with no operation, the input is the output."""
         return True
 
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """x * c keeps c for x's gradient: nothing for a number, the per-channel tensor the
+        export makes (a constant, not a weight); the add keeps nothing."""
+        multiplies, _ = self.operations()
+        scale = self["scale"]
+        return (Saved(Keep.NEW, len(scale), batched=False),) if multiplies and isinstance(scale, tuple) else ()
+
+    def torch_view_of(self, shapes: tuple[Shape, ...], layout: Layout) -> bool:
+        """With no operation the export returns its input."""
+        return not any(self.operations())
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         multiplies, adds = self.operations()
         rank = len(shapes[0])
@@ -221,6 +232,11 @@ class Normalization(PerChannel):
         if self["invert"]:
             return x * deviation + mean
         return (x - mean) / deviation
+
+    def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
+        """The division (or, inverted, the product) keeps the per-channel deviation the
+        export computes from the variance, for x's gradient."""
+        return (Saved(Keep.NEW, self.channels(shapes[0], layout), batched=False),)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         channels = shapes[0][layout.channel_axis(len(shapes[0])) if len(shapes[0]) > 1 else 0]
