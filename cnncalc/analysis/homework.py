@@ -7,11 +7,13 @@ module only writes the working out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import CnnError, visible
+from ..errors import CnnError, CnnWarning, WarningKind, silenced, visible
+from ..layers.base import SPATIAL_NAMES
 from ..numbers import per_axis
-from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding
+from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding, unread_phrases
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,8 @@ class Size:
     warnings: tuple[str, ...] = ()
 
 
-def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool: bool = False, ceil: bool = False) -> Size:
+def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool: bool = False, ceil: bool = False,
+              axis: str | None = None) -> Size:
     """A convolution's or pooling's output size (PyTorch's integer padding, TensorFlow's
     'same' and 'valid'), worked out step by step."""
     ke = effective_kernel(k, d)
@@ -65,16 +68,20 @@ def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool:
             out -= 1
     if out < 1:
         raise CnnError(f"the output would have {out} positions; allowed: a smaller kernel or stride, or more padding")
+    return Size(out, tuple(lines), unread_warnings(window, n, axis))
+
+
+def unread_warnings(window: Window, n: int, axis: str | None) -> tuple[CnnWarning, ...]:
+    """The input positions no window reads, in words about the axis (windows.unread_phrases);
+    leftovers at the end are the inexact division's remainder, and say so."""
+    unread = window.unread(n)
     warnings = []
-    unused = window.unused_inputs(n)
-    if unused:
-        first = n - unused
-        rows = f"row {first} (counting from 0) is" if unused == 1 else f"rows {first} to {n - 1} (counting from 0) are"
-        warnings.append(
-            f"the division is not exact: input {rows} never under a window "
-            f"({window.padded(n)} - {ke} = {window.padded(n) - ke} is not a multiple of {s})"
-        )
-    return Size(out, tuple(lines), tuple(warnings))
+    for kind, phrase in unread_phrases(unread, window, axis, whose="the") if unread.total else ():
+        if kind is WarningKind.UNREACHED and unread.only_a_tail:
+            span, s = window.padded(n) - window.extent, window.stride
+            phrase = f"the division is not exact: {phrase} ({window.padded(n)} - {window.extent} = {span} is not a multiple of {s})"
+        warnings.append(CnnWarning(kind, phrase))
+    return tuple(warnings)
 
 
 def transposed(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, output_padding: int | None = None) -> Size:
@@ -123,12 +130,14 @@ class SizeAnswer:
 
 def size(n: str, kernel: str, stride: str | None = None, padding: str | None = None, dilation: str | None = None, *,
          transposed_conv: bool = False, output_padding: int | None = None, pool: bool = False, ceil: bool = False,
-         strict: bool = False) -> SizeAnswer:
-    """One layer's output size for N or HxW, each option '3' or one value per axis ('3x3')."""
+         strict: bool = False, ignore: Iterable[WarningKind] = ()) -> SizeAnswer:
+    """One layer's output size for N or HxW, each option '3' or one value per axis ('3x3').
+    Warnings of the kinds in `ignore` are dropped (--no-warn), and --strict does not see them."""
     sizes = per_axis(n, "N", len(n.split("x")))
     if any(v is None or v < 1 for v in sizes):
         raise CnnError(f"N must be a positive size such as 28 or 224x224; received '{n}'")
     axes = len(sizes)
+    names = SPATIAL_NAMES.get(axes, (None,) * axes) if axes > 1 else (None,)
     ks = per_axis(kernel, "-k", axes)
     ss = per_axis(stride, "-s", axes) if stride else (ks if pool else [1] * axes)
     ps = per_axis(padding, "-p", axes, ("same", "valid")) if padding else [0] * axes
@@ -147,8 +156,9 @@ def size(n: str, kernel: str, stride: str | None = None, padding: str | None = N
         if transposed_conv:
             results.append(transposed(sizes[i], ks[i], ss[i], ps[i], ds[i], output_padding))
         else:
-            results.append(conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil))
-    warnings = [w if axes == 1 else f"axis {i + 1}: {w}" for i, r in enumerate(results) for w in r.warnings]
+            results.append(conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil, axis=names[i]))
+    warnings = [w if axes == 1 else w.reworded(f"along {names[i]}: {w}") for i, r in enumerate(results) for w in r.warnings]
+    warnings = list(silenced(warnings, ignore=ignore))
     if strict and warnings:
         raise CnnError(warnings[0] + " (--strict)")
     return SizeAnswer(tuple(results), tuple(warnings))
@@ -232,7 +242,7 @@ def layer_working(node, row, in_shapes, layout, batch: int) -> dict[str, list[st
         work["params"].append(f"plus {row.running_stats:,} running statistics (not parameters; Keras counts them as non-trainable)")
     field = row.receptive_field
     if field is None:
-        work["receptive_field"].append("global: this layer mixes every position")
+        work["receptive_field"].append(f"{row.field_status}: {row.field_note}")
     else:
         from ..units import per_dim_text as text
 
