@@ -201,6 +201,8 @@ class FieldTracker:
     def compose(self, name, inputs, in_shapes, facts: Facts, warnings):
         """(state, reason if global or undefined, the gate whose context the field carries)."""
         states = [self.spans[i] for i in inputs]
+        if facts.field == GLOBAL and all(n == 1 for n in self.layout.split(facts.output_shape)[1]):
+            return GLOBAL, f"'{name}' mixes every position", None  # whatever the positions were, all are mixed
         for value, state in zip(inputs, states):
             if state == UNDEFINED:
                 return UNDEFINED, self.reasons[value], None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import CnnError, CnnWarning, WarningKind, silenced, visible
+from ..errors import CnnError, CnnWarning, WarningKind, kind_of, silenced, visible
 from ..layers.base import SPATIAL_NAMES
 from ..numbers import per_axis
 from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding, unread_phrases
@@ -209,7 +209,8 @@ def solve(n_in: int, n_out: int, kernel=None, stride=None, padding=None, dilatio
                         continue
                     if result.output == n_out:
                         convention = ("Keras" if transposed_conv else "TensorFlow") if isinstance(p, str) else "PyTorch"
-                        found.add(Setting(bool(result.warnings), d, s, k, p, convention))
+                        leftovers = any(kind_of(w) is WarningKind.UNREACHED for w in result.warnings)
+                        found.add(Setting(leftovers, d, s, k, p, convention))
     return sorted(found, key=lambda x: (x.inexact, x.dilation, x.stride, x.kernel, isinstance(x.padding, str), str(x.padding)))
 
 

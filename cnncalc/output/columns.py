@@ -93,8 +93,8 @@ def gated_note(summary: Summary, quote=None) -> str | None:
     first = next((row for row in summary.layers if row.receptive_field and row.receptive_field.context), None)
     if first is None:
         return None
-    return (f"{GATED}: the field through the main path; a gate that sees the whole input also reaches the layer "
-            f"(global context: squeeze-excitation), first '{quote(first.receptive_field.context)}' at '{quote(first.name)}'")
+    return (f"{GATED}: the field through the main path; a gate seeing the whole input (squeeze-excitation) "
+            f"joins it: first '{quote(first.receptive_field.context)}' at '{quote(first.name)}'")
 
 
 def measured_text(measured: tuple) -> str:

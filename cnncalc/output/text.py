@@ -117,7 +117,7 @@ def to_html(summary: Summary, depth: int | None = None) -> str:
 
 # -- cnncalc rf ----------------------------------------------------------------------------------
 
-GATES_FROZEN = "global gates held at their values for the zero input, so the main path's field is what is measured"
+GATES_FROZEN = "gates held at their values for the zero input, so the main path's field is measured"
 
 
 def rf_note(covering: str | None, quote=visible) -> str:
