@@ -251,6 +251,8 @@ def layer_working(node, row, in_shapes, layout, batch: int) -> dict[str, list[st
             f"r = {text(field.size)}, stride S = {text(field.stride)}, padding P = {text(field.padding)}"
             " (r_out = r_in + (effective kernel - 1) x S_in, S_out = S_in x stride)"
         )
+        if field.context:
+            work["receptive_field"].append(row.field_note)
     return work
 
 

@@ -95,9 +95,18 @@ class Window:
 
     def reads(self, x: int, out: int) -> bool:
         """Does some tap of some window read padded position x? Window o's tap j reads
-        o*s + j*d, so j*d = x (mod s) with 0 <= j < k and 0 <= (x - j*d) / s < out."""
+        o*s + j*d, so j*d = x (mod s) with 0 <= j < k and 0 <= (x - j*d) / s < out: the
+        taps solving the congruence are j0, j0 + s/g, ... (g = gcd(d, s))."""
         k, s, d = self.kernel, self.stride, self.dilation
-        return any((x - j * d) % s == 0 and 0 <= (x - j * d) // s < out for j in range(max(0, (x - (out - 1) * s + d - 1) // d), min(k, x // d + 1)))
+        g = gcd(d, s)
+        if x % g:
+            return False
+        period = s // g
+        j0 = (x // g) * pow(d // g, -1, period) % period if period > 1 else 0
+        low = max(0, -(-(x - (out - 1) * s) // d))  # (x - j*d) / s < out
+        high = min(k - 1, x // d)  # x - j*d >= 0
+        j = low + (j0 - low) % period  # the first solution from low on
+        return j <= high
 
     def unread(self, n: int) -> Unread:
         """Exactly which of the n real input positions no tap of any window reads.
@@ -107,7 +116,10 @@ class Window:
         x is read exactly when x mod s is among the residues j*d mod s: the others are
         skipped by the stride, all along. Outside that middle part, positions whose
         residue is read may still lie before the first window or past the last: those are
-        the ones no window reaches (the floor division's leftovers).
+        the ones no window reaches (the floor division's leftovers). They lie within
+        (s/g)*d of either end of the windows' reach (the smallest tap solving the
+        congruence is below s/g), so only those positions are examined; when the windows
+        are too few to have a middle part, every position is, up to MAX_EXAMINED.
         """
         out = self.output_size(n)
         k, s, d, lo = self.kernel, self.stride, self.dilation, self.before
@@ -117,15 +129,24 @@ class Window:
             left = self.unused_inputs(n)
             return Unread(n, s, s, 0, (), tuple(range(n - left, n)))
         residues = {(j * d) % s for j in range(min(k, s))}
-        skipped = sum(count_congruent(lo, lo + n, r, s) for r in range(s) if r not in residues)
+        skipped = n - sum(count_congruent(lo, lo + n, r, s) for r in residues)
         middle = (self.extent - 1, (out - 1) * s)  # padded positions decided by their residue alone
+        reach = (out - 1) * s + self.extent - 1  # the last padded position a window spans
+        near = (s // gcd(d, s)) * d
 
         def unreached(positions) -> tuple[int, ...]:
             return tuple(x - lo for x in positions if x % s in residues and not self.reads(x, out))
 
-        first = unreached(range(lo, min(lo + n, middle[0])))
-        last = unreached(range(max(lo, middle[0], middle[1] + 1), lo + n))
+        if middle[0] > middle[1]:  # no middle part: few windows, a wide kernel
+            if n > MAX_EXAMINED:
+                return Unread(n, s, len(residues), skipped, (), ())
+            return Unread(n, s, len(residues), skipped, (), unreached(range(lo, lo + n)))
+        first = unreached(range(lo, min(lo + n, middle[0], near)))
+        last = unreached(range(max(lo, middle[1] + 1, reach - near), lo + n))
         return Unread(n, s, len(residues), skipped, first, last)
+
+
+MAX_EXAMINED = 100_000  # positions examined one by one for leftovers, when windows have no middle part
 
 
 def count_congruent(start: int, stop: int, residue: int, modulus: int) -> int:

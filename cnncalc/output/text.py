@@ -106,7 +106,8 @@ def to_html(summary: Summary, depth: int | None = None) -> str:
     )
     head = "".join(f"<th>{html_escape(title)}</th>" for title in view.headers)
     title = html_escape(visible(summary.name or "network"))
-    totals = "".join(f"<li>{html_escape(line.strip())}</li>" for line in totals_lines(summary))
+    gated = gated_note(summary)
+    totals = "".join(f"<li>{html_escape(line.strip())}</li>" for line in totals_lines(summary) + ([gated] if gated else []))
     warnings = "".join(f"<li>warning: {html_escape(visible(w))}</li>" for w in summary.warnings)
     return (
         f"<div><p><b>{title}</b>: {html_escape(heading(summary))}"
