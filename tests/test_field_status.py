@@ -199,9 +199,13 @@ def test_leftovers_name_the_axis_noun_and_3d_and_1d_axes_too():
 
 
 def test_every_example_warning_has_a_kind():
-    for path in sorted((ROOT / "examples").glob("*.yaml")):
-        for warning in cnncalc.summary(cnncalc.load(path)).warnings:
-            assert kind_of(warning) is not WarningKind.OTHER, (path.name, warning)
+    """The examples that warn, between them, of every kind summary gives (the goldens hold their text)."""
+    kinds = set()
+    for name in ("resnet18.yaml", "keras-mnist.yaml", "shufflenetv2.yaml", "siamese.yaml"):
+        for warning in cnncalc.summary(cnncalc.load(ROOT / "examples" / name)).warnings:
+            assert kind_of(warning) is not WarningKind.OTHER, (name, warning)
+            kinds.add(kind_of(warning))
+    assert kinds >= {WarningKind.LEFT_OUT, WarningKind.STRIDE_SKIP, WarningKind.UNREACHED, WarningKind.FIELD}
 
 
 def test_quiet_and_no_warn_silence_warnings_in_every_command():

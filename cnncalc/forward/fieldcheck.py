@@ -163,7 +163,7 @@ def estimate(network: Network, summary: Summary) -> Cost:
     to the end); the hit matrices, per spatial axis and layer a (probes x outputs along the
     axis) array of booleans, kept for every layer, and each axis's again while its parts are
     joined; one batch of probes through the forward pass (runner.forward_peak) with the
-    comparison masks of a layer's output, and the batch before it.
+    comparison masks of a layer's output, the batch before it, and a held gate's copy.
 
     Time: one forward pass per batch of probes, at this machine's rates for FLOPs, compared
     values and layers, and the judging of every output position of every layer.
@@ -180,11 +180,17 @@ def estimate(network: Network, summary: Summary) -> Cost:
     for axis, n in enumerate(spatial):
         along = [layout.split(out)[1][axis] if len(out) == rank + 1 else 1 for row in summary.layers for out in outputs(row.output_shape)]
         per_axis.append(n * sum(along))
+    # a gate held for a merge (squeeze-excitation) is copied to the batch while the merge runs
+    shapes = {row.name: row.output_shape for row in summary.layers}
+    gates = [shapes[row.receptive_field.context] for row in summary.layers
+             if row.receptive_field and row.receptive_field.context in row.inputs and row.receptive_field.context in shapes]
+    widest_gate = max((math.prod(s) for s in gates), default=0)
     busiest, before = 0, 0
     for axis, n in enumerate(spatial):
         batch = min(PROBES_PER_BATCH, n)
         probes = nbytes(shape, batch, 8)  # the next batch is made while the last is held
-        probing_peak = forward_peak(summary, network, batch, 8, keep=False).bytes + probes + 2 * batch * widest
+        probing_peak = (forward_peak(summary, network, batch, 8, keep=False).bytes + probes + 2 * batch * widest
+                        + 8 * batch * widest_gate)
         # then the axis's parts are joined, the last batch of probes still held
         busiest = max(busiest, before + per_axis[axis] + max(probing_peak, per_axis[axis] + probes))
         before += per_axis[axis]
