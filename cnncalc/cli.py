@@ -86,13 +86,14 @@ def warning_options(command):
 
 
 def network_options(command):
+    command = warning_options(command)
     command = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for memory figures.")(command)
     command = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(command)
     command = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for costs and memory.")(command)
     command = click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224 (file's layout).")(command)
     command = click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")(command)
     command = click.argument("file", required=False)(command)
-    return warning_options(command)
+    return command
 
 
 @main.command()
