@@ -200,6 +200,8 @@ class FieldTracker:
 
     def compose(self, name, inputs, in_shapes, facts: Facts, warnings):
         """(state, reason if global or undefined, the gate whose context the field carries)."""
+        if facts.field != MERGE:  # a layer of one data input (others, as upsample's like:, give only a size)
+            inputs, in_shapes = inputs[:1], in_shapes[:1]
         states = [self.spans[i] for i in inputs]
         if facts.field == GLOBAL and all(n == 1 for n in self.layout.split(facts.output_shape)[1]):
             return GLOBAL, f"'{name}' mixes every position", None  # whatever the positions were, all are mixed
