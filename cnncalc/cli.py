@@ -11,7 +11,7 @@ import sys
 import click
 
 from . import api
-from .errors import CnnError, visible
+from .errors import CnnError, WarningKind, silenced, visible
 from .numbers import parse_bytes
 from .source.reading import SOURCES, Source, load_source as load_network, read_spec, read_text
 
@@ -33,6 +33,13 @@ def emit(text: str, warnings=()) -> None:
     click.echo(text, nl=False)
     for warning in warnings:
         click.echo(f"warning: {visible(warning)}", err=True)
+
+
+def quieted(result, quiet: bool, no_warn) -> api.Summary:
+    """The summary with the warnings --quiet and --no-warn leave."""
+    from dataclasses import replace
+
+    return replace(result, warnings=silenced(result.warnings, quiet, no_warn))
 
 
 def run_safely(action) -> None:
@@ -84,7 +91,17 @@ def use_language(lang: str | None) -> None:
     set_language(lang)
 
 
+def warning_options(command):
+    """--quiet and --no-warn KIND: which warnings a command prints (stderr or the document)."""
+    kinds = [kind.value for kind in WarningKind if kind is not WarningKind.OTHER]
+    command = click.option("--no-warn", "no_warn", multiple=True, type=click.Choice(kinds), metavar="KIND",
+                           help=f"Silence warnings of this kind (repeatable): {', '.join(kinds)}.")(command)
+    command = click.option("-q", "--quiet", is_flag=True, help="Print no warnings.")(command)
+    return command
+
+
 def network_options(command):
+    command = warning_options(command)
     command = click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for memory figures.")(command)
     command = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(command)
     command = click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for costs and memory.")(command)
@@ -100,7 +117,7 @@ def network_options(command):
 @click.option("--explain", "explain_layer", is_flag=False, flag_value="*", default=None, metavar="[LAYER]",
               help="Show the working (output size, params, MACs, receptive field) of LAYER, or of every layer.")
 @lang_option
-def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_layer, lang) -> None:
+def summary(file, expression, input_shape, batch, fmt, dtype, quiet, no_warn, depth, explain_layer, lang) -> None:
     """Per-layer table: output shape, params, MACs, receptive field; totals below.
 
     FILE is a .yaml file, a DSL file, '-' for standard input, or -e TEXT.
@@ -113,7 +130,7 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
         if explain_layer is not None:
             use_language(lang)
         net = load_network(source_of(file, expression), input_shape)
-        result = api.summary(net, batch, dtype)
+        result = quieted(api.summary(net, batch, dtype), quiet, no_warn)
         if explain_layer is not None:
             return emit(explain(net, result, None if explain_layer == "*" else explain_layer))
         emit(RENDERERS[Format(fmt)](result, depth), stderr_warnings(Format(fmt), result.warnings))
@@ -124,7 +141,7 @@ def summary(file, expression, input_shape, batch, fmt, dtype, depth, explain_lay
 @main.command()
 @network_options
 @click.option("--verify", is_flag=True, help="Also measure every field by propagation through the NumPy forward pass.")
-def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
+def rf(file, expression, input_shape, batch, fmt, dtype, quiet, no_warn, verify) -> None:
     """Receptive field of every layer: size r, effective stride S, padding P and centre.
 
     With --verify, each field is also measured by running the network on inputs that are
@@ -136,7 +153,7 @@ def rf(file, expression, input_shape, batch, fmt, dtype, verify) -> None:
         from .output.formats import RF_RENDERERS, Format, stderr_warnings
 
         net = load_network(source_of(file, expression), input_shape)
-        result = api.summary(net, batch, dtype)
+        result = quieted(api.summary(net, batch, dtype), quiet, no_warn)
         measured = None
         if verify:
             from .forward.fieldcheck import measure
@@ -199,20 +216,25 @@ def check(paths, expression, input_shape, batch, fmt, lang) -> None:
 @click.option("--ceil", is_flag=True, help="Pooling's ceil_mode.")
 @click.option("--strict", is_flag=True, help="Make an inexact division an error.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@warning_options
 @lang_option
-def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool, ceil, strict, fmt, lang) -> None:
+def size(n, kernel, stride, padding, dilation, transposed, output_padding, pool, ceil, strict, fmt, quiet, no_warn, lang) -> None:
     """One layer's output size for an input of N (or HxW), with the formula and the numbers."""
 
     def act():
+        from dataclasses import replace
+
         from .analysis import homework
+        from .output.formats import warning_line
         from .output.homework import size_json, size_text
 
         use_language(lang)
         answer = homework.size(n, kernel, stride, padding, dilation, transposed_conv=transposed,
-                               output_padding=output_padding, pool=pool, ceil=ceil, strict=strict)
+                               output_padding=output_padding, pool=pool, ceil=ceil, strict=strict, ignore=no_warn)
+        answer = replace(answer, warnings=silenced(answer.warnings, quiet))
         if fmt == "json":
             return emit(size_json(answer))
-        emit(size_text(answer), answer.warnings)
+        emit(size_text(answer), tuple(map(warning_line, answer.warnings)))
 
     run_safely(act)
 
@@ -265,8 +287,9 @@ def solve(n_in, n_out, kernel, stride, padding, dilation, transposed, output_pad
 @click.option("--max-memory", metavar="SIZE", help="Refuse to run above this estimated peak (default: half the machine's memory).")
 @click.option("--target", type=click.IntRange(min=0), default=None, metavar="CLASS",
               help="Also print the cross-entropy of the output for this class (from 0), with its working.")
+@warning_options
 @lang_option
-def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dtype, max_memory, target, lang) -> None:
+def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dtype, max_memory, target, quiet, no_warn, lang) -> None:
     """Run the network in NumPy and check every layer's real output shape (exit 1 on a mismatch).
 
     With --target CLASS, the cross-entropy -ln softmax(z)[CLASS] of the output (or -ln p[CLASS]
@@ -301,6 +324,12 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
                                 len(net.nodes), slow=result.totals.flops > SLOW_FLOPS)
         if save is not None:
             arrays.save_outputs(save, outcome.outputs, protect=tuple(p for p in (file, weights, data) if p))
+        from dataclasses import replace
+
+        from .output.formats import warning_line
+
+        outcome = replace(outcome, warnings=silenced(outcome.warnings, quiet, no_warn))
+        shown = tuple(map(warning_line, outcome.warnings))
         if target is not None and outcome.ok:
             import json
 
@@ -312,9 +341,9 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
                 raise CnnError(tr("loss.one_output", count=len(net.outputs)))
             loss = cross_entropy(outcome.output, target)
             if fmt == "json":
-                return emit(json.dumps({**json.loads(run_json(outcome)), "loss": loss_json(loss)}, indent=2) + "\n", outcome.warnings)
-            return emit(run_table(outcome, net.name) + loss_text(loss), outcome.warnings)
-        emit(run_json(outcome) if fmt == "json" else run_table(outcome, net.name), outcome.warnings)
+                return emit(json.dumps({**json.loads(run_json(outcome)), "loss": loss_json(loss)}, indent=2) + "\n", shown)
+            return emit(run_table(outcome, net.name) + loss_text(loss), shown)
+        emit(run_json(outcome) if fmt == "json" else run_table(outcome, net.name), shown)
         return EXIT_OK if outcome.ok else EXIT_DIFFERENCE
 
     run_safely(act)

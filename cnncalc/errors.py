@@ -8,6 +8,9 @@ Every error a user can provoke (a typo, a kernel too large, a malformed file) is
           |                               ^
 
 and exits with code 2. Anything else that escapes is a bug.
+
+What does not stop the analysis is a `CnnWarning`: a sentence (a `str`, so it prints and
+serialises as one) with a `WarningKind`, which `--no-warn KIND` silences.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from dataclasses import dataclass
+from enum import Enum
 from typing import Iterable
 
 
@@ -74,6 +78,65 @@ class CnnErrors(CnnError):
 
     def render(self, sources: dict[str, str] | None = None) -> str:
         return "\n".join(CnnError.render(error, sources) for error in self.errors)
+
+
+class WarningKind(str, Enum):
+    """What a warning is about: the name `--no-warn` takes to silence every warning of it."""
+
+    STRIDE_SKIP = "stride-skip"  # a stride longer than the kernel's reach: some positions between windows are never read
+    UNREACHED = "unreached"  # positions past the last window (or before the first) that no window reaches
+    FIELD = "field"  # the receptive field is undefined from a layer on, or not shift-invariant
+    MISALIGNED = "misaligned"  # the paths into a merge have different effective strides or centres
+    UNUSED = "unused"  # a layer or an input on no path to an output; arrays of --weights no layer reads
+    LEFT_OUT = "left-out"  # a name read where if: leaves that layer out
+    MISMATCH = "mismatch"  # run: a layer's real output differs from the computed shape
+    OTHER = "other"  # anything not given a kind (silenced only by --quiet)
+
+    @property
+    def meaning(self) -> str:
+        return KIND_MEANINGS[self]
+
+
+KIND_MEANINGS = {
+    WarningKind.STRIDE_SKIP: "a stride longer than the kernel's reach skips positions between windows (1x1 stride-2 projections)",
+    WarningKind.UNREACHED: "input positions past the last window (or before the first) that no window reaches",
+    WarningKind.FIELD: "the receptive field is undefined from a layer on, or not shift-invariant",
+    WarningKind.MISALIGNED: "the paths into a merge have different effective strides or field centres",
+    WarningKind.UNUSED: "a layer or input on no path to an output; arrays in --weights that no layer reads",
+    WarningKind.LEFT_OUT: "a layer read by name where if: leaves it out",
+    WarningKind.MISMATCH: "run: a layer's real output differs from the computed shape",
+    WarningKind.OTHER: "anything else",
+}
+
+
+class CnnWarning(str):
+    """A warning: its sentence, as a `str`, and its `kind`."""
+
+    kind: WarningKind
+
+    def __new__(cls, kind: WarningKind | str, text: str) -> CnnWarning:
+        warning = super().__new__(cls, text)
+        warning.kind = WarningKind(kind)
+        return warning
+
+    def __getnewargs__(self):  # copy and pickle rebuild it with its kind
+        return (self.kind, str(self))
+
+    def reworded(self, text: str) -> CnnWarning:
+        """Another sentence of the same kind."""
+        return CnnWarning(self.kind, text)
+
+
+def kind_of(warning: str) -> WarningKind:
+    return getattr(warning, "kind", WarningKind.OTHER)
+
+
+def silenced(warnings: Iterable[str], quiet: bool = False, ignore: Iterable[WarningKind | str] = ()) -> tuple[str, ...]:
+    """The warnings left once `--quiet` (all) or `--no-warn KIND` (those of a kind) has spoken."""
+    if quiet:
+        return ()
+    dropped = {WarningKind(kind) for kind in ignore}
+    return tuple(w for w in warnings if kind_of(w) not in dropped)
 
 
 # Unicode categories that act instead of showing: controls (ESC, NUL, ...), format characters

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .layers.attrs import AttrError, LayerName, show
-from .errors import CnnError, CnnErrors, Location, did_you_mean
+from .errors import CnnError, CnnErrors, CnnWarning, Location, WarningKind, did_you_mean
 from .numbers import dims
 from .layers import REGISTRY, Layer, Layout, Shape, Where
 
@@ -390,14 +390,15 @@ class Graph:
         if dead:
             shown = ", ".join(f"'{n.name}' (line {n.layer.where.layer.line})" for n in dead[:5])
             more = f" and {len(dead) - 5} more" if len(dead) > 5 else ""
-            warnings.append(
+            warnings.append(CnnWarning(
+                WarningKind.UNUSED,
                 f"{len(dead)} layer{'s are' if len(dead) > 1 else ' is'} on no path to an output: {shown}{more}; "
                 "their results are never used (PyTorch still counts their parameters; a Keras Model leaves them "
-                "out unless another layer shares their weights)"
-            )
+                "out unless another layer shares their weights)",
+            ))
         for name in self.inputs:
             if name not in needed and len(self.inputs) > 1:
-                warnings.append(f"the input '{name}' is read by no layer on a path to an output")
+                warnings.append(CnnWarning(WarningKind.UNUSED, f"the input '{name}' is read by no layer on a path to an output"))
         return tuple(warnings)
 
 

@@ -246,7 +246,8 @@ _add("work.no_macs", "0: only convolutions and linear layers count multiply-accu
      "0: 곱셈-누산(MAC)은 합성곱과 완전연결층만 셉니다")
 _add("work.running_stats", "plus {count:,} running statistics (not parameters; Keras counts them as non-trainable)",
      "그 밖에 이동 통계 {count:,}개 (파라미터가 아님; Keras는 학습되지 않는(non-trainable) 값으로 셈)")
-_add("work.global", "global: this layer mixes every position", "전역: 이 층은 모든 위치를 섞습니다")
+_add("work.global", "global: {note}", "전역: 모든 위치를 섞습니다 ({note})")
+_add("work.undefined", "undefined: {note}", "정의되지 않음 ({note})")
 _add("work.field",
      "r = {size}, stride S = {stride}, padding P = {padding} (r_out = r_in + (effective kernel - 1) x S_in, S_out = S_in x stride)",
      "r = {size}, 스트라이드 S = {stride}, 패딩 P = {padding} (r_out = r_in + (유효 커널 - 1) x S_in, S_out = S_in x 스트라이드)")

@@ -32,7 +32,8 @@ def test_json_follows_the_contract():
     assert set(data["totals"]) >= {"params", "trainable_params", "non_trainable_params", "running_stats", "macs", "flops"}
     conv1 = data["layers"][0]
     assert conv1["name"] == "conv1" and conv1["inputs"] == ["input"] and conv1["output_shape"] == [32, 28, 28]
-    assert conv1["receptive_field"] == {"size": [3, 3], "stride": [1, 1], "padding": [1, 1], "center": [0, 0]}
+    assert conv1["receptive_field"] == {"size": [3, 3], "stride": [1, 1], "padding": [1, 1], "center": [0, 0],
+                                        "global_context": None}
     assert data["layers"][-1]["receptive_field"] is None
     # The same document as the Python API's (CONTRACT.md §12), which the golden files check.
     assert data == cnncalc.summary(cnncalc.load(MNIST)).to_dict()

@@ -107,7 +107,7 @@ def test_working_word_for_word(name, args, overwrite):
 
 def test_size_json_strict_and_bad_options():
     data = json.loads(invoke("size", "28", "-k", "3", "-s", "2", "--format", "json").stdout)
-    assert data["output"] == 13 and data["formula"].startswith("out = floor(") and "row 27 (counting from 0) is never under a window" in data["warnings"][0]
+    assert data["output"] == 13 and data["formula"].startswith("out = floor(") and "the last 1 of the 28 input positions is never reached" in data["warnings"][0]
     strict = invoke("size", "28", "-k", "3", "-s", "2", "--strict")
     assert strict.exit_code == 2 and "(--strict)" in strict.stderr
     assert invoke("size", "28", "-k", "3", "--ceil").exit_code == 2
@@ -314,7 +314,7 @@ def test_explain_covers_adaptive_and_global_pooling():
     field = row.receptive_field
     assert f"receptive field: r = {field.size[0]}, stride S = {field.stride[0]}, padding P = {field.padding[0]}" in text
     text = explained(ROOT / "examples" / "mobilenetv2.yaml", "global_avgpool_1")
-    assert "output: output shape (1280,)" in text and "receptive field: global: this layer mixes every position" in text
+    assert "output: output shape (1280,)" in text and "receptive field: global: 'global_avgpool_1' mixes every position" in text
 
 
 # -- check: every notation and every diagnosis, in both languages (golden) -------------------------

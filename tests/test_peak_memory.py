@@ -227,6 +227,11 @@ VERIFIED = {
     "tiny-resnet": ("tiny-resnet.yaml", None),
     "1-D, long": {"input": [2, 2000], "layers": [{"conv1d": {"out": 4, "kernel": 9, "padding": 4}}, {"maxpool1d": 2}, "relu",
                                                {"conv1d": {"out": 4, "kernel": 3, "dilation": 4}}, {"upsample": 2}]},
+    # a squeeze-excitation gate, held at its zero-input value while the main path is probed
+    "gated": {"input": [4, 24, 24], "layers": [
+        {"conv2d": {"out": 8, "kernel": 3, "padding": 1}, "name": "c"}, {"global_avgpool": {"keepdims": True}},
+        {"conv2d": {"out": 8, "kernel": 1}}, {"sigmoid": None, "name": "gate"}, {"multiply": ["c", "gate"]},
+        {"conv2d": {"out": 4, "kernel": 3}}]},
     # several outputs, and a channel shuffle (no field from there on, so no verdict)
     "split, shuffle": {"input": [4, 40, 40], "layers": [
         {"split": [2, 2], "name": "s"}, {"conv2d": {"out": 2, "kernel": 3, "padding": 1}, "from": "s.0", "name": "c"},

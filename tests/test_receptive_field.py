@@ -156,7 +156,8 @@ def test_rf_command_formats_and_verify():
     data = json.loads(CliRunner().invoke(main, ["rf", path, "--verify", "--format", "json"]).stdout)
     assert data["verified"] and data["covers_input_from"] == "c5"
     c3 = next(layer for layer in data["layers"] if layer["name"] == "c3")
-    assert c3["receptive_field"] == {"size": [14, 14], "stride": [2, 2], "padding": [0, 0], "center": [6.5, 6.5]}
+    assert c3["receptive_field"] == {"size": [14, 14], "stride": [2, 2], "padding": [0, 0], "center": [6.5, 6.5],
+                                      "global_context": None}
     assert c3["measured"] == {"size": [14, 14], "agrees": True}
     assert "| `c3` | conv2d | (16, 10, 10) | 14 | 2 | 0 | 6.5 |" in CliRunner().invoke(main, ["rf", path, "--format", "markdown"]).stdout
     assert "c3,conv2d" in CliRunner().invoke(main, ["rf", path, "--format", "csv"]).stdout

@@ -8,13 +8,14 @@ module only writes the working out.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from ..errors import CnnError, visible
+from ..errors import CnnError, CnnWarning, WarningKind, kind_of, silenced, visible
 from ..i18n import tr
+from ..layers.base import SPATIAL_NAMES, product
 from ..numbers import per_axis
-from ..layers.base import product
-from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding
+from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding, unread_phrases
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Size:
     warnings: tuple[str, ...] = ()
 
 
-def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool: bool = False, ceil: bool = False) -> Size:
+def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool: bool = False, ceil: bool = False,
+              axis: str | None = None) -> Size:
     """A convolution's or pooling's output size (PyTorch's integer padding, TensorFlow's
     'same' and 'valid'), worked out step by step."""
     ke = effective_kernel(k, d)
@@ -61,13 +63,20 @@ def conv_size(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, *, pool:
             out -= 1
     if out < 1:
         raise CnnError(tr("size.empty", out=out))
+    return Size(out, tuple(lines), unread_warnings(window, n, axis))
+
+
+def unread_warnings(window: Window, n: int, axis: str | None) -> tuple[CnnWarning, ...]:
+    """The input positions no window reads, in words about the axis (windows.unread_phrases);
+    leftovers at the end are the inexact division's remainder, and say so."""
+    unread = window.unread(n)
     warnings = []
-    unused = window.unused_inputs(n)
-    if unused:
-        first = n - unused
-        key = "size.inexact.one" if unused == 1 else "size.inexact.many"
-        warnings.append(tr(key, first=first, last=n - 1, padded=window.padded(n), span=ke, rest=window.padded(n) - ke, s=s))
-    return Size(out, tuple(lines), tuple(warnings))
+    for kind, phrase in unread_phrases(unread, window, axis, whose="the") if unread.total else ():
+        if kind is WarningKind.UNREACHED and unread.only_a_tail:
+            span, s = window.padded(n) - window.extent, window.stride
+            phrase = f"the division is not exact: {phrase} ({window.padded(n)} - {window.extent} = {span} is not a multiple of {s})"
+        warnings.append(CnnWarning(kind, phrase))
+    return tuple(warnings)
 
 
 def transposed(n: int, k: int, s: int = 1, p: int | str = 0, d: int = 1, output_padding: int | None = None) -> Size:
@@ -115,12 +124,14 @@ class SizeAnswer:
 
 def size(n: str, kernel: str, stride: str | None = None, padding: str | None = None, dilation: str | None = None, *,
          transposed_conv: bool = False, output_padding: int | None = None, pool: bool = False, ceil: bool = False,
-         strict: bool = False) -> SizeAnswer:
-    """One layer's output size for N or HxW, each option '3' or one value per axis ('3x3')."""
+         strict: bool = False, ignore: Iterable[WarningKind] = ()) -> SizeAnswer:
+    """One layer's output size for N or HxW, each option '3' or one value per axis ('3x3').
+    Warnings of the kinds in `ignore` are dropped (--no-warn), and --strict does not see them."""
     sizes = per_axis(n, "N", len(n.split("x")))
     if any(v is None or v < 1 for v in sizes):
         raise CnnError(tr("size.bad_n", n=n))
     axes = len(sizes)
+    names = SPATIAL_NAMES.get(axes, (None,) * axes) if axes > 1 else (None,)
     ks = per_axis(kernel, "-k", axes)
     ss = per_axis(stride, "-s", axes) if stride else (ks if pool else [1] * axes)
     ps = per_axis(padding, "-p", axes, ("same", "valid")) if padding else [0] * axes
@@ -139,8 +150,9 @@ def size(n: str, kernel: str, stride: str | None = None, padding: str | None = N
         if transposed_conv:
             results.append(transposed(sizes[i], ks[i], ss[i], ps[i], ds[i], output_padding))
         else:
-            results.append(conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil))
-    warnings = [w if axes == 1 else tr("size.axis_warning", axis=i + 1, warning=w) for i, r in enumerate(results) for w in r.warnings]
+            results.append(conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil, axis=names[i]))
+    warnings = [w if axes == 1 else w.reworded(f"along {names[i]}: {w}") for i, r in enumerate(results) for w in r.warnings]
+    warnings = list(silenced(warnings, ignore=ignore))
     if strict and warnings:
         raise CnnError(tr("size.strict", warning=warnings[0]))
     return SizeAnswer(tuple(results), tuple(warnings))
@@ -326,11 +338,14 @@ def layer_working(node, row, in_shapes, layout, batch: int) -> dict[str, list[st
         work["params"].append(tr("work.running_stats", count=row.running_stats))
     field_ = row.receptive_field
     if field_ is None:
-        work["receptive_field"].append(tr("work.global"))
+        status = row.field_status
+        work["receptive_field"].append(tr("work.global" if status == "global" else "work.undefined", note=row.field_note))
     else:
         from ..units import per_dim_text as text
 
         work["receptive_field"].append(tr("work.field", size=text(field_.size), stride=text(field_.stride), padding=text(field_.padding)))
+        if field_.context:
+            work["receptive_field"].append(row.field_note)
     return work
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from ..graph import INPUT, Network
 from ..layers import Facts, Shape
 from ..layers.base import product
-from .field import FieldTracker, ReceptiveField
+from .field import FieldTracker, NoField, ReceptiveField
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
@@ -35,6 +35,23 @@ class Row:
     shares: str | None = None  # the layer whose weights it applies (its params are counted there)
     on_output_path: bool = True  # False: no output depends on it (a Keras Model leaves it out)
     convention: str | None = None  # whose defaults its type takes where PyTorch's and Keras's differ
+    no_field: NoField | None = None  # why receptive_field is None: global or undefined, and the reason
+
+    @property
+    def field_status(self) -> str:
+        """local (receptive_field holds it), global or undefined."""
+        if self.receptive_field is not None:
+            return "local"
+        return self.no_field.status if self.no_field is not None else "global"
+
+    @property
+    def field_note(self) -> str | None:
+        """Why a field is global or undefined; for a local field that a gate's global
+        context also reaches, which value brings it."""
+        if self.no_field is not None:
+            return self.no_field.reason
+        context = self.receptive_field.context if self.receptive_field is not None else None
+        return f"the field through the main path; global context also arrives through '{context}'" if context else None
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,7 @@ def merge_rows(group: Row, rows: list[Row]) -> Row:
         memory_bytes=add("memory_bytes"),
         receptive_field=last.receptive_field,
         weights=tuple(w for r in rows for w in r.weights),
+        no_field=last.no_field,
     )
 
 
@@ -189,12 +207,13 @@ def make_row(node, facts: Facts, batch: int, size: int, field, on_output_path: b
         macs=facts.macs * batch,
         flops=facts.flops * batch,
         memory_bytes=sum(product(shape) for shape in shapes) * batch * size,
-        receptive_field=field,
+        receptive_field=field if isinstance(field, ReceptiveField) else None,
         weights=() if node.share else tuple(facts.params.items()),
         buffers=() if node.share else tuple(facts.buffers.items()),
         shares=node.share,
         on_output_path=on_output_path,
         convention=node.layer.convention,
+        no_field=field if isinstance(field, NoField) else None,
     )
 
 
@@ -294,9 +313,15 @@ def conventions(summary: Summary) -> dict[str, tuple[str, ...]]:
 
 
 def covering_layer(summary: Summary) -> str | None:
-    """The first layer whose every output position sees the whole input (or mixes it all)."""
-    spatial = any(len(shape) > 1 for _, shape in summary.inputs)
-    for row in summary.layers:
-        if (row.receptive_field is None and spatial) or (row.receptive_field and row.receptive_field.covers):
-            return row.name
-    return None
+    """The layer from which on every layer's output positions each see the whole input (or
+    mix it all): the first of the last run of such layers. An undefined field covers
+    nothing; a side branch that covers (a squeeze-excitation gate's pooling) starts no run
+    when the main path after it does not."""
+    if not any(len(shape) > 1 for _, shape in summary.inputs):
+        return None
+    first = None
+    for row in reversed(summary.layers):
+        if not (row.field_status == "global" or (row.receptive_field and row.receptive_field.covers)):
+            break
+        first = row.name
+    return first

@@ -15,6 +15,13 @@ normalisation that computes statistics over positions (layer, group, instance no
 BatchNorm without running statistics) runs as the identity, and padding modes other than
 zeros pad with zeros, since the field counts padding as padding, not as the input it
 copies.
+
+A gate that sees the whole input (squeeze-excitation: global pooling, then a scale
+multiplied into the map) makes every output after it depend on every input position. The
+formula reports the field through the main path instead (the gate noted as global
+context), so the check holds each such gate at its value for the all-zero input, making it
+a constant: what is measured is then the main path's field, and it must agree. Global
+layers themselves (the gate's own pooling) are still checked to see the whole input.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import numpy as np
 
 from ..analysis import FieldTracker, Summary
 from ..errors import CnnError
-from ..layers import GLOBAL, UNDEFINED
+from ..layers import FLATTEN, GLOBAL, UNDEFINED
 from ..layers.base import nbytes
 from ..graph import Network
 from ..units import human_bytes
@@ -105,6 +112,7 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
     with np.errstate(all="ignore"):
         zero = np.zeros((1, *shape))
         _, baseline, _ = execute(network, params, zero, keep=True)
+        held = {merge: {gate: baseline[gate] for gate in gates} for merge, gates in tracker.gates.items()}
         for axis in range(rank):
             per_layer: dict[str, list[np.ndarray]] = {row.name: [] for row in summary.layers}
             for start in range(0, spatial[axis], PROBES_PER_BATCH):
@@ -126,7 +134,7 @@ def measure(network: Network, summary: Summary) -> dict[str, tuple[tuple[int, ..
                     others = tuple(a for a in range(1, changed.ndim) if a != 2 + axis)
                     per_layer[node.name].append(changed.any(axis=others))  # (probes, outputs along axis)
 
-                execute(network, params, probes, on_layer=record)
+                execute(network, params, probes, on_layer=record, held=held)
             for name, parts in per_layer.items():
                 hits[name].append(np.concatenate(parts, axis=0))
     # Interior bounds: the field of a layer's position -1 ends at span.last(-1), that of its
@@ -155,7 +163,7 @@ def estimate(network: Network, summary: Summary) -> Cost:
     to the end); the hit matrices, per spatial axis and layer a (probes x outputs along the
     axis) array of booleans, kept for every layer, and each axis's again while its parts are
     joined; one batch of probes through the forward pass (runner.forward_peak) with the
-    comparison masks of a layer's output, and the batch before it.
+    comparison masks of a layer's output, the batch before it, and a held gate's copy.
 
     Time: one forward pass per batch of probes, at this machine's rates for FLOPs, compared
     values and layers, and the judging of every output position of every layer.
@@ -172,11 +180,17 @@ def estimate(network: Network, summary: Summary) -> Cost:
     for axis, n in enumerate(spatial):
         along = [layout.split(out)[1][axis] if len(out) == rank + 1 else 1 for row in summary.layers for out in outputs(row.output_shape)]
         per_axis.append(n * sum(along))
+    # a gate held for a merge (squeeze-excitation) is copied to the batch while the merge runs
+    shapes = {row.name: row.output_shape for row in summary.layers}
+    gates = [shapes[row.receptive_field.context] for row in summary.layers
+             if row.receptive_field and row.receptive_field.context in row.inputs and row.receptive_field.context in shapes]
+    widest_gate = max((math.prod(s) for s in gates), default=0)
     busiest, before = 0, 0
     for axis, n in enumerate(spatial):
         batch = min(PROBES_PER_BATCH, n)
         probes = nbytes(shape, batch, 8)  # the next batch is made while the last is held
-        probing_peak = forward_peak(summary, network, batch, 8, keep=False).bytes + probes + 2 * batch * widest
+        probing_peak = (forward_peak(summary, network, batch, 8, keep=False).bytes + probes + 2 * batch * widest
+                        + 8 * batch * widest_gate)
         # then the axis's parts are joined, the last batch of probes still held
         busiest = max(busiest, before + per_axis[axis] + max(probing_peak, per_axis[axis] + probes))
         before += per_axis[axis]
@@ -229,8 +243,8 @@ def judge(state, per_axis: list[np.ndarray], spatial, bounds) -> tuple[tuple[int
     """
     if state == UNDEFINED:
         return None
-    if state == GLOBAL or any(hit.ndim == 1 for hit in per_axis):
-        return None, state == GLOBAL and all(hit.all() for hit in per_axis)
+    if state in (GLOBAL, FLATTEN) or any(hit.ndim == 1 for hit in per_axis):
+        return None, state in (GLOBAL, FLATTEN) and all(hit.all() for hit in per_axis)
     if not isinstance(state, tuple):
         return None
     sizes, agrees = [], True

@@ -14,12 +14,12 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
 from ..analysis.summary import Summary
-from ..errors import CnnError, Location, format_shape
+from ..errors import CnnError, CnnWarning, Location, WarningKind, format_shape
 from ..graph import Network
 from ..layers.base import Shape, nbytes
 from .arrays import convert
@@ -56,7 +56,7 @@ class RunResult:
 
 
 def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Callable | None = None,
-            expected: dict | None = None, folded: frozenset = frozenset()):
+            expected: dict | None = None, folded: frozenset = frozenset(), held: Mapping | None = None):
     """Run every node; returns (the output, or a tuple of the outputs when there are
     several; {value: array} if keep; per-layer seconds and shapes).
 
@@ -64,7 +64,9 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
     outputs gives the values NAME.0, NAME.1, ...; a layer that shares another's weights
     (share:) runs with them. With `expected` shapes (batch included) it stops at the first
     layer whose real output differs: nothing after it can be trusted, and may not even run.
-    `folded` BatchNorm layers (see fold_batchnorms) pass their input through.
+    `folded` BatchNorm layers (see fold_batchnorms) pass their input through. `held`
+    ({layer: {value: array of batch 1}}) makes a layer read a fixed array in place of a value
+    (rf --verify holds squeeze-excitation gates at their values for the zero input).
     """
     feeds = dict(x) if isinstance(x, dict) else {next(iter(network.inputs)): x}
     uses = count_uses(network)
@@ -73,6 +75,9 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
     returned = set(network.outputs)
     for node in network.nodes:
         inputs = [values[name] for name in node.inputs]
+        if held and node.name in held:
+            fixed = held[node.name]
+            inputs = [np.repeat(fixed[name], len(value), axis=0) if name in fixed else value for name, value in zip(node.inputs, inputs)]
         start = time.perf_counter()
         if node.name in folded:  # its scale and shift already live in the conv before it
             out = inputs[0]
@@ -426,8 +431,8 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
         LayerRun(node.name, node.layer.type_name, batched(row.output_shape, batch), tuple(shape), seconds)
         for (node, shape, seconds), row in zip(timings, summary.layers)
     )
-    warnings = [f"unused weights in the file: {', '.join(unused)}"] if unused else []
+    warnings = [CnnWarning(WarningKind.UNUSED, f"unused weights in the file: {', '.join(unused)}")] if unused else []
     if len(timings) < len(network.nodes):
-        warnings.append(f"stopped after '{timings[-1][0].name}': its output does not have the computed shape")
+        warnings.append(CnnWarning(WarningKind.MISMATCH, f"stopped after '{timings[-1][0].name}': its output does not have the computed shape"))
     warnings = tuple(warnings)
     return RunResult(layers, total, tuple(random_layers), output, kept, warnings)

@@ -3,6 +3,6 @@ all its rules (attributes, shape, weights and their roles, costs, receptive-fiel
 NumPy forward, working, PyTorch and Keras forms)."""
 
 from . import activation, conv, dense, extra, merge, pool, preprocess, shape, split  # noqa: F401  (registration)
-from .base import GLOBAL, MERGE, PASS, REGISTRY, UNDEFINED, Facts, Field, Layer, Layout, Role, Shape, Where, Working
+from .base import FLATTEN, GLOBAL, MERGE, PASS, REGISTRY, UNDEFINED, Facts, Field, Layer, Layout, Role, Shape, Where, Working
 
-__all__ = ["GLOBAL", "MERGE", "PASS", "REGISTRY", "UNDEFINED", "Facts", "Field", "Layer", "Layout", "Role", "Shape", "Where", "Working"]
+__all__ = ["FLATTEN", "GLOBAL", "MERGE", "PASS", "REGISTRY", "UNDEFINED", "Facts", "Field", "Layer", "Layout", "Role", "Shape", "Where", "Working"]

@@ -77,9 +77,10 @@ class Field(enum.Enum):
     GLOBAL = "global"  # every output position sees every input position
     MERGE = "merge"  # each output position reads the same position of every input
     UNDEFINED = "undefined"  # positions are rearranged: no field from here on
+    FLATTEN = "flatten"  # positions become the features of a vector: each keeps its field, the vector sees them all
 
 
-PASS, GLOBAL, MERGE, UNDEFINED = Field.PASS, Field.GLOBAL, Field.MERGE, Field.UNDEFINED
+PASS, GLOBAL, MERGE, UNDEFINED, FLATTEN = Field.PASS, Field.GLOBAL, Field.MERGE, Field.UNDEFINED, Field.FLATTEN
 # A layer's step: one of the above, or one windows.Taps per spatial dimension.
 FieldStep = Union[Field, tuple["Taps", ...]]
 

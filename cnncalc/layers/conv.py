@@ -30,7 +30,8 @@ from .attrs import (
     Padding,
     show,
 )
-from .windows import TransposedWindow, Window, keras_transposed_size, same_padding
+from ..errors import CnnWarning, WarningKind
+from .windows import TransposedWindow, Window, keras_transposed_size, same_padding, unread_phrases
 from .lazy import numeric
 from ..i18n import tr
 from .activation import FusedActivation
@@ -72,7 +73,8 @@ class Windowed(Layer):
         return tuple(Window(k, s, d, lo, hi, ceil) for k, s, d, (lo, hi) in zip(kernel, stride, dilation, pads))
 
     def slide(self, shape: Shape, spatial: Shape, windows: tuple[Window, ...]) -> tuple[Shape, tuple[str, ...]]:
-        """Output spatial sizes, with a warning for each dimension whose last rows go unused."""
+        """Output spatial sizes, with a warning for each axis where input positions go
+        unread: skipped by a stride longer than the kernel's reach, or past the last window."""
         names = SPATIAL_NAMES[len(spatial)]
         sizes, warnings = [], []
         for n, w, dim in zip(spatial, windows, names):
@@ -85,14 +87,11 @@ class Windowed(Layer):
                     f"most {w.padded(n)}, or more padding",
                     "kernel",
                 )
-            unused = w.unused_inputs(n)
-            if unused:
-                rows = "is" if unused == 1 else "are"
-                warnings.append(
-                    f"{self.name}: along {dim} the last {unused} of its {n} input rows {rows} never reached by a window: "
-                    f"({n} + {w.before} + {w.after} - {w.extent}) mod {w.stride} = "
-                    f"{(w.padded(n) - w.extent) % w.stride}"
-                )
+            unread = w.unread(n)
+            for kind, phrase in unread_phrases(unread, w, dim) if unread.total else ():
+                if kind is WarningKind.UNREACHED and unread.only_a_tail:  # the division's remainder
+                    phrase += f": ({n} + {w.before} + {w.after} - {w.extent}) mod {w.stride} = {(w.padded(n) - w.extent) % w.stride}"
+                warnings.append(CnnWarning(kind, f"{self.name}: along {dim} {phrase}"))
             sizes.append(out)
         return tuple(sizes), tuple(warnings)
 

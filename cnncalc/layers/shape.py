@@ -15,7 +15,7 @@ from .lazy import numeric
 from .activation import sample_axis
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single, torch_pad
 from .conv import channels_last_1d, keras_crop, keras_format, keras_pad
-from .base import GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Saved, Shape, channels_back, channels_first, nbytes, product
+from .base import FLATTEN, GLOBAL, PASS, REGISTRY, SPATIAL_NAMES, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Saved, Shape, channels_back, channels_first, nbytes, product
 
 
 @REGISTRY.register("flatten", "Flatten")
@@ -35,7 +35,7 @@ class Flatten(Layer):
         if start > end:
             raise self.fail(f"start_dim comes after end_dim for input {self.received(shape)}", "start_dim")
         out = (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
-        return Facts(out, field=GLOBAL if len(out) == 1 else UNDEFINED)
+        return Facts(out, field=PASS if out == tuple(shape) else FLATTEN if len(out) == 1 else UNDEFINED)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]
@@ -92,7 +92,7 @@ class Reshape(Layer):
                 "allowed: a shape with the same number of values",
                 "shape",
             )
-        return Facts(target, field=GLOBAL if len(target) == 1 else UNDEFINED)
+        return Facts(target, field=PASS if tuple(target) == tuple(shape) else FLATTEN if len(target) == 1 else UNDEFINED)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x = inputs[0]

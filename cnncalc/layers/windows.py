@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from math import gcd
 from typing import Callable, Sequence
 
+from ..errors import WarningKind
+
+# What one position along each spatial axis is called in warnings (singular, plural).
+AXIS_NOUNS = {"H": ("row", "rows"), "W": ("column", "columns"), "D": ("plane", "planes"), "L": ("position", "positions")}
+
 
 def effective_kernel(k: int, d: int = 1) -> int:
     """Positions a k-tap window with dilation d spans: d*(k - 1) + 1."""
@@ -87,6 +92,91 @@ class Window:
         last_covered = (out - 1) * self.stride + self.extent - 1  # in padded coordinates
         last_real = self.before + n - 1
         return max(0, min(n, last_real - last_covered))
+
+    def reads(self, x: int, out: int) -> bool:
+        """Does some tap of some window read padded position x? Window o's tap j reads
+        o*s + j*d, so j*d = x (mod s) with 0 <= j < k and 0 <= (x - j*d) / s < out: the
+        taps solving the congruence are j0, j0 + s/g, ... (g = gcd(d, s))."""
+        k, s, d = self.kernel, self.stride, self.dilation
+        g = gcd(d, s)
+        if x % g:
+            return False
+        period = s // g
+        j0 = (x // g) * pow(d // g, -1, period) % period if period > 1 else 0
+        low = max(0, -(-(x - (out - 1) * s) // d))  # (x - j*d) / s < out
+        high = min(k - 1, x // d)  # x - j*d >= 0
+        j = low + (j0 - low) % period  # the first solution from low on
+        return j <= high
+
+    def unread(self, n: int) -> Unread:
+        """Exactly which of the n real input positions no tap of any window reads.
+
+        Tap j of window o reads padded position o*s + j*d. Between the first window's last
+        tap and the last window's first (padded positions ke - 1 .. (out - 1)*s) a position
+        x is read exactly when x mod s is among the residues j*d mod s: the others are
+        skipped by the stride, all along. Outside that middle part, positions whose
+        residue is read may still lie before the first window or past the last: those are
+        the ones no window reaches (the floor division's leftovers). They lie within
+        (s/g)*d of either end of the windows' reach (the smallest tap solving the
+        congruence is below s/g), so only those positions are examined; when the windows
+        are too few to have a middle part, every position is, up to MAX_EXAMINED.
+        """
+        out = self.output_size(n)
+        k, s, d, lo = self.kernel, self.stride, self.dilation, self.before
+        if out < 1:
+            return Unread(n, s, s, 0, (), ())
+        if d == 1 and k >= s:  # windows touch or overlap: only the end can be left over
+            left = self.unused_inputs(n)
+            return Unread(n, s, s, 0, (), tuple(range(n - left, n)))
+        residues = {(j * d) % s for j in range(min(k, s))}
+        skipped = n - sum(count_congruent(lo, lo + n, r, s) for r in residues)
+        middle = (self.extent - 1, (out - 1) * s)  # padded positions decided by their residue alone
+        reach = (out - 1) * s + self.extent - 1  # the last padded position a window spans
+        near = (s // gcd(d, s)) * d
+
+        def unreached(positions) -> tuple[int, ...]:
+            return tuple(x - lo for x in positions if x % s in residues and not self.reads(x, out))
+
+        if middle[0] > middle[1]:  # no middle part: few windows, a wide kernel
+            if n > MAX_EXAMINED:
+                return Unread(n, s, len(residues), skipped, (), ())
+            return Unread(n, s, len(residues), skipped, (), unreached(range(lo, lo + n)))
+        first = unreached(range(lo, min(lo + n, middle[0], near)))
+        last = unreached(range(max(lo, middle[1] + 1, reach - near), lo + n))
+        return Unread(n, s, len(residues), skipped, first, last)
+
+
+MAX_EXAMINED = 100_000  # positions examined one by one for leftovers, when windows have no middle part
+
+
+def count_congruent(start: int, stop: int, residue: int, modulus: int) -> int:
+    """How many x in [start, stop) have x = residue (mod modulus)."""
+    return (stop - 1 - residue) // modulus - (start - 1 - residue) // modulus
+
+
+@dataclass(frozen=True)
+class Unread:
+    """The real input positions (0 .. n-1) that no window of a layer reads, along one axis."""
+
+    n: int
+    stride: int
+    read_per_stride: int  # of every `stride` consecutive positions, how many a tap can fall on
+    skipped: int  # positions whose place in the stride's period no tap falls on, anywhere
+    first: tuple[int, ...]  # positions before the first window's reach (possible with dilation)
+    last: tuple[int, ...]  # positions past the last window's reach (the division's leftovers)
+
+    @property
+    def skipped_per_stride(self) -> int:
+        return self.stride - self.read_per_stride
+
+    @property
+    def total(self) -> int:
+        return self.skipped + len(self.first) + len(self.last)
+
+    @property
+    def only_a_tail(self) -> bool:
+        """Nothing skipped, nothing at the start, and the leftovers are the last positions."""
+        return not self.skipped and not self.first and self.last == tuple(range(self.n - len(self.last), self.n))
 
 
 @dataclass(frozen=True)
@@ -191,3 +281,41 @@ def transposed_taps(k: int, s: int, d: int, before: int) -> Taps:
         return range(top - (count - 1) * step_i, top + 1, step_i)
 
     return Taps(1, s, reads)
+
+
+def listed(positions: Sequence[int]) -> str:
+    """'4', '4 and 9', '1, 4 and 9', or the first three and a count."""
+    shown = [str(p) for p in positions]
+    if len(shown) > 4:
+        return f"{', '.join(shown[:3])}, ... ({len(shown)} in all)"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def unread_phrases(unread: Unread, window: Window, axis: str | None, whose: str = "its") -> list[tuple[WarningKind, str]]:
+    """What `unread` says, in words about the axis (rows of H, columns of W, positions of
+    L, planes of D; positions of an unnamed axis), one phrase per kind:
+
+    - STRIDE_SKIP: "stride 2 skips 1 of every 2 input rows (kernel 1), so 28 of its 56
+      rows are never read" (a kernel that reaches fewer positions than the stride);
+    - UNREACHED: "the last 1 of its 57 input rows is never reached by a window" when the
+      leftovers are the last positions, else the positions themselves, counted from 0
+      (with dilation, holes between a window's taps that no other window fills).
+    """
+    one, many = AXIS_NOUNS.get(axis or "", ("position", "positions"))
+    phrases = []
+    if unread.skipped:
+        dilation = f", dilation {window.dilation}" if window.dilation > 1 else ""
+        phrases.append((WarningKind.STRIDE_SKIP,
+                        f"stride {unread.stride} skips {unread.skipped_per_stride} of every {unread.stride} input {many} "
+                        f"(kernel {window.kernel}{dilation}), so {unread.skipped} of {whose} {unread.n} {many} "
+                        f"{'is' if unread.skipped == 1 else 'are'} never read"))
+    left = unread.first + unread.last
+    if left and unread.only_a_tail:
+        phrases.append((WarningKind.UNREACHED,
+                        f"the last {len(left)} of {whose} {unread.n} input {many} {'is' if len(left) == 1 else 'are'} "
+                        "never reached by a window"))
+    elif left:
+        phrases.append((WarningKind.UNREACHED,
+                        f"input {one if len(left) == 1 else many} {listed(left)} (counting from 0) of {whose} {unread.n} "
+                        f"{'is' if len(left) == 1 else 'are'} never read (no window's taps fall on {'it' if len(left) == 1 else 'them'})"))
+    return phrases

@@ -46,6 +46,7 @@ class Kind(Enum):
     SHAPE = "shape"  # a tuple of sizes
     COUNT = "count"  # an exact integer: params, MACs, bytes
     PER_DIM = "per dim"  # one number per spatial axis (exact fractions)
+    FIELD_SIZE = "field size"  # r per axis, marked GATED where a gate's global context also arrives; or global / undefined
     FIELD = "field"  # a whole receptive field (JSON only)
     FLAG = "flag"  # a bool or None (JSON only)
     MEASURED = "measured"  # (measured size per axis or None, agrees) from rf --verify
@@ -69,7 +70,31 @@ def field_json(field: ReceptiveField | None) -> dict | None:
         "stride": [number(s) for s in field.stride],
         "padding": [number(p) for p in field.padding],
         "center": [number(c) for c in field.center],
+        "global_context": field.context,
     }
+
+
+# After r: the field is the main path's, and a gate seeing the whole input (squeeze-excitation) also reaches the layer.
+GATED = "+g"
+
+
+def field_size_text(value, marked: bool = True) -> str:
+    """`7`, `7x5`, `7+g` (through the main path, a global gate beside it), `global`, `undefined`."""
+    if isinstance(value, str):
+        return value
+    size, gated = value
+    return per_dim_text(size) + (GATED if gated and marked else "")
+
+
+def gated_note(summary: Summary, quote=None) -> str | None:
+    """The footnote for GATED, naming the first gate and the layer where it joins; None
+    when no layer has one."""
+    quote = quote or visible
+    first = next((row for row in summary.layers if row.receptive_field and row.receptive_field.context), None)
+    if first is None:
+        return None
+    return (f"{GATED}: the field through the main path; a gate seeing the whole input (squeeze-excitation) "
+            f"joins it: first '{quote(first.receptive_field.context)}' at '{quote(first.name)}'")
 
 
 def measured_text(measured: tuple) -> str:
@@ -112,6 +137,8 @@ NOTATION: Mapping[Kind, Mapping[Medium, Callable[[Any], Any]]] = {
                  Medium.CSV: size_text, Medium.JSON: shape_list},
     Kind.COUNT: {Medium.TERMINAL: count_text, Medium.MARKDOWN: exact, Medium.HTML: exact,
                  Medium.CSV: same, Medium.JSON: same},
+    Kind.FIELD_SIZE: {Medium.TERMINAL: field_size_text, Medium.MARKDOWN: field_size_text, Medium.HTML: field_size_text,
+                      Medium.CSV: lambda value: field_size_text(value, marked=False)},
     Kind.PER_DIM: {Medium.TERMINAL: per_dim_text, Medium.MARKDOWN: per_dim_text, Medium.HTML: per_dim_text,
                    Medium.CSV: per_dim_text, Medium.JSON: lambda values: [number(v) for v in values]},
     Kind.FIELD: {Medium.JSON: field_json},
@@ -121,7 +148,7 @@ NOTATION: Mapping[Kind, Mapping[Medium, Callable[[Any], Any]]] = {
     Kind.VERDICT: {Medium.TERMINAL: lambda ok: "ok" if ok else "MISMATCH", Medium.JSON: same},
     Kind.SECONDS: {Medium.TERMINAL: lambda s: f"{s * 1000:.2f}", Medium.JSON: lambda s: round(s, 6)},
 }
-RIGHT_ALIGNED = frozenset({Kind.COUNT, Kind.PER_DIM, Kind.MEASURED, Kind.SECONDS})
+RIGHT_ALIGNED = frozenset({Kind.COUNT, Kind.PER_DIM, Kind.FIELD_SIZE, Kind.MEASURED, Kind.SECONDS})
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,26 @@ def field_part(part: str) -> Callable[[Any, Context], Any]:
         return None if receptive_field is None else getattr(receptive_field, part)
 
     return read
+
+
+def field_size(row, context: Context):
+    """(r per axis, whether a global gate also reaches the layer), or `global` / `undefined`."""
+    receptive_field = row.receptive_field
+    if receptive_field is None:
+        return row.field_status
+    return receptive_field.size, receptive_field.context is not None
+
+
+def field_status(row, context: Context) -> str:
+    return row.field_status
+
+
+def field_note(row, context: Context) -> str | None:
+    return row.field_note
+
+
+def global_context(row, context: Context) -> str | None:
+    return row.receptive_field.context if row.receptive_field is not None else None
 
 
 def covers_input(row, context: Context) -> bool | None:
@@ -188,6 +235,9 @@ class Column(Enum):
     FLOPS = "flops"
     MEMORY_BYTES = "memory_bytes"
     RECEPTIVE_FIELD = "receptive_field"
+    RF_STATUS = "receptive_field_status"
+    RF_NOTE = "receptive_field_note"
+    RF_CONTEXT = "rf_global_context"
     RF_SIZE = "rf_size"
     RF_STRIDE = "rf_stride"
     RF_PADDING = "rf_padding"
@@ -219,7 +269,10 @@ COLUMNS: Mapping[Column, Spec] = MappingProxyType({
     C.FLOPS: counted("FLOPs", "flops"),
     C.MEMORY_BYTES: counted("memory", "memory_bytes", total="activation_bytes"),
     C.RECEPTIVE_FIELD: Spec("receptive field", Kind.FIELD, "receptive_field"),
-    C.RF_SIZE: Spec("r", Kind.PER_DIM, field_part("size"), missing="global"),
+    C.RF_STATUS: Spec("field", Kind.TEXT, field_status),
+    C.RF_NOTE: Spec("note", Kind.TEXT, field_note),
+    C.RF_CONTEXT: Spec("global context", Kind.NAME, global_context),
+    C.RF_SIZE: Spec("r", Kind.FIELD_SIZE, field_size),
     C.RF_STRIDE: Spec("S", Kind.PER_DIM, field_part("stride")),
     C.RF_PADDING: Spec("P", Kind.PER_DIM, field_part("padding")),
     C.RF_CENTER: Spec("centre", Kind.PER_DIM, field_part("center")),
@@ -307,16 +360,16 @@ SUMMARY: Mapping[Medium, View] = MappingProxyType({
     Medium.TERMINAL: View(SUMMARY_SHOWN, {C.RF_SIZE: "RF"}),
     Medium.HTML: View(SUMMARY_SHOWN, {C.RF_SIZE: "RF"}),
     Medium.MARKDOWN: View(SUMMARY_SHOWN, {C.OUTPUT_SHAPE: "output shape", C.RF_SIZE: "RF", C.RF_STRIDE: "RF stride"}),
-    Medium.CSV: View(SUMMARY_FIGURES + (C.RF_SIZE, C.RF_STRIDE, C.RF_PADDING)),
-    Medium.JSON: View(SUMMARY_FIGURES + (C.RECEPTIVE_FIELD,)),
+    Medium.CSV: View(SUMMARY_FIGURES + (C.RF_SIZE, C.RF_STRIDE, C.RF_PADDING, C.RF_CONTEXT)),
+    Medium.JSON: View(SUMMARY_FIGURES + (C.RECEPTIVE_FIELD, C.RF_STATUS, C.RF_NOTE)),
 })
 
 RF_SHOWN = (C.NAME, C.TYPE, C.OUTPUT_SHAPE, C.RF_SIZE, C.RF_STRIDE, C.RF_PADDING, C.RF_CENTER, C.MEASURED)
 RF: Mapping[Medium, View] = MappingProxyType({
     Medium.TERMINAL: View(RF_SHOWN),
     Medium.MARKDOWN: View(RF_SHOWN),
-    Medium.CSV: View(RF_SHOWN),
-    Medium.JSON: View((C.NAME, C.TYPE, C.OUTPUT_SHAPE, C.RECEPTIVE_FIELD, C.COVERS_INPUT, C.MEASURED)),
+    Medium.CSV: View(RF_SHOWN + (C.RF_CONTEXT,)),
+    Medium.JSON: View((C.NAME, C.TYPE, C.OUTPUT_SHAPE, C.RECEPTIVE_FIELD, C.RF_STATUS, C.RF_NOTE, C.COVERS_INPUT, C.MEASURED)),
 })
 
 RUN: Mapping[Medium, View] = MappingProxyType({

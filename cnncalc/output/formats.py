@@ -7,7 +7,7 @@
 Warnings appear once, in every format: inside the document where the format has a place
 for them (JSON's "warnings", a list after markdown's tables), else on standard error, one
 `warning: ...` line each, escaped for a terminal (the table; and CSV, where a warning line
-would be read as a row).
+would be read as a row), each followed by its kind in brackets: `[stride-skip]`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
+from ..errors import WarningKind, kind_of
 from . import csv, json, markdown, text
 from .escape import visible
 
@@ -46,4 +47,11 @@ def stderr_warnings(fmt: Format | str, warnings: Iterable[str]) -> tuple[str, ..
     holds them), escaped for a terminal; the caller adds its `warning: ` prefix."""
     if Format(fmt) in WARNINGS_IN_OUTPUT:
         return ()
-    return tuple(visible(warning) for warning in warnings)
+    return tuple(warning_line(warning) for warning in warnings)
+
+
+def warning_line(warning: str) -> str:
+    """A warning as standard error shows it: escaped, its kind after it in brackets (the
+    name `--no-warn` takes), as compilers name the flag of a diagnostic."""
+    kind = kind_of(warning)
+    return visible(warning) + (f" [{kind.value}]" if kind is not WarningKind.OTHER else "")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ..analysis.summary import Summary, fold
 from ..units import human, human_bytes, shape_text
-from .columns import RF, SUMMARY, Column, Context, Medium, View
+from .columns import GATED, RF, SUMMARY, Column, Context, Medium, View, gated_note
 from .escape import markdown_code, markdown_text
 from .text import inputs_text, rf_note, training_text
 
@@ -60,6 +60,8 @@ def to_markdown(summary: Summary, depth: int | None = None) -> str:
         f"{human_bytes(t.activation_bytes)} (at most {human_bytes(t.activation_peak_bytes)} alive at once), parameters "
         f"{human_bytes(t.param_bytes)}; {training_text(t.training_bytes)} |",
     ]
+    gated = gated_note(summary, quote=markdown_text)
+    lines += ["", markdown_text(GATED) + gated[len(GATED):]] if gated else []
     lines += warning_lines(summary.warnings)
     return "\n".join(lines) + "\n"
 
@@ -70,5 +72,7 @@ def rf_markdown(summary: Summary, measured: Mapping | None = None) -> str:
     cells = view.cells(Medium.MARKDOWN, context)
     lines = header_lines(view) + [row_line(cells(row)) for row in summary.layers]
     lines += ["", rf_note(context.covering, quote=markdown_text)]
+    gated = gated_note(summary, quote=markdown_text)
+    lines += ["", markdown_text(GATED) + gated[len(GATED):]] if gated else []
     lines += warning_lines(summary.warnings)
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from html import escape as html_escape
 
 from ..analysis.summary import Summary, conventions, fold
 from ..units import human, human_bytes, shape_text
-from .columns import RF, RUN, SUMMARY, Column, Context, Medium
+from .columns import RF, RUN, SUMMARY, Column, Context, Medium, gated_note
 from .escape import visible
 
 GAP = "   "
@@ -115,7 +115,8 @@ def to_table(summary: Summary, depth: int | None = None, width: int | None = Non
     rows = [cells(row) for row in fold(summary, depth)]
     lines = [f"{visible(summary.name or 'network')}: {heading(summary)}"]
     lines += plain_table(view.headers, rows, right=view.right, width=width)
-    lines += totals_lines(summary)
+    gated = gated_note(summary)
+    lines += totals_lines(summary) + ([gated] if gated else [])
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +129,8 @@ def to_html(summary: Summary, depth: int | None = None) -> str:
     )
     head = "".join(f"<th>{html_escape(title)}</th>" for title in view.headers)
     title = html_escape(visible(summary.name or "network"))
-    totals = "".join(f"<li>{html_escape(line.strip())}</li>" for line in totals_lines(summary))
+    gated = gated_note(summary)
+    totals = "".join(f"<li>{html_escape(line.strip())}</li>" for line in totals_lines(summary) + ([gated] if gated else []))
     warnings = "".join(f"<li>warning: {html_escape(visible(w))}</li>" for w in summary.warnings)
     return (
         f"<div><p><b>{title}</b>: {html_escape(heading(summary))}"
@@ -138,6 +140,8 @@ def to_html(summary: Summary, depth: int | None = None) -> str:
 
 
 # -- cnncalc rf ----------------------------------------------------------------------------------
+
+GATES_FROZEN = "gates held at their values for the zero input, so the main path's field is measured"
 
 
 def rf_note(covering: str | None, quote=visible) -> str:
@@ -160,11 +164,15 @@ def rf_table(summary: Summary, measured: Mapping | None = None, width: int | Non
     lines = [f"{visible(summary.name or 'network')}: receptive fields in input pixels (r size, S stride, P padding)"]
     lines += plain_table(view.headers, rows, right=view.right, width=width)
     lines.append(("* " if context.covering else "") + rf_note(context.covering))
+    gated = gated_note(summary)
+    if gated:
+        lines.append(gated)
     if measured is not None:
         differing = [visible(name) for name, (_, agrees) in measured.items() if not agrees]
         lines.append(
             "measured by propagation (NumPy forward pass): "
             + ("all agree with the formula" if not differing else f"{len(differing)} layer(s) differ: {', '.join(differing[:5])}")
+            + (f"; {GATES_FROZEN}" if gated else "")
         )
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..layers.attrs import LayerName, show
-from ..errors import CnnError, Location, did_you_mean
+from ..errors import CnnError, CnnWarning, Location, WarningKind, did_you_mean
 from .expr import ExprError, substitute
 from ..layers import REGISTRY
 from ..graph import INPUT, LayerSpec, NetworkSpec, Written, auto_name
@@ -282,10 +282,11 @@ class _Expander:
         for (block, reader, name), (count,) in self.references.items():
             where = f"in block '{block}', " if block else ""
             times = "once" if count == 1 else f"in {count} instances"
-            warnings.append(
+            warnings.append(CnnWarning(
+                WarningKind.LEFT_OUT,
                 f"{where}'{reader}' reads '{name}', which if: leaves out ({times}); there it reads what "
-                f"'{name}' stands for instead"
-            )
+                f"'{name}' stands for instead",
+            ))
         return warnings
 
     def refs(self, entry: LayerSpec, env) -> list[Written]:
