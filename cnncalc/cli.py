@@ -316,16 +316,23 @@ def export(file, expression, target, input_shape) -> None:
     "--view", type=click.Choice(("graph", "funnel")), default="graph", show_default=True,
     help="graph: layers as boxes with shapes and skips; funnel: sizes, channels and receptive field per layer.",
 )
-@click.option("--depth", type=click.IntRange(min=0), help="Fold block instances nested deeper (default: at most 40 boxes).")
+@click.option("--depth", type=click.IntRange(min=0), help="Fold block instances nested deeper, and every instance of their blocks (default: at most 40 boxes).")
+@click.option("--direction", type=click.Choice(("tb", "lr")), default="tb", show_default=True, help="Layers top to bottom, or left to right.")
+@click.option("--labels", type=click.Choice(("full", "shape", "name")), default="full", show_default=True,
+              help="full: name, type, kernel, stride, output shape, params; shape: name, type, output shape; name: name and type.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
-def diagram(file, expression, output, view, depth, input_shape) -> None:
+def diagram(file, expression, output, view, depth, direction, labels, input_shape) -> None:
     """An SVG picture of the network: its graph, or its funnel of sizes."""
 
     def act():
-        from .output.diagram import funnel_svg, graph_svg, save_picture
+        from .output.diagram import Direction, Labels, funnel_svg, graph_svg, save_picture
 
         network = load_network(source_of(file, expression), input_shape)
-        svg = (graph_svg if view == "graph" else funnel_svg)(network, api.summary(network), depth)
+        summary = api.summary(network)
+        if view == "graph":
+            svg = graph_svg(network, summary, depth, Direction(direction), Labels(labels))
+        else:
+            svg = funnel_svg(network, summary, depth)
         if output is not None:
             save_picture(output, svg)
         else:
