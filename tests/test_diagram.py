@@ -1,40 +1,61 @@
 """`cnncalc diagram`: every example drawn in both views; the graph is checked as geometry
-(every box present, none overlapping, no edge crossing a box, every edge ending on its
-target), the funnel as data (one point per row)."""
+in both directions and at two depths (every box and edge present, no box overlapping
+another, no edge crossing a box, every edge from its source's far side to its target's near
+side, parallel branches on one row or column, the main path straight), the funnel as data
+(one point per row)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import types
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import cnncalc
-from cnncalc.analysis import fold
 from cnncalc.cli import main
-from cnncalc.output.diagram import BOX_H, BOX_W, default_depth, funnel_svg, graph_svg
+from cnncalc.output.diagram import Direction, Labels, boxes_of, default_depth, even_fold, funnel_svg, graph_layout, graph_svg
+from cnncalc.output.escape import unvisible
+from cnncalc.output.layout import main_path
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def boxes_and_paths(svg: str):
+@functools.lru_cache(maxsize=None)
+def analysed(path: Path):
+    net = cnncalc.load(path)
+    return net, cnncalc.summary(net)
+
+
+@dataclass
+class Drawing:
+    boxes: dict[str, tuple[float, float, float, float]]  # name -> x, y, width, height
+    edges: list[tuple[str, str, list[tuple[float, float]]]]
+    frames: list[tuple[float, float, float, float]]
+    width: float
+    height: float
+
+
+def drawing(svg: str) -> Drawing:
     root = ET.fromstring(svg)
-    boxes = [
-        tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
-        for r in root.iter(SVG + "rect")
-        if r.get("rx") == "6"
-    ]
-    paths = []
+    boxes = {}
+    for r in root.iter(SVG + "rect"):
+        if r.get("class") == "box":
+            assert r.get("data-name") not in boxes, "one box per name"
+            boxes[unvisible(r.get("data-name"))] = tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+    frames = [tuple(float(r.get(k)) for k in ("x", "y", "width", "height")) for r in root.iter(SVG + "rect") if r.get("class") == "frame"]
+    edges = []
     for p in root.iter(SVG + "path"):
-        if p.get("marker-end"):
-            paths.append([tuple(map(float, xy.split(","))) for xy in re.findall(r"[ML]([\d.]+,[\d.]+)", p.get("d"))])
-    titles = [t.text for t in root.iter(SVG + "text") if t.get("font-weight") == "bold"]
-    return boxes, paths, titles
+        if p.get("class") == "edge":
+            points = [tuple(map(float, xy.split(","))) for xy in re.findall(r"[ML]([-\d.]+,[-\d.]+)", p.get("d"))]
+            edges.append((unvisible(p.get("data-from")), unvisible(p.get("data-to")), points))
+    return Drawing(boxes, edges, frames, float(root.get("width")), float(root.get("height")))
 
 
 def crosses(a, b, box) -> bool:
@@ -46,49 +67,145 @@ def crosses(a, b, box) -> bool:
     return top < a[1] < bottom and min(a[0], b[0]) < right and max(a[0], b[0]) > left
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-@pytest.mark.parametrize("depth", ["default", "all"])
-def test_graph_boxes_and_edges(path, depth):
-    net = cnncalc.load(path)
-    summary = cnncalc.summary(net)
-    level = default_depth(summary) if depth == "default" else None
-    svg = graph_svg(net, summary, level if depth == "default" else 99)
-    boxes, paths, titles = boxes_and_paths(svg)
-    rows = fold(summary, level if depth == "default" else None)
-    assert len(boxes) == len(rows) + len(net.inputs)  # and a box per input
-    for row in rows:
-        assert any(t.startswith(row.name[:20]) for t in titles), row.name
-    for i, a in enumerate(boxes):
-        assert (a[2], a[3]) == (BOX_W, BOX_H)
-        for b in boxes[i + 1 :]:
-            assert a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1] or a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0]
-    for points in paths:
-        end = points[-1]
-        assert any(abs(end[1] - y) < 0.2 and x <= end[0] <= x + w for x, y, w, h in boxes), "an edge ends on a box top"
+def on_side(point, box, side: str) -> bool:
+    x, y, w, h = box
+    px, py = point
+    if side in ("top", "bottom"):
+        edge = y if side == "top" else y + h
+        return abs(py - edge) < 0.2 and x <= px <= x + w
+    edge = x if side == "left" else x + w
+    return abs(px - edge) < 0.2 and y <= py <= y + h
+
+
+def check_geometry(net, summary, picture: Drawing, depth, direction: Direction) -> None:
+    tb = direction is Direction.TB
+    boxes = boxes_of(net, summary, depth)
+    assert set(picture.boxes) == {b.name for b in boxes}  # every row and every input, once
+    rects = list(picture.boxes.values())
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1] or a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0], (a, b)
+    wanted = {(source, box.name) for box in boxes for source in box.inputs}
+    assert {(s, t) for s, t, _ in picture.edges} == wanted  # every edge drawn, once
+    for source, target, points in picture.edges:
+        assert on_side(points[0], picture.boxes[source], "bottom" if tb else "right"), (source, points[0])
+        assert on_side(points[-1], picture.boxes[target], "top" if tb else "left"), (target, points[-1])
         for a, b in zip(points, points[1:]):
             assert a[0] == b[0] or a[1] == b[1], "edges are horizontal and vertical segments"
-            hit = [box for box in boxes if crosses(a, b, box)]
-            assert not hit, f"segment {a}-{b} crosses a box at {hit}"
+            hit = [name for name, box in picture.boxes.items() if crosses(a, b, box)]
+            assert not hit, f"edge {source} -> {target}: segment {a}-{b} crosses {hit}"
+    # Parallel branches share a row (tb) or a column (lr): the boxes of one block instance
+    # (or of the top level) fed by one box only. (A U-Net decoder's crop of an encoder's
+    # output is not a branch beside the encoder: it is drawn in its decoder block.)
+    fed_by: dict[tuple, list[str]] = {}
+    for box in boxes:
+        if len(box.inputs) == 1:
+            block = max((g.name for g in summary.groups if box.name.startswith(g.name + ".")), key=len, default="")
+            fed_by.setdefault((box.inputs[0], block), []).append(box.name)
+    axis = 1 if tb else 0
+    for source, branches in fed_by.items():
+        assert len({picture.boxes[b][axis] for b in branches}) == 1, (source, branches)
+    # The main path is straight.
+    names = [b.name for b in boxes]
+    main = main_path(names, [(source, box.name) for box in boxes for source in box.inputs])
+    assert len({picture.boxes[n][1 - axis] for n in main}) == 1, main
 
 
-def test_unet_draws_its_four_skip_connections():
-    net = cnncalc.load(EXAMPLES[0].parent / "unet.yaml")
-    summary = cnncalc.summary(net)
-    _, paths, _ = boxes_and_paths(graph_svg(net, summary, 0))
-    long_edges = [p for p in paths if len(p) == 5]  # out to a lane, down, back in
-    assert len(long_edges) == 4
+# Left to right at the default depth only: the layout is the same, turned (time).
+CASES = [(path, depth, Direction.TB) for path in EXAMPLES for depth in ("default", "all")]
+CASES += [(path, "default", Direction.LR) for path in EXAMPLES]
+
+
+@pytest.mark.parametrize("path, depth, direction", CASES, ids=lambda v: getattr(v, "stem", getattr(v, "value", v)))
+def test_graph_geometry(path, depth, direction):
+    net, summary = analysed(path)
+    level = default_depth(summary) if depth == "default" else None
+    svg = graph_svg(net, summary, level if depth == "default" else 99, direction)
+    check_geometry(net, summary, drawing(svg), level, direction)
+
+
+def test_tiny_resnet_edges_do_not_cross():
+    """The issue's picture: in the second block the main path's lane crossed the shortcut's."""
+    net, summary = analysed(EXAMPLES[0].parent / "tiny-resnet.yaml")
+    _, placed = graph_layout(net, summary)
+    assert placed.crossings == 0
+
+
+def test_unet_draws_its_four_skip_connections_beside_the_path():
+    net, summary = analysed(EXAMPLES[0].parent / "unet.yaml")
+    boxes, placed = graph_layout(net, summary, 0)
+    skips = [(s, t) for s, t, _ in placed.routes if placed.layer[t] - placed.layer[s] > 1]
+    assert sorted(skips) == [(f"enc{i}", f"dec{i}") for i in range(1, 5)]
+    assert placed.crossings == 0
+
+
+def branches_net(modules: int, branches: int, length: int) -> str:
+    """`modules` modules in a row, each `branches` parallel chains of `length` convolutions joined."""
+    lines = ["input: [4, 8, 8]", "layers:", "  - conv2d: {out: 4, kernel: 1}", "    name: m"]
+    previous = "m"
+    for i in range(modules):
+        ends = []
+        for j in range(branches):
+            for k in range(length):
+                lines += ["  - conv2d: {out: 4, kernel: 3, padding: 1}", f"    name: m{i}b{j}l{k}"]
+                if k == 0:
+                    lines.append(f"    from: {previous}")
+            ends.append(f"m{i}b{j}l{length - 1}")
+        lines += [f"  - add: [{', '.join(ends)}]", f"    name: join{i}"]
+        previous = f"join{i}"
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("direction", Direction)
+def test_size_follows_depth_and_width_not_branch_count(direction):
+    def size(modules, branches, length):
+        net = cnncalc.loads(branches_net(modules, branches, length))
+        picture = drawing(graph_svg(net, cnncalc.summary(net), None, direction))
+        return (picture.width, picture.height) if direction is Direction.TB else (picture.height, picture.width)
+
+    across, along = size(2, 3, 2)
+    four, six = size(4, 3, 2), size(6, 3, 2)  # more branches in all, in more modules: only deeper
+    assert across == four[0] == six[0] and six[1] - four[1] == four[1] - along > 0
+    deeper = size(2, 3, 4)
+    assert deeper[0] == across and deeper[1] > along
+    wider = size(2, 6, 2)
+    assert wider[1] == along and wider[0] > 1.8 * across
+
+
+def test_even_folding_folds_every_instance_of_a_block_alike():
+    """GoogLeNet's `basic` block is used at the top level and inside every inception: at
+    depth 1 every instance is one box (before, the stem's were open and the others shut)."""
+    net, summary = analysed(EXAMPLES[0].parent / "googlenet.yaml")
+    rows = {row.name: row for row in even_fold(summary, 1)}
+    basics = [g.name for g in summary.groups if g.kind == "basic"]
+    assert {1, 2} <= {g.level for g in summary.groups if g.kind == "basic"}
+    assert all(name in rows and rows[name].type == "basic" for name in basics)
+    assert "inception3a.concat_1" in rows  # the inceptions are open
+
+
+def test_boxes_say_kernel_stride_and_shape():
+    net = cnncalc.loads("input 3x32x32 | conv2d 8 k=3 s=2 p=1 | maxpool2d 2 | conv2d 8 k=(1,3) d=2")
+    root = ET.fromstring(graph_svg(net, cnncalc.summary(net)))
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert "kernel 3x3, stride 2" in texts and "kernel 2x2, stride 2" in texts
+    assert "kernel 1x3, stride 1, dilation 2" in texts
+    for row in cnncalc.summary(net).layers:  # the shapes are the summary's (tested against PyTorch elsewhere)
+        assert any(t and t.startswith(str(row.output_shape)) for t in texts), row.output_shape
+    fewer = [t.text for t in ET.fromstring(graph_svg(net, cnncalc.summary(net), labels=Labels.SHAPE)).iter(SVG + "text")]
+    assert not any(t.startswith("kernel") for t in fewer) and any(t.startswith("(8, 16, 16)") for t in fewer)
+    least = [t.text for t in ET.fromstring(graph_svg(net, cnncalc.summary(net), labels=Labels.NAME)).iter(SVG + "text")]
+    assert not any(t.startswith("(") for t in least[1:])
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_funnel_has_a_point_per_row(path):
-    net = cnncalc.load(path)
-    summary = cnncalc.summary(net)
+    net, summary = analysed(path)
     if len(net.inputs) > 1:  # sizes along one path from one input: refused, with the reason
         with pytest.raises(cnncalc.CnnError, match="this needs a network with one input"):
             funnel_svg(net, summary)
         return
     root = ET.fromstring(funnel_svg(net, summary))
-    rows = fold(summary, default_depth(summary))
+    rows = even_fold(summary, default_depth(summary))
     lines = list(root.iter(SVG + "polyline"))
     assert len(lines[0].get("points").split()) == len(rows)  # channels of every row
     fields = [r for r in rows if r.receptive_field and r.receptive_field.size]

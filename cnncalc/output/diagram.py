@@ -17,6 +17,7 @@ Names from the file are shown through `escape.visible` and written as XML charac
 from __future__ import annotations
 
 import math
+from html import escape as html_escape
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -30,7 +31,7 @@ from .layout import Frame, Graph, Sizes, layout, main_path
 
 FONT = 12
 CHAR = 7.3  # width of one character of a 12 px monospace font
-BOX_W = 250
+BOX_W = 270
 MARGIN, TITLE = 24, 44
 MAX_BOXES = 40  # the default depth is the deepest with at most this many boxes
 
@@ -160,7 +161,7 @@ def window_text(layer, in_shape, layout) -> str:
     parts = [f"kernel {'x'.join(str(w.kernel) for w in found)}", f"stride {each(w.stride for w in found)}"]
     if any(w.dilation != 1 for w in found):
         parts.append(f"dilation {each(w.dilation for w in found)}")
-    return " · ".join(parts)
+    return ", ".join(parts)
 
 
 def boxes_of(network: Network, summary: Summary, depth: int | None, labels: Labels = Labels.FULL) -> list[Box]:
@@ -272,7 +273,8 @@ def graph_svg(network: Network, summary: Summary, depth: int | None = None, dire
         path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(at(*p) for p in points))
         long_edge = placed.layer[target] - placed.layer[source] > 1
         colour = "#ea580c" if long_edge else "#64748b"
-        out.append(f'<path class="edge" d="{path}" fill="none" stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)"/>')
+        ends = f'data-from="{attribute(source)}" data-to="{attribute(target)}"'
+        out.append(f'<path class="edge" {ends} d="{path}" fill="none" stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)"/>')
     w, h = BOX_W, height
     for box in boxes:
         centre = placed.centre[box.name]
@@ -281,7 +283,7 @@ def graph_svg(network: Network, summary: Summary, depth: int | None = None, dire
         fill, stroke = COLOURS.get(box.family, COLOURS["block"])
         dash = ' stroke-dasharray="6 3"' if box.family == "block" else ""
         out.append(
-            f'<rect class="box" x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h}" rx="6" fill="{fill}" '
+            f'<rect class="box" data-name="{attribute(box.name)}" x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h}" rx="6" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="1.5"{dash}/>'
         )
         for i, line in enumerate(box.lines):
@@ -290,6 +292,11 @@ def graph_svg(network: Network, summary: Summary, depth: int | None = None, dire
                                 fill="#111827" if i == 0 else "#374151"))
     out.append("</svg>\n")
     return "\n".join(out)
+
+
+def attribute(name: str) -> str:
+    """A name as an XML attribute value (shown escaped, quotes as entities)."""
+    return html_escape(visible(name), quote=True)
 
 
 def svg_open(width: float, height: float) -> str:
