@@ -342,6 +342,30 @@ def diagram(file, expression, output, view, depth, direction, labels, input_shap
 
 
 @main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option("-o", "--output", "output", metavar="REPORT.html", required=True, help="The page to write.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for costs and memory.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for memory figures.")
+def report(file, expression, output, input_shape, batch, dtype) -> None:
+    """One self-contained HTML page: totals, warnings, a sortable layer table, the graph,
+    the funnel and the receptive field's growth (no network access needed to view it)."""
+
+    def act():
+        from .files import save_text
+        from .output.report import report_html
+
+        network = load_network(source_of(file, expression), input_shape)
+        result = api.summary(network, batch, dtype)
+        save_text(output, report_html(network, result), protect=(file,))
+        for warning in result.warnings:
+            click.echo(f"warning: {visible(warning)}", err=True)
+
+    run_safely(act)
+
+
+@main.command()
 @click.argument("name", required=False)
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def layers(name, fmt) -> None:
