@@ -22,6 +22,7 @@ from cnncalc.cli import main
 from cnncalc.output.diagram import Direction, Labels, boxes_of, default_depth, even_fold, funnel_svg, graph_layout, graph_svg
 from cnncalc.output.escape import unvisible
 from cnncalc.output.layout import main_path
+from helpers import expected_text
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
 SVG = "{http://www.w3.org/2000/svg}"
@@ -243,3 +244,36 @@ def test_png_without_cairo_is_a_clear_error(tmp_path, monkeypatch):
 def test_unknown_picture_format_is_refused(tmp_path):
     result = CliRunner().invoke(main, ["diagram", str(EXAMPLES[0]), "-o", str(tmp_path / "net.gif")])
     assert result.exit_code == 2 and "allowed: a name ending in .svg or .png" in result.output
+
+
+README_PICTURES = {  # the README's pictures and the commands it says drew them (unet.svg: test_readme)
+    "docs/googlenet.svg": ["examples/googlenet.yaml", "--depth", "1"],
+    "docs/resnet18.svg": ["examples/resnet18.yaml", "--depth", "2", "--labels", "shape"],
+    "docs/siamese-lr.svg": ["examples/siamese.yaml", "--direction", "lr", "--labels", "shape"],
+}
+
+
+@pytest.mark.parametrize("picture", README_PICTURES)
+def test_readme_pictures_are_fresh_drawings(picture, monkeypatch, overwrite):
+    root = EXAMPLES[0].parent.parent
+    monkeypatch.chdir(root)
+    args = README_PICTURES[picture]
+    readme = (root / "README.md").read_text()
+    assert f"]({picture})" in readme and f"cnncalc diagram {' '.join(args)} -o {picture}" in readme
+    drawn = CliRunner().invoke(main, ["diagram", *args]).stdout
+    assert drawn == expected_text(root / picture, drawn, overwrite), picture
+
+
+def test_api_diagram_is_the_command_s_picture_for_notebooks():
+    net, _ = analysed(EXAMPLES[0].parent / "tiny-resnet.yaml")
+    picture = cnncalc.diagram(net, direction="lr", labels="shape")
+    command = CliRunner().invoke(main, ["diagram", str(EXAMPLES[0].parent / "tiny-resnet.yaml"), "--direction", "lr", "--labels", "shape"])
+    assert picture._repr_svg_() == str(picture) == command.stdout
+    assert cnncalc.diagram(net, "funnel")._repr_svg_() == CliRunner().invoke(
+        main, ["diagram", str(EXAMPLES[0].parent / "tiny-resnet.yaml"), "--view", "funnel"]).stdout
+    for wrong, message in (({"direction": "up"}, "unknown direction 'up'; allowed: 'tb', 'lr'"),
+                           ({"labels": "all"}, "unknown labels 'all'; allowed: 'full', 'shape', 'name'"),
+                           ({"view": "tree"}, "unknown view 'tree'; allowed: 'graph', 'funnel'"),
+                           ({"depth": -1}, "depth must be a non-negative integer or None; received -1")):
+        with pytest.raises(cnncalc.CnnError, match=re.escape(message)):
+            cnncalc.diagram(net, **wrong)

@@ -217,8 +217,9 @@ def fit(text: str, width: float) -> str:
 def sizes_for(direction: Direction, labels: Labels) -> Sizes:
     height = box_height(labels)
     across, along = (BOX_W, height) if direction is Direction.TB else (height, BOX_W)
-    separation = 40 if direction is Direction.TB else 30
-    return Sizes(across, along, separation, 14, 30, 10, 6, 22 if direction is Direction.TB else 24, 8)
+    if direction is Direction.TB:  # a frame's label in the space before its first layer
+        return Sizes(across, along, 40, 14, 30, 10, 8, 22, 8)
+    return Sizes(across, along, 40, 14, 30, 10, 8, 10, 10)  # a frame's label above it
 
 
 def graph_layout(network: Network, summary: Summary, depth: int | None = None, direction: Direction = Direction.TB,
@@ -257,18 +258,19 @@ def graph_svg(network: Network, summary: Summary, depth: int | None = None, dire
     total_h = top + content_h + MARGIN
     out = [svg_open(width, total_h)]
     out.append(text(MARGIN, MARGIN + 16, title, size=16, weight="bold"))
-    for frame, (low, start, high, end), level in sorted(placed.frames, key=lambda f: -f[2]):
+    for frame, (low, start, high, end), level, (first, last) in sorted(placed.frames, key=lambda f: -f[2]):
         x0, y0 = at(low, start)
         x1, y1 = at(high, end)
         out.append(
             f'<rect class="frame" x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="8" '
             'fill="#f8fafc" fill-opacity="0.6" stroke="#94a3b8" stroke-dasharray="4 3"/>'
         )
+        # The label starts over the frame's first boxes, clear of shortcuts running beside them.
         label = visible(frame.name)
         if tb:
-            out.append(text(x0 + 8, y0 + 15, fit(label, x1 - x0), size=11, fill="#475569"))
-        else:  # along the frame's left side, reading upwards
-            out.append(text(x0 + 15, y1 - 8, fit(label, y1 - y0), size=11, fill="#475569", rotate=-90))
+            out.append(text(left + first, y0 + 15, fit(label, x1 - left - first), size=11, fill="#475569"))
+        else:  # just above the frame, in the space between it and what lies beside it
+            out.append(text(x0 + 6, y0 - 4, fit(label, x1 - x0), size=11, fill="#475569"))
     for source, target, points in placed.routes:
         path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(at(*p) for p in points))
         long_edge = placed.layer[target] - placed.layer[source] > 1

@@ -67,7 +67,8 @@ class Placed:
     centre: dict[str, float]
     starts: list[float]
     routes: list[tuple[str, str, list[tuple[float, float]]]]
-    frames: list[tuple[Frame, tuple[float, float, float, float], int]]  # frame, rectangle, nesting height
+    # frame, rectangle, nesting height, where its label goes across (its first layer's boxes)
+    frames: list[tuple[Frame, tuple[float, float, float, float], int, tuple[float, float]]]
     width: float  # order extent, from 0
     length: float  # rank extent, from 0
     crossings: int
@@ -136,7 +137,14 @@ def layout(graph: Graph, sizes: Sizes) -> Placed:
     index = {node: i for i, node in enumerate(graph.nodes)}
     paths = frame_paths(graph)
 
-    # Dummies: an edge over several layers becomes a chain through one dummy per layer.
+    # Dummies: an edge over several layers becomes a chain through one dummy per layer. A
+    # dummy belongs to the frames of its target (or source) that span its layer: a block's
+    # shortcut runs inside the block's frame.
+    spans = {}
+    for frame in graph.frames:
+        if frame.members:
+            ranks_of = [layer[m] for m in frame.members]
+            spans[frame.name] = (min(ranks_of), max(ranks_of))
     chains: list[tuple[str, str, list[str]]] = []
     rank_nodes: dict[int, list[str]] = defaultdict(list)
     for node in graph.nodes:
@@ -149,7 +157,7 @@ def layout(graph: Graph, sizes: Sizes) -> Placed:
         for step in range(layer[source] + 1, layer[target]):
             name = f"\0{number}:{step}"
             dummy.add(name)
-            paths[name] = common
+            paths[name] = max((within(paths[target], step, spans), within(paths[source], step, spans), common), key=len)
             index[name] = index[source] + 0.5
             layer[name] = step
             rank_nodes[step].append(name)
@@ -245,21 +253,31 @@ def layout(graph: Graph, sizes: Sizes) -> Placed:
 
     rectangles = []
     for f in frames:
-        members = [m for m in f.members if m in centre]
+        members = [m for m in centre if m in f.members or (m in dummy and f.name in paths[m])]
         first, last = extent[f.name]
         pad = insets[f.name] * sizes.frame_pad
         low = min(centre[m] - half(m, dummy, sizes) for m in members) - pad
         high = max(centre[m] + half(m, dummy, sizes) for m in members) + pad
         top = starts[first] - sizes.frame_head * sum(1 for g in inner[f.name] if extent[g.name][0] == first)
         bottom = starts[last] + sizes.along + sizes.frame_foot * sum(1 for g in inner[f.name] if extent[g.name][1] == last)
-        rectangles.append((f, (low, top, high, bottom), insets[f.name]))
+        first_boxes = [m for m in f.members if layer[m] == first]
+        label = (min(centre[m] - half(m, dummy, sizes) for m in first_boxes), max(centre[m] + half(m, dummy, sizes) for m in first_boxes))
+        rectangles.append((f, (low, top, high, bottom), insets[f.name], label))
     width = max((centre[n] + half(n, dummy, sizes) for n in centre), default=0)
-    width = max([width] + [r[2] for _, r, _ in rectangles])
+    width = max([width] + [r[2] for _, r, _, _ in rectangles])
     return Placed({n: layer[n] for n in graph.nodes}, {n: centre[n] for n in graph.nodes}, starts, routes, rectangles, width, length, crossings)
 
 
 def half(node: str, dummy: set[str], sizes: Sizes) -> float:
     return 0.0 if node in dummy else sizes.across / 2
+
+
+def within(path: tuple, step: int, spans) -> tuple:
+    """The outer part of `path` whose frames all span layer `step`."""
+    n = 0
+    while n < len(path) and spans[path[n]][0] <= step <= spans[path[n]][1]:
+        n += 1
+    return path[:n]
 
 
 def common_prefix(a: tuple, b: tuple) -> tuple:

@@ -161,15 +161,13 @@ def report_html(network: Network, summary: Summary, sections: Sequence[Section] 
     ]
     contents = "".join(f'<li><a href="#{s.key}">{html_escape(s.title)}</a></li>' for s in parts)
     body = "".join(f'<section id="{s.key}"><h2>{html_escape(s.title)}</h2>{s.html}</section>' for s in parts)
-    from .. import __version__
-
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{name}: cnncalc report</title><style>{STYLE}</style></head><body>"
         f"<header><h1>{name}</h1><p>{html_escape(heading(summary))}, {summary.dtype}</p>"
         f'<nav aria-label="contents"><ul>{contents}</ul></nav></header><main>{body}</main>'
-        f"<footer>Made by cnncalc {__version__}. Sizes are per sample; costs and memory for the whole batch.</footer>"
+        "<footer>Made by cnncalc. Sizes are per sample; costs and memory for the whole batch.</footer>"
         f"<script>{SCRIPT}</script></body></html>\n"
     )
 
