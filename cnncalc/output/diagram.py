@@ -230,13 +230,15 @@ def graph_layout(network: Network, summary: Summary, depth: int | None = None, d
     names = [b.name for b in boxes]
     edges = [(source, box.name) for box in boxes for source in box.inputs]
     folded = folded_groups(summary, depth)
-    frames = []
-    for group in summary.groups:
-        if group.name in folded:
-            continue
-        members = frozenset(n for n in names if n.startswith(group.name + "."))
-        if members:
-            frames.append(Frame(f"{group.name} · {group.kind}", members))
+    open_groups = {g.name: g for g in summary.groups if g.name not in folded}
+    members: dict[str, list[str]] = {}
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix in open_groups:
+                members.setdefault(prefix, []).append(name)
+    frames = [Frame(f"{g.name} · {g.kind}", frozenset(members[g.name])) for g in summary.groups if g.name in members]
     graph = Graph(names, edges, main_path(names, edges), frames)
     return boxes, layout(graph, sizes_for(direction, labels))
 

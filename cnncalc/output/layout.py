@@ -187,11 +187,15 @@ def layout(graph: Graph, sizes: Sizes) -> Placed:
     head = [0] * count
     foot = [0] * count
     extent = {f.name: (min(layer[m] for m in f.members), max(layer[m] for m in f.members)) for f in frames}
-    inner = {f.name: [g for g in frames if g.members <= f.members] for f in frames}
+    inner: dict[str, set[str]] = {f.name: {f.name} for f in frames}  # each frame and those nested in it
+    for node in graph.nodes:
+        path = paths[node]
+        for i, outer in enumerate(path):
+            inner[outer].update(path[i + 1 :])
     for f in frames:
         first, last = extent[f.name]
-        head[first] = max(head[first], sum(1 for g in inner[f.name] if extent[g.name][0] == first))
-        foot[last] = max(foot[last], sum(1 for g in inner[f.name] if extent[g.name][1] == last))
+        head[first] = max(head[first], sum(1 for g in inner[f.name] if extent[g][0] == first))
+        foot[last] = max(foot[last], sum(1 for g in inner[f.name] if extent[g][1] == last))
 
     # Tracks in each gap.
     tracks: list[dict[tuple[str, str], int]] = []
@@ -251,15 +255,19 @@ def layout(graph: Graph, sizes: Sizes) -> Placed:
                 points.append((centre[b], starts[layer[b]] + sizes.along))
         routes.append((source, target, simplify(points)))
 
+    passing: dict[str, list[str]] = {f.name: [] for f in frames}  # the dummies inside each frame
+    for node in dummy:
+        for name in paths[node]:
+            passing[name].append(node)
     rectangles = []
     for f in frames:
-        members = [m for m in centre if m in f.members or (m in dummy and f.name in paths[m])]
+        members = [m for m in f.members if m in centre] + passing[f.name]
         first, last = extent[f.name]
         pad = insets[f.name] * sizes.frame_pad
         low = min(centre[m] - half(m, dummy, sizes) for m in members) - pad
         high = max(centre[m] + half(m, dummy, sizes) for m in members) + pad
-        top = starts[first] - sizes.frame_head * sum(1 for g in inner[f.name] if extent[g.name][0] == first)
-        bottom = starts[last] + sizes.along + sizes.frame_foot * sum(1 for g in inner[f.name] if extent[g.name][1] == last)
+        top = starts[first] - sizes.frame_head * sum(1 for g in inner[f.name] if extent[g][0] == first)
+        bottom = starts[last] + sizes.along + sizes.frame_foot * sum(1 for g in inner[f.name] if extent[g][1] == last)
         first_boxes = [m for m in f.members if layer[m] == first]
         label = (min(centre[m] - half(m, dummy, sizes) for m in first_boxes), max(centre[m] + half(m, dummy, sizes) for m in first_boxes))
         rectangles.append((f, (low, top, high, bottom), insets[f.name], label))
@@ -300,9 +308,11 @@ def frame_paths(graph: Graph) -> dict[str, tuple[str, ...]]:
 def frame_rectangles(graph: Graph, paths) -> tuple[list[Frame], dict[str, int]]:
     """The frames with members, and each one's nesting height (1 for an innermost frame)."""
     frames = [f for f in graph.frames if f.members]
-    height: dict[str, int] = {}
-    for f in sorted(frames, key=lambda f: len(f.members)):
-        height[f.name] = 1 + max((height[g.name] for g in frames if g is not f and g.members < f.members), default=0)
+    height: dict[str, int] = {f.name: 1 for f in frames}
+    for node in graph.nodes:
+        path = paths[node]
+        for i, name in enumerate(path):
+            height[name] = max(height[name], len(path) - i)
     return frames, height
 
 
@@ -332,15 +342,23 @@ def inversions(values: list[int]) -> int:
 def order(ranks: list[list[str]], up, down, paths) -> tuple[list[list[str]], int]:
     """Barycentre sweeps; frame members kept together; the order with fewest crossings."""
 
+    # Only a gap between two layers of several nodes each can hold a crossing, and only such
+    # a layer can be reordered.
+    busy = [i for i in range(len(ranks) - 1) if len(ranks[i]) > 1 and len(ranks[i + 1]) > 1]
+
     def total(candidate) -> int:
-        return sum(crossings_between(candidate[i], candidate[i + 1], down) for i in range(len(candidate) - 1))
+        return sum(crossings_between(candidate[i], candidate[i + 1], down) for i in busy)
 
     best, best_count = [list(r) for r in ranks], total(ranks)
     current = [list(r) for r in ranks]
+    several = [i for i, nodes in enumerate(current) if len(nodes) > 1]
     for sweep in range(SWEEPS):
+        if best_count == 0 and sweep >= 2:  # after a sweep each way (frames gathered), none is left to remove
+            break
         downward = sweep % 2 == 0
-        sequence = range(1, len(current)) if downward else range(len(current) - 2, -1, -1)
-        for i in sequence:
+        for i in (several if downward else several[::-1]):
+            if (downward and i == 0) or (not downward and i == len(current) - 1):
+                continue
             reference = current[i - 1] if downward else current[i + 1]
             position = {node: p for p, node in enumerate(reference)}
             neighbours = up if downward else down
