@@ -198,6 +198,23 @@ def test_boxes_say_kernel_stride_and_shape():
     assert not any(t.startswith("(") for t in least[1:])
 
 
+def test_folded_blocks_say_their_stride():
+    """The issue's question, which `inverted` block is the stride-2 one: a folded box says
+    its instance's parameters, and those saying stride 2 are the ones that halve the map."""
+    net, summary = analysed(EXAMPLES[0].parent / "mobilenetv2.yaml")
+    boxes = {box.name: box for box in boxes_of(net, summary, 0)}
+    shapes = {**{r.name: r.output_shape for r in even_fold(summary, 0)}, **dict(net.inputs)}
+    checked = 0
+    for group in summary.groups:
+        if group.kind == "inverted":
+            box = boxes[group.name]
+            said = int(re.search(r"stride (\d+)", box.lines[1]).group(1))
+            before, after = shapes[box.inputs[0]][1], shapes[group.name][1]
+            assert said == (2 if after < before else 1) == dict(group.params)["stride"], (group.name, box.lines)
+            checked += 1
+    assert checked == 16
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_funnel_has_a_point_per_row(path):
     net, summary = analysed(path)

@@ -164,6 +164,19 @@ def window_text(layer, in_shape, layout) -> str:
     return ", ".join(parts)
 
 
+FIRST_PARAMS = ("kernel", "stride", "dilation")  # a folded block's parameters shown first
+
+
+def block_text(group, layers: int) -> str:
+    """A folded block instance: its parameters as written (kernel and stride first), else
+    its layer count: 'kernel 7, stride 2, out 64, padding 3'."""
+    params = sorted(group.params, key=lambda item: FIRST_PARAMS.index(item[0]) if item[0] in FIRST_PARAMS else len(FIRST_PARAMS))
+    if not params:
+        return f"{layers} layers"
+    shown = ("true" if v is True else "false" if v is False else "null" if v is None else visible(str(v)) for _, v in params)
+    return ", ".join(f"{visible(k)} {v}" for (k, _), v in zip(params, shown))
+
+
 def boxes_of(network: Network, summary: Summary, depth: int | None, labels: Labels = Labels.FULL) -> list[Box]:
     rows = even_fold(summary, depth)
     shown = {row.name for row in rows}
@@ -193,12 +206,13 @@ def boxes_of(network: Network, summary: Summary, depth: int | None, labels: Labe
             if source_box != box and source_box not in inputs[box]:
                 inputs[box].append(source_box)
     families = {node.name: node.layer.family for node in network.nodes}
+    groups = {g.name: g for g in summary.groups}
     boxes = [Box(name, [f"{visible(name)} · input", shape_text(shape)], "input") for name, shape in network.inputs.items()]
     for row in rows:
         family = families.get(row.name, "block")
         lines = [f"{visible(row.name)} · {visible(row.type)}"]
         if labels is Labels.FULL:
-            lines.append(windows.get(row.name, "") if family != "block" else f"{counts[row.name]} layers")
+            lines.append(windows.get(row.name, "") if family != "block" else block_text(groups[row.name], counts[row.name]))
         if labels is not Labels.NAME:
             params = f" · {human(row.params)} params" if row.params and labels is Labels.FULL else ""
             lines.append(shape_text(row.output_shape) + params)
