@@ -169,12 +169,12 @@ FIRST_PARAMS = ("kernel", "stride", "dilation")  # a folded block's parameters s
 
 def block_text(group, layers: int) -> str:
     """A folded block instance: its parameters as written (kernel and stride first), else
-    its layer count: 'kernel 7, stride 2, out 64, padding 3'."""
+    with its layer count: 'kernel 7, stride 2, out 64, padding 3 · 3 layers'."""
     params = sorted(group.params, key=lambda item: FIRST_PARAMS.index(item[0]) if item[0] in FIRST_PARAMS else len(FIRST_PARAMS))
     if not params:
         return f"{layers} layers"
     shown = ("true" if v is True else "false" if v is False else "null" if v is None else visible(str(v)) for _, v in params)
-    return ", ".join(f"{visible(k)} {v}" for (k, _), v in zip(params, shown))
+    return ", ".join(f"{visible(k)} {v}" for (k, _), v in zip(params, shown)) + f" · {layers} layers"
 
 
 def boxes_of(network: Network, summary: Summary, depth: int | None, labels: Labels = Labels.FULL) -> list[Box]:
