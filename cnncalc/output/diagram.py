@@ -168,8 +168,8 @@ FIRST_PARAMS = ("kernel", "stride", "dilation")  # a folded block's parameters s
 
 
 def block_text(group, layers: int) -> str:
-    """A folded block instance: its parameters as written (kernel and stride first), else
-    with its layer count: 'kernel 7, stride 2, out 64, padding 3 · 3 layers'."""
+    """A folded block instance: its parameters as written (kernel and stride first) and its
+    layer count, 'kernel 7, stride 2, out 64, padding 3 · 3 layers'; a repeat, its count."""
     params = sorted(group.params, key=lambda item: FIRST_PARAMS.index(item[0]) if item[0] in FIRST_PARAMS else len(FIRST_PARAMS))
     if not params:
         return f"{layers} layers"
