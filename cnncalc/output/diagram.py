@@ -1,10 +1,12 @@
 """Pictures of a network as SVG (`cnncalc diagram`): the graph, and the funnel.
 
-The graph: one box per layer (or per block instance, folded as in `summary --depth`),
-top to bottom in the file's order, with its output shape and parameters. A branch gets a
-column of its own; an edge between neighbouring rows is drawn in the gap between them,
-and a longer one (a skip connection) in a lane of its own to the right of every box, so
-no edge crosses a box. Unfolded block instances are drawn as labelled frames.
+The graph: one box per layer (or per folded block instance), laid out in layers by
+`layout.py` (top to bottom or left to right): parallel branches side by side, the main
+path straight, long edges in lanes beside the boxes, no edge across a box. A box says the
+layer's name and type, its kernel and stride (read from the layer's own `windows` rule),
+its output shape and parameters; `Labels` says less. Folding is even: at a depth, every
+instance of a block that is folded anywhere is folded everywhere, so two instances of a
+block look alike. Unfolded instances are drawn as labelled frames.
 
 The funnel: per row, the feature map's spatial size and its channels (log scale), and
 below it the receptive field's growth.
