@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy
 import pytest
 from click.testing import CliRunner
 
@@ -78,6 +79,27 @@ def on_side(point, box, side: str) -> bool:
     return abs(px - edge) < 0.2 and y <= py <= y + h
 
 
+def drawn_crossings(edges):
+    """Pairs of edges (not sharing a source or target) whose segments cross."""
+    hs, vs = [], []
+    for k, (s, t, points) in enumerate(edges):
+        for a, b in zip(points, points[1:]):
+            if a[1] == b[1] and a[0] != b[0]:
+                hs.append((a[1], min(a[0], b[0]), max(a[0], b[0]), k))
+            elif a[0] == b[0] and a[1] != b[1]:
+                vs.append((a[0], min(a[1], b[1]), max(a[1], b[1]), k))
+    if not hs or not vs:
+        return []
+    H, V = numpy.array(hs), numpy.array(vs)
+    hit = (H[:, None, 1] < V[None, :, 0]) & (V[None, :, 0] < H[:, None, 2]) & (V[None, :, 1] < H[:, None, 0]) & (H[:, None, 0] < V[None, :, 2])
+    out = []
+    for i, j in zip(*hit.nonzero()):
+        e, f = edges[int(H[i, 3])], edges[int(V[j, 3])]
+        if e[0] != f[0] and e[1] != f[1]:
+            out.append((e[0], e[1], f[0], f[1]))
+    return out
+
+
 def check_geometry(net, summary, picture: Drawing, depth, direction: Direction) -> None:
     tb = direction is Direction.TB
     boxes = boxes_of(net, summary, depth)
@@ -95,6 +117,9 @@ def check_geometry(net, summary, picture: Drawing, depth, direction: Direction) 
             assert a[0] == b[0] or a[1] == b[1], "edges are horizontal and vertical segments"
             hit = [name for name, box in picture.boxes.items() if crosses(a, b, box)]
             assert not hit, f"edge {source} -> {target}: segment {a}-{b} crosses {hit}"
+    # No two edges cross (every example can be drawn so; edges from one source or into one
+    # target share their lines on purpose).
+    assert drawn_crossings(picture.edges) == []
     # Parallel branches share a row (tb) or a column (lr): the boxes of one block instance
     # (or of the top level) fed by one box only. (A U-Net decoder's crop of an encoder's
     # output is not a branch beside the encoder: it is drawn in its decoder block.)
@@ -138,6 +163,23 @@ def test_unet_draws_its_four_skip_connections_beside_the_path():
     skips = [(s, t) for s, t, _ in placed.routes if placed.layer[t] - placed.layer[s] > 1]
     assert sorted(skips) == [(f"enc{i}", f"dec{i}") for i in range(1, 5)]
     assert placed.crossings == 0
+
+
+def test_a_crossing_that_cannot_be_avoided_is_drawn_and_counted():
+    """Three layers each reading all three of the layer before (K3,3): crossings are
+    unavoidable, and the checker above sees them (so its silence on the examples means
+    something)."""
+    text = "input: [4, 8, 8]\nlayers:\n"
+    for name in "abc":
+        text += f"  - conv2d: {{out: 4, kernel: 1}}\n    name: {name}\n    from: input\n"
+    for name, order in (("x", "a, b, c"), ("y", "c, a, b"), ("z", "b, c, a")):
+        text += f"  - concat: [{order}]\n    name: {name}\n"
+    text += "  - concat: [x, y, z]\n"
+    net = cnncalc.loads(text)
+    summary = cnncalc.summary(net)
+    picture = drawing(graph_svg(net, summary))
+    assert graph_layout(net, summary)[1].crossings == 9  # the fewest for K3,3 on two layers: 3 x 3 pairs
+    assert drawn_crossings(picture.edges)
 
 
 def branches_net(modules: int, branches: int, length: int) -> str:
