@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from click.testing import CliRunner
 
 import cnncalc
@@ -180,6 +181,43 @@ def test_a_crossing_that_cannot_be_avoided_is_drawn_and_counted():
     picture = drawing(graph_svg(net, summary))
     assert graph_layout(net, summary)[1].crossings == 9  # the fewest for K3,3 on two layers: 3 x 3 pairs
     assert drawn_crossings(picture.edges)
+
+
+@st.composite
+def random_graphs(draw):
+    """A network of shape-keeping layers, each reading one or two earlier values (random
+    branches, joins and skips), with random block instances to frame."""
+    count = draw(st.integers(2, 14))
+    lines = ["input: [2, 4, 4]", "layers:"]
+    names = ["input"]
+    for i in range(count):
+        if len(names) > 2 and draw(st.booleans()):
+            a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+            lines += [f"  - add: [{a}, {b}]", f"    name: n{i}"]
+        else:
+            source = draw(st.sampled_from(names[-4:]))
+            lines += ["  - conv2d: {out: 2, kernel: 1}", f"    name: n{i}", f"    from: {source}"]
+        names.append(f"n{i}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(), st.sampled_from(list(Direction)))
+def test_any_graph_is_drawn_with_boxes_apart_and_edges_around_them(text, direction):
+    net = cnncalc.loads(text)
+    summary = cnncalc.summary(net)
+    picture = drawing(graph_svg(net, summary, None, direction))
+    tb = direction is Direction.TB
+    rects = list(picture.boxes.values())
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1] or a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0], (a, b)
+    for source, target, points in picture.edges:
+        assert on_side(points[0], picture.boxes[source], "bottom" if tb else "right")
+        assert on_side(points[-1], picture.boxes[target], "top" if tb else "left")
+        for a, b in zip(points, points[1:]):
+            assert a[0] == b[0] or a[1] == b[1]
+            assert not [name for name, box in picture.boxes.items() if crosses(a, b, box)], (source, target, a, b)
 
 
 def branches_net(modules: int, branches: int, length: int) -> str:
