@@ -52,7 +52,8 @@ class Sizes:
 
 @dataclass(frozen=True)
 class Frame:
-    """A rectangle drawn around `members`; `path` names it and its enclosing frames."""
+    """A rectangle drawn around `members` (a block instance's boxes), labelled `name`.
+    Frames nest: a frame whose members include another's encloses it."""
 
     name: str
     members: frozenset[str]
@@ -76,6 +77,9 @@ class Placed:
 
 @dataclass
 class Graph:
+    """What to lay out: nodes (any unique strings), edges between them, the path to keep
+    straight, and the frames to keep whole."""
+
     nodes: list[str]  # in a topological order (the file's)
     edges: list[tuple[str, str]]  # (source, target), each once
     main: list[str] = field(default_factory=list)  # the main path, straight
@@ -133,6 +137,7 @@ def layers_of(graph: Graph) -> dict[str, int]:
 
 
 def layout(graph: Graph, sizes: Sizes) -> Placed:
+    """Every node's place and every edge's route (the steps in the module's docstring)."""
     layer = layers_of(graph)
     index = {node: i for i, node in enumerate(graph.nodes)}
     paths = frame_paths(graph)
