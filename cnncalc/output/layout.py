@@ -24,6 +24,13 @@ left-to-right one) and `order` (across it); the picture maps them to x and y. Th
 
 The picture is thus as deep as the longest path and as wide as the widest layer: its size
 follows the network's depth and width, never the count of branches.
+
+Why our own code rather than a library: grandalf (pure-Python Sugiyama, the one well-known
+candidate) was measured on the same graphs. It was no faster to matter (10-110 ms against
+our 13-150 ms), but it has no notion of a main path (its main path bent in 4 of 6 graphs:
+GoogLeNet, U-Net, tiny-resnet, ShuffleNetV2), of frames kept whole, or of orthogonal
+routing around boxes, each of which would have been written on top of it; and U-Net came
+out 790 px wide against our 332. No dependency is added.
 """
 
 from __future__ import annotations
