@@ -5,8 +5,8 @@
     print(cnncalc.summary(net).totals.params)     # 25557032
 """
 
-from .api import Summary, load, loads, sources, summary
+from .api import Diagram, Summary, diagram, load, loads, sources, summary
 from .errors import CnnError
 
 __version__ = "0.1.0"
-__all__ = ["CnnError", "Summary", "load", "loads", "sources", "summary"]
+__all__ = ["CnnError", "Diagram", "Summary", "diagram", "load", "loads", "sources", "summary"]

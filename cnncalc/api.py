@@ -5,6 +5,8 @@
     s = cnncalc.summary(net, batch=1, dtype="float32")
     s.totals.params, s.layers[0].name, s.to_dict()
     print(s)               # the table; s._repr_html_() in a notebook
+    d = cnncalc.diagram(net, direction="lr")   # an SVG picture; d._repr_svg_() in a notebook
+    d.save("net.svg")
 
 Every command of the CLI is this API followed by a renderer. Errors a user can cause are
 `cnncalc.CnnError`, located in the text they come from (`str(error)` is the message
@@ -75,6 +77,49 @@ def summary(network: Network, batch: int = 1, dtype: str = "float32") -> Summary
         error.notes = (*error.notes, *layout_hints(network))
         raise
     return Summary(**{f.name: getattr(record, f.name) for f in fields(record)})
+
+
+class Diagram:
+    """A picture of a network as SVG text (`cnncalc diagram`'s): `str()` and `.svg` are
+    the text, a notebook shows it (`_repr_svg_`), `save(path)` writes .svg (or .png with
+    the extra cnncalc[png])."""
+
+    def __init__(self, svg: str):
+        self.svg = svg
+
+    def __str__(self) -> str:
+        return self.svg
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def save(self, path: str | os.PathLike) -> None:
+        from .output.diagram import save_picture
+
+        save_picture(os.fspath(path), self.svg)
+
+
+def diagram(network: Network, view: str = "graph", *, depth: int | None = None, direction: str = "tb",
+            labels: str = "full") -> Diagram:
+    """The network's graph (layers as boxes, branches side by side; `direction` "tb" or
+    "lr", `labels` "full", "shape" or "name") or its funnel (`view="funnel"`: sizes,
+    channels and receptive field per layer). `depth` folds block instances as `summary
+    --depth` does, every instance of a block alike (default: at most 40 boxes)."""
+    from .output.diagram import Direction, Labels, funnel_svg, graph_svg
+
+    def choice(name: str, value, allowed) -> None:
+        if value not in allowed:
+            raise CnnError(f"unknown {name} {value!r}; allowed: {', '.join(map(repr, allowed))}")
+
+    choice("view", view, ("graph", "funnel"))
+    choice("direction", direction, [d.value for d in Direction])
+    choice("labels", labels, [lab.value for lab in Labels])
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise CnnError(f"depth must be a non-negative integer or None; received {depth!r}")
+    record = summary(network)
+    if view == "funnel":
+        return Diagram(funnel_svg(network, record, depth))
+    return Diagram(graph_svg(network, record, depth, Direction(direction), Labels(labels)))
 
 
 def sources() -> dict[str, str]:

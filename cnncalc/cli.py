@@ -465,20 +465,51 @@ def export(file, expression, target, input_shape) -> None:
     "--view", type=click.Choice(("graph", "funnel")), default="graph", show_default=True,
     help="graph: layers as boxes with shapes and skips; funnel: sizes, channels and receptive field per layer.",
 )
-@click.option("--depth", type=click.IntRange(min=0), help="Fold block instances nested deeper (default: at most 40 boxes).")
+@click.option("--depth", type=click.IntRange(min=0), help="Fold block instances nested deeper, and every instance of their blocks (default: at most 40 boxes).")
+@click.option("--direction", type=click.Choice(("tb", "lr")), default="tb", show_default=True, help="Layers top to bottom, or left to right.")
+@click.option("--labels", type=click.Choice(("full", "shape", "name")), default="full", show_default=True,
+              help="full: name, type, kernel, stride, output shape, params; shape: name, type, output shape; name: name and type.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
-def diagram(file, expression, output, view, depth, input_shape) -> None:
+def diagram(file, expression, output, view, depth, direction, labels, input_shape) -> None:
     """An SVG picture of the network: its graph, or its funnel of sizes."""
 
     def act():
-        from .output.diagram import funnel_svg, graph_svg, save_picture
+        from .output.diagram import Direction, Labels, funnel_svg, graph_svg, save_picture
 
         network = load_network(source_of(file, expression), input_shape)
-        svg = (graph_svg if view == "graph" else funnel_svg)(network, api.summary(network), depth)
+        summary = api.summary(network)
+        if view == "graph":
+            svg = graph_svg(network, summary, depth, Direction(direction), Labels(labels))
+        else:
+            svg = funnel_svg(network, summary, depth)
         if output is not None:
             save_picture(output, svg)
         else:
             click.echo(svg, nl=False)
+
+    run_safely(act)
+
+
+@main.command()
+@click.argument("file", required=False)
+@click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
+@click.option("-o", "--output", "output", metavar="REPORT.html", required=True, help="The page to write.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for costs and memory.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True, help="Element type for memory figures.")
+def report(file, expression, output, input_shape, batch, dtype) -> None:
+    """One self-contained HTML page: totals, warnings, a sortable layer table, the graph,
+    the funnel and the receptive field's growth (no network access needed to view it)."""
+
+    def act():
+        from .files import save_text
+        from .output.report import report_html
+
+        network = load_network(source_of(file, expression), input_shape)
+        result = api.summary(network, batch, dtype)
+        save_text(output, report_html(network, result), protect=(file,))
+        for warning in result.warnings:
+            click.echo(f"warning: {visible(warning)}", err=True)
 
     run_safely(act)
 

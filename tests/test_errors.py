@@ -41,6 +41,8 @@ NOT_CATALOGUED = {
     ("api.py", "unknown format {}"): "the Python API's own arguments; tests/test_api.py checks the message",
     ("api.py", "batch must be a positive integer"): "the Python API's own arguments; tests/test_api.py checks it",
     ("api.py", "unknown dtype {}"): "the Python API's own arguments; tests/test_api.py checks it",
+    ("api.py", "unknown {} {}"): "cnncalc.diagram's own arguments; tests/test_diagram.py checks the messages",
+    ("api.py", "depth must be a non-negative integer"): "cnncalc.diagram's own argument; tests/test_diagram.py checks it",
     ("attrs.py", "pair"): "internal: replaced by the attribute's own description before it reaches the user",
     ("yamltree.py", "the YAML is nested too deeply to read"): "libyaml's own recursion limit; our depth limit comes first",
     ("files.py", "cannot read {}: {}"): "the system refuses to open or read a regular file (permissions, I/O)",

@@ -30,6 +30,7 @@ from cnncalc.errors import CnnError
 from cnncalc.output.columns import COLUMNS, NOTATION, RF, RUN, SUMMARY, Kind, Medium
 from cnncalc.output.csv import rf_csv, to_csv
 from cnncalc.output.diagram import funnel_svg, graph_svg
+from cnncalc.output.report import SCRIPT, STYLE, report_html
 from cnncalc.output.escape import FORMULA_TRIGGERS, csv_unguard, unvisible, visible
 from cnncalc.output.formats import stderr_warnings
 from cnncalc.output.json import rf_json, run_json, to_json
@@ -244,6 +245,17 @@ def check_html(summary, plain_summary, name):
     assert visible(name) in "".join(parsed.text)
 
 
+def check_report(network, summary, plain_network, plain_summary, name):
+    parsed = Tags(report_html(network, summary))
+    plain = Tags(report_html(plain_network, plain_summary))
+    assert [(tag, [key for key, _ in attrs]) for tag, attrs in parsed.tags] == [
+        (tag, [key for key, _ in attrs]) for tag, attrs in plain.tags
+    ]  # the same elements (attribute values hold names and sort keys)
+    own = (STYLE, SCRIPT, "\n")  # the page's own code, and the line breaks between its SVGs' elements
+    assert all(inert(text) for text in parsed.text if text not in own)
+    assert visible(name) in "".join(parsed.text)
+
+
 def check_every_format(name: str):
     network, summary = load(name)
     plain_network, plain_summary = load(PLAIN)
@@ -259,6 +271,8 @@ def check_every_format(name: str):
 @pytest.mark.parametrize("name", ATTACKS.values(), ids=ATTACKS.keys())
 def test_attack_names_come_out_inert(name):
     check_every_format(name)
+    network, summary = load(name)
+    check_report(network, summary, *load(PLAIN), name)  # the report draws both pictures again: here only
 
 
 def test_the_plain_name_is_shown_as_it_is():

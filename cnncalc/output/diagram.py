@@ -1,10 +1,12 @@
 """Pictures of a network as SVG (`cnncalc diagram`): the graph, and the funnel.
 
-The graph: one box per layer (or per block instance, folded as in `summary --depth`),
-top to bottom in the file's order, with its output shape and parameters. A branch gets a
-column of its own; an edge between neighbouring rows is drawn in the gap between them,
-and a longer one (a skip connection) in a lane of its own to the right of every box, so
-no edge crosses a box. Unfolded block instances are drawn as labelled frames.
+The graph: one box per layer (or per folded block instance), laid out in layers by
+`layout.py` (top to bottom or left to right): parallel branches side by side, the main
+path straight, long edges in lanes beside the boxes, no edge across a box. A box says the
+layer's name and type, its kernel and stride (read from the layer's own `windows` rule),
+its output shape and parameters; `Labels` says less. Folding is even: at a depth, every
+instance of a block that is folded anywhere is folded everywhere, so two instances of a
+block look alike. Unfolded instances are drawn as labelled frames.
 
 The funnel: per row, the feature map's spatial size and its channels (log scale), and
 below it the receptive field's growth.
@@ -17,21 +19,22 @@ Names from the file are shown through `escape.visible` and written as XML charac
 from __future__ import annotations
 
 import math
+from html import escape as html_escape
 from dataclasses import dataclass, field
+from enum import Enum
 
-from ..analysis.summary import Row, Summary, fold
+from ..analysis.summary import Row, Summary, merge_rows
 from ..errors import CnnError
 from ..files import save_text, write_atomically
-from ..graph import INPUT, Network
+from ..graph import Network
 from ..units import human, shape_text
 from .escape import visible, xml_text
+from .layout import Frame, Graph, Sizes, layout, main_path
 
 FONT = 12
 CHAR = 7.3  # width of one character of a 12 px monospace font
-BOX_W, BOX_H = 300, 42
-ROW_GAP, COL_GAP, LANE_GAP = 24, 36, 12
+BOX_W = 270
 MARGIN, TITLE = 24, 44
-FRAME_TOP, FRAME_BOTTOM, FRAME_INSET = 22, 8, 10
 MAX_BOXES = 40  # the default depth is the deepest with at most this many boxes
 
 COLOURS = {  # family: (fill, stroke)
@@ -48,16 +51,33 @@ COLOURS = {  # family: (fill, stroke)
 }
 
 
+class Direction(Enum):
+    """Which way the layers follow each other."""
+
+    TB = "tb"  # top to bottom: parallel branches share a row
+    LR = "lr"  # left to right: parallel branches share a column
+
+
+class Labels(Enum):
+    """How much each box says."""
+
+    FULL = "full"  # name and type; kernel and stride; output shape and params
+    SHAPE = "shape"  # name and type; output shape
+    NAME = "name"  # name and type
+
+
+LINES = {Labels.FULL: 3, Labels.SHAPE: 2, Labels.NAME: 1}
+
+
+def box_height(labels: Labels) -> int:
+    return 10 + 16 * LINES[labels]
+
+
 @dataclass
 class Box:
     name: str
-    title: str
-    detail: str
+    lines: list[str]  # the first is the title
     family: str
-    row: int
-    column: int = 0
-    x: float = 0
-    y: float = 0
     inputs: list[str] = field(default_factory=list)
 
 
@@ -80,6 +100,40 @@ def save_picture(path: str, svg: str) -> None:
     write_atomically(path, lambda stream: stream.write(png))
 
 
+# -- folding -------------------------------------------------------------------------------------
+
+
+def folded_groups(summary: Summary, depth: int | None) -> set[str]:
+    """The block instances drawn as one box at this depth: those nested deeper than `depth`,
+    and every instance of a block kind that has such an instance anywhere, so that two
+    instances of one block always look alike (folded or not, whatever their nesting)."""
+    if depth is None:
+        return set()
+    deep_kinds = {g.kind for g in summary.groups if g.level > depth}
+    return {g.name for g in summary.groups if g.level > depth or g.kind in deep_kinds}
+
+
+def even_fold(summary: Summary, depth: int | None) -> tuple[Row, ...]:
+    """Rows with each folded instance (the outermost of `folded_groups`) merged into one."""
+    folded = folded_groups(summary, depth)
+    if not folded:
+        return summary.layers
+    kinds = {g.name: g.kind for g in summary.groups}
+    rows: list[Row] = []
+    members: dict[str, list[Row]] = {}
+    for row in summary.layers:
+        parts = row.name.split(".")
+        owner = next((p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p in folded), None)
+        if owner is None:
+            rows.append(row)
+            continue
+        if owner not in members:
+            members[owner] = []
+            rows.append(Row(owner, kinds[owner], (), (), 0, 0, 0, 0, 0, 0, 0, None, ()))  # placeholder
+        members[owner].append(row)
+    return tuple(merge_rows(row, members[row.name]) if row.name in members else row for row in rows)
+
+
 def default_depth(summary: Summary) -> int | None:
     """The deepest folding with at most MAX_BOXES boxes (None: every layer)."""
     levels = sorted({g.level for g in summary.groups})
@@ -87,13 +141,46 @@ def default_depth(summary: Summary) -> int | None:
         return None
     best = 0
     for depth in range(0, max(levels) + 1):
-        if len(fold(summary, depth)) <= MAX_BOXES:
+        if len(even_fold(summary, depth)) <= MAX_BOXES:
             best = depth
     return best
 
 
-def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]:
-    rows = fold(summary, depth)
+# -- the graph -----------------------------------------------------------------------------------
+
+
+def window_text(layer, in_shape, layout) -> str:
+    """'kernel 3x3 · stride 2' for a layer sliding a window (its own `windows` rule), else ''."""
+    windows = getattr(layer, "windows", None)
+    if windows is None or "kernel" not in layer.values or not in_shape or isinstance(in_shape[0], tuple) or len(in_shape) < 2:
+        return ""
+    found = windows(layout.split(in_shape)[1])
+
+    def each(values) -> str:
+        values = tuple(values)
+        return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+    parts = [f"kernel {'x'.join(str(w.kernel) for w in found)}", f"stride {each(w.stride for w in found)}"]
+    if any(w.dilation != 1 for w in found):
+        parts.append(f"dilation {each(w.dilation for w in found)}")
+    return ", ".join(parts)
+
+
+FIRST_PARAMS = ("kernel", "stride", "dilation")  # a folded block's parameters shown first
+
+
+def block_text(group, layers: int) -> str:
+    """A folded block instance: its parameters as written (kernel and stride first) and its
+    layer count, 'kernel 7, stride 2, out 64, padding 3 · 3 layers'; a repeat, its count."""
+    params = sorted(group.params, key=lambda item: FIRST_PARAMS.index(item[0]) if item[0] in FIRST_PARAMS else len(FIRST_PARAMS))
+    if not params:
+        return f"{layers} layers"
+    shown = ("true" if v is True else "false" if v is False else "null" if v is None else visible(str(v)) for _, v in params)
+    return ", ".join(f"{visible(k)} {v}" for (k, _), v in zip(params, shown)) + f" · {layers} layers"
+
+
+def boxes_of(network: Network, summary: Summary, depth: int | None, labels: Labels = Labels.FULL) -> list[Box]:
+    rows = even_fold(summary, depth)
     shown = {row.name for row in rows}
     owner: dict[str, str] = {}  # layer name -> the box it is drawn in
     for row in summary.layers:
@@ -102,23 +189,39 @@ def boxes_of(network: Network, summary: Summary, depth: int | None) -> list[Box]
         owner[row.name] = next(p for p in prefixes if p in shown)
     for name in network.inputs:
         owner[name] = name
+    shapes: dict[str, object] = dict(network.inputs)
     for node, row in zip(network.nodes, summary.layers):  # the parts of a split are drawn in its box
-        if isinstance(row.output_shape[0], tuple):
+        shapes[node.name] = row.output_shape
+        if row.output_shape and isinstance(row.output_shape[0], tuple):
             owner.update({f"{node.name}.{i}": owner[node.name] for i in range(len(row.output_shape))})
+            shapes.update({f"{node.name}.{i}": part for i, part in enumerate(row.output_shape)})
     inputs: dict[str, list[str]] = {row.name: [] for row in rows}
+    counts: dict[str, int] = {row.name: 0 for row in rows}
+    windows: dict[str, str] = {}
     for node in network.nodes:
         box = owner[node.name]
+        counts[box] += 1
+        if box == node.name and labels is Labels.FULL and node.inputs:
+            windows[box] = window_text(node.layer, shapes[node.inputs[0]], network.layout)
         for source in node.inputs:
             source_box = owner[source]
             if source_box != box and source_box not in inputs[box]:
                 inputs[box].append(source_box)
     families = {node.name: node.layer.family for node in network.nodes}
-    boxes = [Box(name, visible(name), shape_text(shape), "input", index) for index, (name, shape) in enumerate(network.inputs.items())]
-    for index, row in enumerate(rows, len(boxes)):
+    groups = {g.name: g for g in summary.groups}
+    boxes = [Box(name, [f"{visible(name)} · input", shape_text(shape)], "input") for name, shape in network.inputs.items()]
+    for row in rows:
         family = families.get(row.name, "block")
-        title = f"{visible(row.name)} · {visible(row.type)}"
-        params = f" · {human(row.params)} params" if row.params else ""
-        boxes.append(Box(row.name, title, shape_text(row.output_shape) + params, family, index, inputs=inputs[row.name]))
+        lines = [f"{visible(row.name)} · {visible(row.type)}"]
+        if labels is Labels.FULL:
+            lines.append(windows.get(row.name, "") if family != "block" else block_text(groups[row.name], counts[row.name]))
+        if labels is not Labels.NAME:
+            params = f" · {human(row.params)} params" if row.params and labels is Labels.FULL else ""
+            lines.append(shape_text(row.output_shape) + params)
+        boxes.append(Box(row.name, lines, family, inputs=inputs[row.name]))
+    for box in boxes[: len(network.inputs)]:
+        box.lines = box.lines[: 1] + ([""] if labels is Labels.FULL else []) + box.lines[1:]
+        box.lines = box.lines[: LINES[labels]]
     return boxes
 
 
@@ -127,131 +230,93 @@ def fit(text: str, width: float) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-def place_columns(boxes: list[Box]) -> None:
-    """A box goes in its first input's column, unless that column still carries a value
-    another box needs later; then into the first column that is free."""
-    by_name = {b.name: b for b in boxes}
-    last_use: dict[str, int] = {}
-    for box in boxes:
-        for source in box.inputs or ([boxes[box.row - 1].name] if box.row else []):
-            last_use[source] = max(last_use.get(source, 0), box.row)
-    holder: dict[int, str] = {}  # column -> the box whose value it carries
-    for box in boxes:
-        if box.row == 0:
-            holder[0] = box.name
-            continue
-        if not box.inputs:
-            box.inputs = [boxes[box.row - 1].name]
-        first = by_name[box.inputs[0]]
-        column = first.column
-        current = holder.get(column)
-        if current is not None and current != first.name and last_use.get(current, -1) > box.row:
-            column = next(c for c in range(len(boxes)) if holder.get(c) is None or last_use.get(holder[c], -1) <= box.row)
-        box.column = column
-        holder[column] = box.name
+def sizes_for(direction: Direction, labels: Labels) -> Sizes:
+    height = box_height(labels)
+    across, along = (BOX_W, height) if direction is Direction.TB else (height, BOX_W)
+    if direction is Direction.TB:  # a frame's label in the space before its first layer
+        return Sizes(across, along, 40, 14, 30, 10, 8, 22, 8)
+    return Sizes(across, along, 40, 14, 30, 10, 8, 10, 10)  # a frame's label above it
 
 
-def frames_of(summary: Summary, boxes: list[Box], depth: int | None):
-    """Block instances shown unfolded: (name, kind, level, first row, last row)."""
-    frames = []
-    for group in summary.groups:
-        if depth is not None and group.level > depth:
-            continue
-        rows = [b.row for b in boxes if b.name.startswith(group.name + ".")]
-        if rows:
-            frames.append((group.name, group.kind, group.level, min(rows), max(rows)))
-    return frames
-
-
-def graph_svg(network: Network, summary: Summary, depth: int | None = None) -> str:
+def graph_layout(network: Network, summary: Summary, depth: int | None = None, direction: Direction = Direction.TB,
+                 labels: Labels = Labels.FULL):
+    """The boxes and their layered placement (layout.Placed), before drawing."""
     depth = default_depth(summary) if depth is None else depth
-    boxes = boxes_of(network, summary, depth)
-    place_columns(boxes)
-    frames = frames_of(summary, boxes, depth)
-    starts: dict[int, int] = {}
-    ends: dict[int, int] = {}
-    for _, _, _, first, last in frames:
-        starts[first] = starts.get(first, 0) + 1
-        ends[last] = ends.get(last, 0) + 1
-    y = MARGIN + TITLE
-    tops = []
-    for box in boxes:
-        y += starts.get(box.row, 0) * FRAME_TOP
-        tops.append(y)
-        y += BOX_H + ROW_GAP + ends.get(box.row, 0) * FRAME_BOTTOM
-    columns = max(b.column for b in boxes) + 1
-    for box in boxes:
-        box.x = MARGIN + FRAME_INSET * 3 + box.column * (BOX_W + COL_GAP)
-        box.y = tops[box.row]
-    right = MARGIN + FRAME_INSET * 3 + columns * (BOX_W + COL_GAP) - COL_GAP + FRAME_INSET * 3
-    by_name = {b.name: b for b in boxes}
+    boxes = boxes_of(network, summary, depth, labels)
+    names = [b.name for b in boxes]
+    edges = [(source, box.name) for box in boxes for source in box.inputs]
+    folded = folded_groups(summary, depth)
+    open_groups = {g.name: g for g in summary.groups if g.name not in folded}
+    members: dict[str, list[str]] = {}
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            if prefix in open_groups:
+                members.setdefault(prefix, []).append(name)
+    frames = [Frame(f"{g.name} · {g.kind}", frozenset(members[g.name])) for g in summary.groups if g.name in members]
+    graph = Graph(names, edges, main_path(names, edges), frames)
+    return boxes, layout(graph, sizes_for(direction, labels))
 
-    # Long edges get lanes: a lane is free again once the edge using it has arrived.
-    edges = [(by_name[s], b) for b in boxes for s in b.inputs]
-    lanes: list[int] = []  # lane -> last row it is busy until
-    routes = []
-    for source, target in sorted(edges, key=lambda e: (e[0].row, e[1].row)):
-        if target.row == source.row + 1:
-            routes.append((source, target, None))
-            continue
-        lane = next((i for i, busy in enumerate(lanes) if busy < source.row), None)
-        if lane is None:
-            lane = len(lanes)
-            lanes.append(0)
-        lanes[lane] = target.row
-        routes.append((source, target, lane))
-    width = right + LANE_GAP * (len(lanes) + 1) + MARGIN
-    height = y + MARGIN
 
-    out = [svg_open(width, height)]
+def graph_svg(network: Network, summary: Summary, depth: int | None = None, direction: Direction = Direction.TB,
+              labels: Labels = Labels.FULL) -> str:
+    """The network as boxes in layers, drawn without any outside program."""
+    boxes, placed = graph_layout(network, summary, depth, direction, labels)
+    height = box_height(labels)
     title = f"{visible(network.name or 'network')}: {human(summary.totals.params)} params, {human(summary.totals.macs)} MACs"
+    left, top = MARGIN, MARGIN + TITLE
+    tb = direction is Direction.TB
+
+    def at(order: float, rank: float) -> tuple[float, float]:
+        return (left + order, top + rank) if tb else (left + rank, top + order)
+
+    content_w, content_h = (placed.width, placed.length) if tb else (placed.length, placed.width)
+    width = max(left + content_w + MARGIN, MARGIN * 2 + len(title) * CHAR * 16 / FONT)
+    total_h = top + content_h + MARGIN
+    out = [svg_open(width, total_h)]
     out.append(text(MARGIN, MARGIN + 16, title, size=16, weight="bold"))
-    for name, kind, level, first, last in sorted(frames, key=lambda f: f[2]):
-        inset = FRAME_INSET * (3 - min(level, 3) + 1) - FRAME_INSET
-        members = [b for b in boxes if first <= b.row <= last]
-        left = min(b.x for b in members) - inset - FRAME_INSET
-        edge = max(b.x for b in members) + BOX_W + inset + FRAME_INSET
-        # Frames starting (ending) on the same row nest: the outer ones reach further out.
-        top = tops[first] - FRAME_TOP * sum(1 for f in frames if f[3] == first and f[2] >= level)
-        bottom = tops[last] + BOX_H + FRAME_BOTTOM * sum(1 for f in frames if f[4] == last and f[2] >= level)
+    for frame, (low, start, high, end), level, (first, last) in sorted(placed.frames, key=lambda f: -f[2]):
+        x0, y0 = at(low, start)
+        x1, y1 = at(high, end)
         out.append(
-            f'<rect x="{left:.1f}" y="{top:.1f}" width="{edge - left:.1f}" height="{bottom - top:.1f}" rx="8" '
-            'fill="#f8fafc" stroke="#94a3b8" stroke-dasharray="4 3"/>'
+            f'<rect class="frame" x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="8" '
+            'fill="#f8fafc" fill-opacity="0.6" stroke="#94a3b8" stroke-dasharray="4 3"/>'
         )
-        out.append(text(left + 8, top + 15, fit(f"{visible(name)} · {visible(kind)}", edge - left), size=11, fill="#475569"))
-    for source, target, lane in routes:
-        out.append(route(source, target, lane, right))
+        # The label starts over the frame's first boxes, clear of shortcuts running beside them.
+        label = visible(frame.name)
+        if tb:
+            out.append(text(left + first, y0 + 15, fit(label, x1 - left - first), size=11, fill="#475569"))
+        else:  # just above the frame, in the space between it and what lies beside it
+            out.append(text(x0 + 6, y0 - 4, fit(label, x1 - x0), size=11, fill="#475569"))
+    for source, target, points in placed.routes:
+        path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(at(*p) for p in points))
+        long_edge = placed.layer[target] - placed.layer[source] > 1
+        colour = "#ea580c" if long_edge else "#64748b"
+        ends = f'data-from="{attribute(source)}" data-to="{attribute(target)}"'
+        out.append(f'<path class="edge" {ends} d="{path}" fill="none" stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)"/>')
+    w, h = BOX_W, height
     for box in boxes:
+        centre = placed.centre[box.name]
+        start = placed.starts[placed.layer[box.name]]
+        x, y = at(centre - (w if tb else h) / 2, start)
         fill, stroke = COLOURS.get(box.family, COLOURS["block"])
         dash = ' stroke-dasharray="6 3"' if box.family == "block" else ""
         out.append(
-            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{fill}" '
+            f'<rect class="box" data-name="{attribute(box.name)}" x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h}" rx="6" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="1.5"{dash}/>'
         )
-        out.append(text(box.x + 8, box.y + 17, fit(box.title, BOX_W), weight="bold"))
-        out.append(text(box.x + 8, box.y + 34, fit(box.detail, BOX_W), fill="#374151"))
+        for i, line in enumerate(box.lines):
+            if line:
+                out.append(text(x + 8, y + 17 + 16 * i, fit(line, w), weight="bold" if i == 0 else "normal",
+                                fill="#111827" if i == 0 else "#374151"))
     out.append("</svg>\n")
     return "\n".join(out)
 
 
-def route(source: Box, target: Box, lane: int | None, right: float) -> str:
-    """Down from the source, into the top of the target, never across a box."""
-    sx, sy = source.x + BOX_W / 2, source.y + BOX_H
-    tx, ty = target.x + BOX_W / 2, target.y
-    if lane is None:
-        if source.column == target.column:
-            points = [(sx, sy), (tx, ty)]
-        else:
-            middle = sy + (ty - sy) / 2
-            points = [(sx, sy), (sx, middle), (tx, middle), (tx, ty)]
-    else:
-        lane_x = right + LANE_GAP * (lane + 1)
-        start_y = source.y + BOX_H / 2
-        gap_y = ty - ROW_GAP / 2
-        points = [(source.x + BOX_W, start_y), (lane_x, start_y), (lane_x, gap_y), (tx, gap_y), (tx, ty)]
-    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(points))
-    colour = "#64748b" if lane is None else "#ea580c"
-    return f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="1.4" marker-end="url(#arrow)"/>'
+def attribute(name: str) -> str:
+    """A name as an XML attribute value (shown escaped, quotes as entities)."""
+    return html_escape(visible(name), quote=True)
 
 
 def svg_open(width: float, height: float) -> str:
@@ -283,7 +348,7 @@ LEFT, RIGHT_AXIS = 70, 70
 def funnel_svg(network: Network, summary: Summary, depth: int | None = None) -> str:
     """Spatial size and channels per row (log 2 scales), and the receptive field below."""
     depth = default_depth(summary) if depth is None else depth
-    rows: list[Row] = list(fold(summary, depth))
+    rows: list[Row] = list(even_fold(summary, depth))
     layout_last = network.layout.channels_last
     count_rows = len(rows)
     step = PLOT_W / max(count_rows, 1)
