@@ -289,6 +289,34 @@ def convert(file, expression, target) -> None:
     run_safely(act)
 
 
+@main.command("import")
+@click.argument("file")
+@click.option("--to", "target", type=click.Choice(("yaml", "dsl")), default="yaml", show_default=True, help="The format to write.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="The input shape when the model's is dynamic, e.g. 3x224x224.")
+@click.option("--weights", "weights_out", metavar="W.npz", help="Also write the model's weights, for run --weights W.npz.")
+def import_(file, target, input_shape, weights_out) -> None:
+    """Print an ONNX model (.onnx) as a cnncalc file: its layers, names and shapes (the
+    weights stay in the model, or go to --weights W.npz)."""
+
+    def act():
+        from dataclasses import replace
+
+        from .forward.arrays import save_outputs
+        from .source import onnxformat
+        from .source.reading import input_override
+        from .source.writers import to_dsl, to_yaml
+
+        if not onnxformat.is_onnx(file):
+            raise CnnError(f"import reads an ONNX model (.onnx); received '{file}' (cnncalc's own files need no import)")
+        spec, weights = onnxformat.read(file, input_override(input_shape))
+        bare = replace(spec, layers=[replace(layer, tensors={}) for layer in spec.layers])
+        if weights_out is not None:
+            save_outputs(weights_out, weights, protect=(file,))
+        click.echo(to_yaml(bare) if target == "yaml" else to_dsl(bare), nl=False)
+
+    run_safely(act)
+
+
 @main.command()
 @click.argument("file", required=False)
 @click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")

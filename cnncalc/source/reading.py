@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
 from ..graph import Network, NetworkSpec, build, parse_shape
-from . import dsl, yamlformat
+from . import dsl, onnxformat, yamlformat
 from .blocks import expand
 from .yamltree import check_printable, location_of
 
@@ -119,5 +119,9 @@ def load_spec(spec: NetworkSpec, input_shape: tuple[int, ...] | None = None) -> 
 
 
 def load_source(source: Source, input_shape: str | None = None) -> Network:
-    """The built network of a FILE argument, '-' or -e TEXT, with --input applied."""
+    """The built network of a FILE argument, '-' or -e TEXT, with --input applied. An ONNX
+    model (.onnx) is read by onnxformat, its weights inline and its inputs already shaped."""
+    if source.expression is None and onnxformat.is_onnx(source.path):
+        spec, _ = onnxformat.read(source.path, input_override(input_shape))
+        return build(spec)
     return load_spec(read_spec(source), input_override(input_shape))
