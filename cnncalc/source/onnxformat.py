@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
-from ..graph import INPUT, LayerSpec, NetworkSpec, Written
+from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
+from ..layers import Layout
 from .blocks import Group
 
 EXTRA = "cnncalc[onnx]"
@@ -134,7 +135,7 @@ class Reader:
         if self.opset and self.opset < 7:
             raise CnnError(f"the model uses ONNX opset {self.opset}; allowed: opset 7 or later", Location(self.path, 1, 1))
         inputs = self.read_inputs()
-        self.shapes = self.infer_shapes(inputs)
+        self.shapes = {name: shape for name, shape in inputs.items()}  # cnncalc value -> sample shape
         first = Location(self.path, 1, 1)
         for index, node in enumerate(self.graph.node):
             self.node(index, node)
@@ -205,34 +206,6 @@ class Reader:
                 inputs[name] = tuple(dims[1:])
         return inputs
 
-    def infer_shapes(self, inputs) -> dict[str, tuple]:
-        """Every value's static shape (batch 1) by ONNX's shape inference, the inputs fixed."""
-        onnx = self.onnx
-        model = onnx.ModelProto()
-        model.CopyFrom(self.model)
-        shapes = iter(inputs.values())
-        for value in model.graph.input:
-            if value.name in self.constants:
-                continue
-            shape = (1, *next(shapes))
-            dims = value.type.tensor_type.shape.dim
-            for dim, size in zip(dims, shape):
-                dim.Clear()
-                dim.dim_value = size
-        try:
-            inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        except Exception as exc:  # onnx raises its own InferenceError and ValidationError
-            raise CnnError(f"ONNX shape inference fails on this model: {exc}", Location(self.path, 1, 1)) from None
-        result = {}
-        for value in (*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output):
-            if value.type.WhichOneof("value") != "tensor_type" or not value.type.tensor_type.HasField("shape"):
-                continue
-            dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim)
-            result[value.name] = dims
-        for value in model.graph.input:
-            result[value.name] = tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
-        return result
-
     # -- one node ------------------------------------------------------------------------
     def node(self, index: int, node) -> None:
         where = Location(self.path, index + 1, 1)
@@ -264,6 +237,7 @@ class Reader:
         spec.tensors = {k: Written(v, where) for k, v in mapped.tensors.items()}
         for key, array in mapped.tensors.items():
             self.weights[f"{name}.{key}"] = array
+        self.infer(spec, sources)
         self.layers.append(spec)
         outputs = [o for o in node.output if o]
         if len(outputs) == 1 or mapped.type not in ("split", "chunk"):
@@ -313,8 +287,8 @@ class Reader:
 
     def name_of(self, node) -> str:
         """The module path of a node from its name: '/layer1/layer1.0/relu/Relu' is
-        'layer1.0.relu'; an operator at a module's own level is named after it
-        ('/layer1/layer1.0/Add' is 'layer1.0.add')."""
+        'layer1.0.relu'. An operator in a module that holds others (a block's forward's `+`,
+        '/layer1/layer1.0/Add') is named after it: 'layer1.0.add'."""
         parts = [p for p in node.name.split("/") if p]
         if len(parts) < 2:
             base = re.sub(r"_\d+$", "", parts[0]) if parts and "::" not in parts[0] else ""
@@ -325,17 +299,16 @@ class Reader:
         for part in parts[:-1]:
             part = PIECE.sub("_", part)
             path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
-        op = re.sub(r"_\d+$", "", parts[-1])
-        if op.lower() == node.op_type.lower() and not self.is_module_of(parts, node):
+        if tuple(parts[:-1]) in self.outer_scopes():
             return f"{path}.{node.op_type.lower()}"
         return path
 
-    def is_module_of(self, parts, node) -> bool:
-        """Whether the innermost scope is a module of its own (a `relu` module) rather than
-        the block the operator is written in (`layer1.0`'s forward's `+`): a module whose
-        name holds no '.' under a dotted parent, or a top-level one, is its own layer."""
-        scope = parts[-2]
-        return not (len(parts) > 2 and scope.startswith(parts[-3] + ".") and scope[len(parts[-3]) + 1:].isdigit())
+    def outer_scopes(self) -> set:
+        """Module scopes that hold other modules' nodes (not leaves)."""
+        if not hasattr(self, "_outer"):
+            scopes = {tuple(p for p in node.name.split("/") if p)[:-1] for node in self.graph.node if node.name.startswith("/")}
+            self._outer = {scope[:i] for scope in scopes for i in range(1, len(scope))}
+        return self._outer
 
     def groups(self) -> tuple:
         """The module paths of the layer names as nested groups for --depth."""
@@ -361,9 +334,9 @@ class Reader:
             self.constants[node.output[0]] = constant_value(node, self.onnx, self.to_array)
             return True
         if op == "Shape" and node.input[0] not in self.constants:
-            shape = self.shapes.get(node.input[0])
-            if shape is None or any(d is None for d in shape):
+            if node.input[0] not in self.values:
                 return False
+            shape = self.shape(node.input[0])
             attrs = attributes(node, self.onnx)
             start, end = attrs.get("start", 0), attrs.get("end", len(shape))
             self.constants[node.output[0]] = np.array(shape[start:end], dtype=np.int64)
@@ -392,10 +365,25 @@ class Reader:
         return self.constants[name]
 
     def shape(self, value: str) -> tuple:
-        shape = self.shapes.get(value)
-        if shape is None or any(d is None for d in shape):
-            raise Unsupported(f"the shape of '{value}' is not known statically; give the input shape with --input")
-        return shape
+        """The shape of an ONNX value with a batch of 1, as cnncalc computes it."""
+        if value in self.constants:
+            return tuple(self.constants[value].shape)
+        return (1, *self.shapes[self.values[value]])
+
+    def infer(self, spec: LayerSpec, sources: list[str]) -> None:
+        """The output shapes of a layer just mapped, by cnncalc's own rules (what later
+        nodes' shapes and folded Shape nodes read)."""
+        cls = resolve_type(spec)
+        label = f"layer '{spec.name.value}' ({cls.type_name})"
+        values, where = resolve_attrs(spec, cls, label)
+        layer = cls(spec.name.value, values, where, tuple(sources))
+        facts = layer.infer(tuple(self.shapes[s] for s in sources), Layout())
+        outputs = facts.outputs or (facts.output_shape,)
+        name = spec.name.value
+        if len(outputs) == 1:
+            self.shapes[name] = tuple(outputs[0])
+        for i, shape in enumerate(outputs):
+            self.shapes[f"{name}.{i}"] = tuple(shape)
 
     def weight_name(self, node, index: int) -> str | None:
         """The module path of a weight named like PyTorch's state_dict ('layer1.0.conv1.weight')."""
@@ -522,6 +510,7 @@ def _div(a, b):
 
 FOLDERS: dict[str, Callable] = {
     "Identity": lambda args, attrs: args[0],
+    "Shape": lambda args, attrs: __import__("numpy").array(args[0].shape[attrs.get("start", 0):attrs.get("end")], dtype="int64"),
     "Gather": _gather,
     "Unsqueeze": _unsqueeze,
     "Squeeze": _squeeze,
@@ -798,10 +787,8 @@ def merge(reader: Reader, node, attrs):
         producer = reader.values.get(a if b in reader.constants else b, "")
         raise Unsupported(
             f"{node.op_type} with a constant ('{b if b in reader.constants else a}' after '{producer}'); supported: "
-            f"{node.op_type} of two computed values of one shape (a bias after MatMul is read as a linear layer's bias)"
+            f"{node.op_type} of two computed values (a bias after MatMul is read as a linear layer's bias)"
         )
-    if reader.shape(a)[1:] != reader.shape(b)[1:]:
-        raise Unsupported(f"operands of shapes {reader.shape(a)} and {reader.shape(b)}; supported: equal shapes (no broadcasting)")
     return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
 
 
@@ -848,10 +835,41 @@ def identity(reader: Reader, node, attrs):
     return None
 
 
+def resize_target(reader: Reader, node, before) -> tuple:
+    """(output shape, scales or None) of a Resize: its sizes, or floor(in x scale), from its
+    constant inputs. The output shape of a Resize (sizes, or floor(in x scale)) from its constant inputs."""
+    scales = sizes = None
+    if node.op_type == "Upsample":
+        scales = reader.const(node, 1, "scales") if len(node.input) > 1 else reader_attr_scales(node, reader)
+    else:
+        if len(node.input) > 3 and node.input[3]:
+            sizes = reader.const(node, 3, "sizes")
+        elif len(node.input) > 2 and node.input[2]:
+            scales = reader.const(node, 2, "scales")
+        else:
+            raise Unsupported("neither scales nor sizes is given")
+        if scales is not None and scales.size == 0:
+            raise Unsupported("empty scales and no sizes")
+    if sizes is not None:
+        if len(sizes) != len(before):
+            raise Unsupported(f"{len(sizes)} sizes for a {len(before)}-axis input; supported: one per axis")
+        return tuple(int(v) for v in sizes), None
+    if len(scales) != len(before):
+        raise Unsupported(f"{len(scales)} scales for a {len(before)}-axis input; supported: one per axis")
+    scales = [float(sc) for sc in scales]
+    return tuple(int(math.floor(b * sc)) for b, sc in zip(before, scales)), scales
+
+
+def reader_attr_scales(node, reader):
+    import numpy as np
+
+    return np.array(attributes(node, reader.onnx)["scales"], dtype=np.float32)
+
+
 @handles("Resize", "Upsample")
 def resize(reader: Reader, node, attrs):
     before = reader.shape(node.input[0])
-    after = reader.shape(node.output[0])
+    after, scales = resize_target(reader, node, before)
     mode = attrs.get("mode", "nearest")
     transform = attrs.get("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize" else "asymmetric")
     rank = len(before) - 2
@@ -881,15 +899,7 @@ def resize(reader: Reader, node, attrs):
         values["align_corners"] = transform == "align_corners"
     else:
         raise Unsupported(f"mode={mode}; supported: nearest, linear, cubic")
-    scales = None
-    for index in (2, 1) if node.op_type == "Resize" else (1,):
-        if index < len(node.input) and node.input[index] and node.input[index] in reader.constants:
-            candidate = reader.constants[node.input[index]]
-            if candidate.size and candidate.dtype.kind == "f":
-                scales = [float(s) for s in candidate.reshape(-1)]
-    exact = scales is not None and len(scales) == len(before) and all(
-        math.floor(b * s) == a for b, s, a in zip(before[2:], scales[2:], after[2:]))
-    if exact:
+    if scales is not None and all(math.floor(b * s) == a for b, s, a in zip(before[2:], scales[2:], after[2:])):
         values["scale"] = one_or_list(scales[2:])
     else:
         values["size"] = one_or_list(after[2:])

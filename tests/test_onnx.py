@@ -1,0 +1,239 @@
+"""ONNX files in (section 10): models exported by torch.onnx.export, read back by cnncalc.
+
+Each model is exported once per module (the exporter is the slow part) with free height and
+width, then required to agree with the framework: parameters and running statistics with
+the PyTorch module, every named module's output shape with PyTorch's (the names come back
+from the file), totals at 224x224 with torchvision's published figures, and `cnncalc run`
+on the file with onnxruntime's output on the same input (float32, relative 1e-4).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import cnncalc  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+from cnncalc.cli import main  # noqa: E402
+from cnncalc.forward import runner  # noqa: E402
+from zoo_torch import MobileNetV2, resnet18  # noqa: E402
+
+
+# -- models torchvision has, and the patterns the issue names ----------------------------------
+class Fire(nn.Module):  # torchvision/models/squeezenet.py
+    def __init__(self, inplanes, squeeze, expand1x1, expand3x3):
+        super().__init__()
+        self.squeeze = nn.Conv2d(inplanes, squeeze, 1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze, expand1x1, 1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze, expand3x3, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
+
+
+class SqueezeNet11(nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, 2), nn.ReLU(inplace=True), pool(), Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), pool(),
+            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), pool(), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256), Fire(512, 64, 256, 256),
+        )
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, num_classes, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+
+    def forward(self, x):
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+class Block(nn.Module):
+    def __init__(self, inp, out):
+        super().__init__()
+        self.conv = nn.Conv2d(inp, out, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(out)
+        self.act = nn.LeakyReLU(0.1)
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+class SmallUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down1, self.down2, self.bottom = Block(3, 8), Block(8, 16), Block(16, 32)
+        self.up2, self.dec2 = nn.ConvTranspose2d(32, 16, 2, 2), Block(32, 16)
+        self.up1, self.dec1 = nn.ConvTranspose2d(16, 8, 3, 2, padding=1, output_padding=1), Block(16, 8)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        d1 = self.down1(x)
+        d2 = self.down2(F.max_pool2d(d1, 2))
+        b = self.bottom(F.avg_pool2d(d2, 2))
+        u2 = self.dec2(torch.cat([self.up2(b), d2], 1))
+        return self.head(self.dec1(torch.cat([d1, self.up1(u2)], 1)))
+
+
+class SegHead(nn.Module):
+    """A segmentation head: features at 1/8, upsampled back by Resize (bilinear, then
+    nearest), with a reflect Pad, a hardswish/hardsigmoid squeeze-excitation gate
+    (GlobalAveragePool, broadcasting Mul), a ReduceMean, a LayerNorm, a Linear on 3 axes
+    (MatMul + Add), a view(x.size(0), -1) (Shape -> Gather -> Concat -> Reshape) and Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 2, 1)
+        self.pad = nn.ReflectionPad2d(1)
+        self.body = nn.Conv2d(16, 24, 3, 2)
+        self.act = nn.Hardswish()
+        self.gate = nn.Sequential(nn.Conv2d(24, 24, 1), nn.Hardsigmoid())
+        self.deep = nn.Conv2d(24, 24, 3, 2, 1, groups=24)
+        self.classes = nn.Conv2d(24, 5, 1)
+        self.norm = nn.LayerNorm(5)
+        self.proj = nn.Linear(5, 6)
+
+    def forward(self, x):
+        y = self.act(self.body(self.pad(F.relu6(self.stem(x)))))
+        y = y * self.gate(F.adaptive_avg_pool2d(y, 1))
+        up = F.interpolate(self.deep(y), scale_factor=4.0, mode="bilinear", align_corners=False)
+        near = F.interpolate(self.classes(up), scale_factor=2.0, mode="nearest")
+        pooled = near.mean((2, 3), keepdim=True)
+        z = self.proj(self.norm(pooled.reshape(pooled.size(0), 1, 5)))
+        return torch.softmax(z.view(z.size(0), -1), 1)
+
+
+MODELS = {
+    "resnet18": resnet18,
+    "mobilenetv2": MobileNetV2,
+    "squeezenet1_1": SqueezeNet11,
+    "unet": SmallUNet,
+    "seghead": SegHead,
+}
+PUBLISHED = {  # torchvision's num_params and _ops (GMACs) at 224x224
+    "resnet18": (11_689_512, 1.814),
+    "mobilenetv2": (3_504_872, 0.301),
+    "squeezenet1_1": (1_235_496, 0.349),
+}
+SMALL = (3, 64, 64)
+
+
+def randomise(model: nn.Module) -> nn.Module:
+    """Distinct running statistics (fresh ones are all ones and zeros, which the exporter
+    shares between layers) so every layer's own values are read."""
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (torch model, path of its ONNX file with free batch, height and width)."""
+    folder = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(0)
+    result = {}
+    for name, build in MODELS.items():
+        model = randomise(build())
+        path = folder / f"{name}.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, torch.zeros(1, *SMALL), path, dynamo=False, opset_version=17,
+                              training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
+                              input_names=["x"], dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}})
+        result[name] = (model, path)
+    return result
+
+
+def onnxruntime_output(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def cnncalc_output(net, x):
+    summary = cnncalc.summary(net, x.shape[0])
+    outcome = runner.run(net, summary, batch=x.shape[0], dtype="float32", seed=0, weights={}, data=x,
+                         data_location=None, keep=False)
+    assert outcome.ok and not outcome.random_weights
+    return outcome.output
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_params_and_shapes_equal_pytorch(exported, name):
+    model, path = exported[name]
+    net = cnncalc.load(path, input_shape=SMALL)
+    summary = cnncalc.summary(net)
+    assert summary.totals.params == sum(p.numel() for p in model.parameters())
+    stats = sum(b.numel() for key, b in model.named_buffers() if key.endswith(("running_mean", "running_var")))
+    assert summary.totals.running_stats == stats
+    # The names come back from the file: each module cnncalc names has PyTorch's output shape.
+    rows = {row.name: row for row in summary.layers}
+    seen = {}
+    hooks = [module.register_forward_hook(lambda m, i, o, key=key: seen.__setitem__(key, tuple(o.shape[1:])))
+             for key, module in model.named_modules() if key in rows]
+    with torch.no_grad():
+        output = model(torch.zeros(1, *SMALL))
+    for hook in hooks:
+        hook.remove()
+    assert len(seen) >= len([n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    for key, got in seen.items():
+        assert rows[key].output_shape == got, key
+    assert summary.layers[-1].output_shape == tuple(output.shape[1:])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_run_equals_onnxruntime(exported, name):
+    _, path = exported[name]
+    x = np.random.default_rng(1).standard_normal((2, *SMALL)).astype(np.float32)
+    expected = onnxruntime_output(path, x)
+    got = cnncalc_output(cnncalc.load(path, input_shape=SMALL), x)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_totals_at_224_are_torchvisions(exported, name):
+    params, gmacs = PUBLISHED[name]
+    summary = cnncalc.summary(cnncalc.load(exported[name][1], input_shape=(3, 224, 224)))
+    assert summary.totals.params == params
+    assert round(summary.totals.macs / 1e9, 3) == gmacs
+
+
+def test_depth_folds_the_module_structure(exported):
+    from cnncalc.analysis.summary import fold
+
+    summary = cnncalc.summary(cnncalc.load(exported["resnet18"][1], input_shape=SMALL))
+    top = [row.name for row in fold(summary, 0)]
+    assert top == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "flatten", "fc"]
+    assert sum(row.params for row in fold(summary, 0)) == summary.totals.params
+
+
+@pytest.mark.parametrize("target", ["yaml", "dsl"])
+def test_import_round_trip_gives_the_same_totals_and_outputs(exported, tmp_path, target):
+    _, path = exported["squeezenet1_1"]
+    weights = tmp_path / "w.npz"
+    done = CliRunner().invoke(main, ["import", str(path), "--to", target, "--input", "3x64x64", "--weights", str(weights)])
+    assert done.exit_code == 0, done.output
+    assert "weight" not in done.output  # the weights go to the .npz, the text stays readable
+    net = cnncalc.loads(done.output, format=target)
+    original = cnncalc.load(path, input_shape=SMALL)
+    assert cnncalc.summary(net).to_dict()["totals"] == cnncalc.summary(original).to_dict()["totals"]
+    x = np.random.default_rng(2).standard_normal((1, *SMALL)).astype(np.float32)
+    summary = cnncalc.summary(net)
+    outcome = runner.run(net, summary, batch=1, dtype="float32", seed=0, weights=dict(np.load(weights)), data=x,
+                         data_location=None, keep=False)
+    np.testing.assert_allclose(outcome.output, cnncalc_output(original, x), rtol=1e-5, atol=1e-6)
