@@ -9,6 +9,7 @@ on the file with onnxruntime's output on the same input (float32, relative 1e-4)
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -237,3 +238,20 @@ def test_import_round_trip_gives_the_same_totals_and_outputs(exported, tmp_path,
     outcome = runner.run(net, summary, batch=1, dtype="float32", seed=0, weights=dict(np.load(weights)), data=x,
                          data_location=None, keep=False)
     np.testing.assert_allclose(outcome.output, cnncalc_output(original, x), rtol=1e-5, atol=1e-6)
+
+
+def test_without_the_onnx_package_the_message_names_the_extra(monkeypatch, exported):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets when it is not installed
+    done = CliRunner().invoke(main, ["summary", str(exported["unet"][1]), "--input", "3x64x64"])
+    assert done.exit_code == 2
+    assert "pip install 'cnncalc[onnx]'" in done.output
+
+
+def test_control_flow_and_unsupported_operators_are_located_errors():
+    """tests/bad holds one case per kind (their messages are checked by test_errors.py);
+    here: each names its node and operator at the node's position in the file."""
+    for case, line, node in (("onnx-loop", 2, "'/repeat/Loop' (Loop)"), ("onnx-unsupported-operator", 2, "'/diff/Sub' (Sub)")):
+        done = CliRunner().invoke(main, ["summary", f"tests/bad/{case}.onnx"])
+        assert done.exit_code == 2
+        assert done.output.startswith(f"tests/bad/{case}.onnx:{line}:1: error: node {node}: ")
+        assert "supported: Add, AveragePool, BatchNormalization" in done.output

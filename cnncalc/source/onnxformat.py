@@ -85,13 +85,13 @@ def load_model(path: str, onnx):
         base = os.path.dirname(os.path.abspath(path))
         try:
             load_external_data_for_model(model, base)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # OSError, or onnx's ValidationError for a path that is no regular file
             names = ", ".join(
                 sorted({e.value for t in external for e in t.external_data if e.key == "location"})
             )
             raise CnnError(
-                f"the weights of {path} are kept in external data ({names}) that cannot be read next to it "
-                f"({type(exc).__name__}: {exc}); allowed: the model with its data files in the same directory",
+                f"the weights of {path} are kept in external data ({names}), which is missing or unreadable next to "
+                f"it ({type(exc).__name__}); allowed: the model with its data files in the same directory",
                 Location(path, 1, 1),
             ) from None
     return model
@@ -128,6 +128,7 @@ class Reader:
         self.taken: set[str] = set()
         self.layers: list[LayerSpec] = []
         self.weights: dict[str, Any] = {}
+        self.products: set[str] = set()  # layers read from a MatMul: a constant added next is their bias
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
     # -- the whole graph ---------------------------------------------------------------
@@ -139,9 +140,9 @@ class Reader:
         first = Location(self.path, 1, 1)
         for index, node in enumerate(self.graph.node):
             self.node(index, node)
-        outputs = [self.value(o.name, first) for o in self.graph.output]
         if not self.layers:
-            raise CnnError("the model has no layers once its constants are evaluated", first)
+            raise CnnError("the model has no layers once its constants are evaluated (it computes nothing from its input)", first)
+        outputs = [self.value(o.name, first) for o in self.graph.output]
         several = len(inputs) > 1
         if several:
             fields = {name: Written(list(shape), first) for name, shape in inputs.items()}
@@ -178,7 +179,7 @@ class Reader:
             for dim in value.type.tensor_type.shape.dim:
                 dims.append(dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None)
             if len(dims) < 2:
-                raise CnnError(f"the input '{value.name}' has {len(dims)} axes; allowed: a batch axis and 1 to 4 more", where)
+                raise CnnError(f"the input '{value.name}' has {len(dims)} ax{'is' if len(dims) == 1 else 'es'}; allowed: a batch axis and 1 to 4 more", where)
             name = INPUT if len(real) == 1 else self.fresh(PIECE.sub("_", value.name) or "input")
             self.values[value.name] = name
             if self.override is not None:
@@ -240,7 +241,7 @@ class Reader:
         self.infer(spec, sources)
         self.layers.append(spec)
         outputs = [o for o in node.output if o]
-        if len(outputs) == 1 or mapped.type not in ("split", "chunk"):
+        if len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
             self.values[outputs[0]] = name
         else:
             for i, output in enumerate(outputs):
@@ -253,7 +254,7 @@ class Reader:
         name = self.values.get(value)
         layer = next((spec for spec in reversed(self.layers) if spec.name.value == name), None)
         readers = sum(value in node.input for node in self.graph.node)
-        if layer is None or layer.type.value != "linear" or "bias" in layer.tensors or readers != 1:
+        if layer is None or name not in self.products or "bias" in layer.tensors or readers != 1:
             return False
         out = layer.tensors["weight"].value.shape[0]
         if bias.shape not in ((out,), (1, out)):
@@ -273,6 +274,15 @@ class Reader:
                 where,
             )
         raise CnnError(f"the value '{onnx_name}' is produced by no node before it (the graph is not in order)", where)
+
+    def fresh_preview(self, name: str) -> str:
+        """The name fresh(name) will give (without taking it)."""
+        name = "input_" if name == INPUT else (name or "node")
+        candidate, n = name, 0
+        while candidate in self.taken:
+            n += 1
+            candidate = f"{name}_{n}"
+        return candidate
 
     def fresh(self, name: str) -> str:
         name = name or "node"
@@ -380,10 +390,11 @@ class Reader:
         facts = layer.infer(tuple(self.shapes[s] for s in sources), Layout())
         outputs = facts.outputs or (facts.output_shape,)
         name = spec.name.value
-        if len(outputs) == 1:
+        if layer.output_count() == 1:
             self.shapes[name] = tuple(outputs[0])
-        for i, shape in enumerate(outputs):
-            self.shapes[f"{name}.{i}"] = tuple(shape)
+        else:
+            for i, shape in enumerate(outputs):
+                self.shapes[f"{name}.{i}"] = tuple(shape)
 
     def weight_name(self, node, index: int) -> str | None:
         """The module path of a weight named like PyTorch's state_dict ('layer1.0.conv1.weight')."""
@@ -662,6 +673,7 @@ def matmul(reader: Reader, node, attrs):
     if weight.ndim != 2:
         raise Unsupported("a product of two computed values or with a weight of other than 2 axes; supported: data x a weight matrix")
     name = reader.weight_name(node, 1)
+    reader.products.add(reader.fresh_preview(name or reader.name_of(node)))
     return Mapped("linear", {"out": int(weight.shape[1]), "bias": False}, {"weight": np.ascontiguousarray(weight.T)}, name=name)
 
 
