@@ -216,6 +216,15 @@ class Layer(abc.ABC):
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "KerasOp":
         """This layer in Keras 3 (functional API), exactly, or a self.fail(...)."""
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """This layer as ONNX nodes added to `graph` (export/onnx.OnnxGraph), reading the
+        batched values named `inputs` (file layout); returns its output value (a list for
+        several). A type without an exact ONNX form says so."""
+        raise self.fail(
+            f"{self.type_name} has no ONNX form in cnncalc; allowed for export --to onnx: the layer types "
+            "'cnncalc layers' lists, but for this one (export --to pytorch or keras writes it)"
+        )
+
     def output_count(self) -> int:
         """How many values the layer returns (split and chunk: several, read as NAME.i)."""
         return 1

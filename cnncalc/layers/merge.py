@@ -62,6 +62,12 @@ class Elementwise(Merge):
         """An input nothing else reads takes the result in place."""
         return True
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        y = inputs[0]
+        for x in inputs[1:]:
+            y = graph.op("Mul" if self.operation == "multiply" else "Add", [y, x])
+        return y
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """a + b (or a * b) broadcasts from the last axis, so inputs of different ranks
         must be in the file's layout; equal ranks work in either."""
@@ -107,6 +113,11 @@ class Concat(Merge):
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """Copied straight into the output."""
         return 0
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        rank = len(shapes[0])
+        axis = layout.channel_axis(rank) if self["axis"] is None else sample_axis(self, "axis", rank)
+        return graph.op("Concat", list(inputs), axis=axis + 1)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         if self["axis"] is None:

@@ -92,6 +92,21 @@ class Pool(Windowed):
         kernel = [w.kernel for w in self.windows(spatial)]
         return numeric.pool_workspace(kernel, layout.split(out)[1], self.reduction, itemsize)
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """MaxPool or AveragePool (channels first); TensorFlow's 'same' average leaves the
+        padding out of the count, as count_include_pad=0 does."""
+        rank = len(shapes[0]) + 1
+        windows = self.windows(layout.split(shapes[0])[1])
+        options = dict(kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                       pads=[w.before for w in windows] + [w.after for w in windows], ceil_mode=int(windows[0].ceil_mode))
+        x = graph.first(inputs[0], rank, layout)
+        if self.reduction == "max":
+            y = graph.op("MaxPool", [x], dilations=[w.dilation for w in windows], **options)
+        else:
+            include = bool(self.values.get("count_include_pad")) and not isinstance(self["padding"], str)
+            y = graph.op("AveragePool", [x], count_include_pad=int(include), **options)
+        return graph.back(y, rank, layout)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch's pooling as written; TensorFlow's 'same' as symmetric padding where it
         is, else an explicit pad (-inf for max; for average a ratio of sums so that, as in
@@ -249,6 +264,20 @@ class AdaptivePool(Pool):
         return numeric.adaptive_pool_workspace((batch, channels, *spatial), layout.split(out)[1], itemsize)
 
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Where each output size divides the input's, the bins are windows of in/out at
+        stride in/out: a plain pool, exactly. Uneven bins have no ONNX operator."""
+        rank = len(shapes[0]) + 1
+        spatial, sizes = layout.split(shapes[0])[1], layout.split(out)[1]
+        if any(n % m for n, m in zip(spatial, sizes)):
+            raise self.fail(f"bins of uneven size ({'x'.join(map(str, spatial))} into {'x'.join(map(str, sizes))}) have no "
+                            "ONNX operator; allowed for export --to onnx: output sizes dividing the input's", "output_size")
+        steps = [n // m for n, m in zip(spatial, sizes)]
+        x = graph.first(inputs[0], rank, layout)
+        op = "MaxPool" if self.reduction == "max" else "AveragePool"
+        y = graph.op(op, [x], kernel_shape=steps, strides=steps)
+        return graph.back(y, rank, layout)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         kind = self.reduction.capitalize()
         sizes = layout.split(out)[1]
@@ -304,6 +333,12 @@ class GlobalPool(Pool):
         """One reduction straight into the output."""
         return 0
 
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        rank = len(shapes[0]) + 1
+        x = graph.first(inputs[0], rank, layout)
+        y = graph.op("GlobalMaxPool" if self.reduction == "max" else "GlobalAveragePool", [x])
+        return graph.back(y, rank, layout) if self["keepdims"] else graph.op("Flatten", [y], axis=1)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         axes = tuple(range(2, len(shapes[0]) + 1))
