@@ -30,6 +30,7 @@ CATALOGUE = ROOT / "docs" / "errors.md"
 
 # Messages no input file or command line can cause on a working machine, and why.
 NOT_CATALOGUED = {
+    ("onnx.py", "writing ONNX files needs the onnx package"): "depends on what is installed; tests/test_onnx.py checks it",
     ("onnxformat.py", "reading ONNX files needs the onnx package"): "depends on what is installed; tests/test_onnx.py checks it",
     ("onnxformat.py", "cannot read {}: {}"): "the system refuses to read a regular file (permissions, I/O)",
     ("reading.py", "cannot read {}: {}"): "the file exists but the system refuses to read it (permissions, I/O)",

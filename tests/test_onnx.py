@@ -10,6 +10,7 @@ on the file with onnxruntime's output on the same input (float32, relative 1e-4)
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 import warnings
 
 import numpy as np
@@ -255,3 +256,70 @@ def test_control_flow_and_unsupported_operators_are_located_errors():
         assert done.exit_code == 2
         assert done.output.startswith(f"tests/bad/{case}.onnx:{line}:1: error: node {node}: ")
         assert "supported: Add, AveragePool, BatchNormalization" in done.output
+
+
+# -- ONNX out ----------------------------------------------------------------------------------
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# Every example that runs in well under a second (the 224x224 ones are checked by
+# benchmarks-sized runs, see the report): both layouts, depthwise, padding, upsampling,
+# chunk/concat, several inputs, softmax.
+EXPORTED = ["lenet5.yaml", "keras-mnist.yaml", "tiny-resnet.yaml", "fpn.yaml", "siamese.yaml", "mobilenetv2-transfer.yaml",
+            "homework/softmax.yaml", "homework/maxpool.yaml"]
+SMALLER = {"mobilenetv2-transfer.yaml": (64, 64, 3)}  # 224x224 takes seconds; the layers are the same
+
+
+def run_both(net, path, batch=2, weights=None):
+    """(onnxruntime's output of the file at path, cnncalc run's) on one random input."""
+    rng = np.random.default_rng(3)
+    x = {name: rng.standard_normal((batch, *shape)).astype(np.float32) for name, shape in net.inputs.items()}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, x)
+    summary = cnncalc.summary(net, batch)
+    outcome = runner.run(net, summary, batch=batch, dtype="float32", seed=0, weights=weights or {},
+                         data=x["input"] if net.single_input else x, data_location=None, keep=False)
+    ours = outcome.output if isinstance(outcome.output, (tuple, list)) else [outcome.output]
+    return theirs, list(ours)
+
+
+@pytest.mark.parametrize("name", EXPORTED)
+def test_export_runs_in_onnxruntime_as_cnncalc_run(name, tmp_path):
+    out = tmp_path / "model.onnx"
+    args = ["export", str(EXAMPLES / name), "--to", "onnx", "-o", str(out)]
+    net = cnncalc.load(EXAMPLES / name, input_shape=SMALLER.get(name))
+    if name in SMALLER:
+        args += ["--input", "x".join(map(str, SMALLER[name]))]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    model = onnx.load(out)
+    assert model.opset_import[0].version >= 13
+    names = {node.name.split("/")[1] for node in model.graph.node}
+    assert names == {node.name for node in net.nodes}  # every node sits under its layer's name
+    theirs, ours = run_both(net, out)
+    assert len(theirs) == len(ours) == len(net.outputs)
+    for a, b in zip(theirs, ours):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()))
+
+
+def test_export_with_weights_and_back_through_import(exported, tmp_path):
+    """ONNX -> cnncalc -> ONNX: the U-Net's own weights, written to an .npz by import and
+    given back with --weights, give onnxruntime the same output on both files."""
+    _, source = exported["unet"]
+    text, weights, out = tmp_path / "unet.yaml", tmp_path / "w.npz", tmp_path / "again.onnx"
+    done = CliRunner().invoke(main, ["import", str(source), "--input", "3x64x64", "--weights", str(weights)])
+    assert done.exit_code == 0, done.output
+    text.write_text(done.output)
+    done = CliRunner().invoke(main, ["export", str(text), "--to", "onnx", "-o", str(out), "--weights", str(weights)])
+    assert done.exit_code == 0, done.output
+    x = np.random.default_rng(4).standard_normal((1, *SMALL)).astype(np.float32)
+    np.testing.assert_allclose(onnxruntime_output(out, x), onnxruntime_output(source, x), rtol=1e-4, atol=1e-5)
+    model = onnx.load(out)
+    assert {"down1.conv.weight", "up2.weight", "head.bias"} <= {t.name for t in model.graph.initializer}  # PyTorch's names
+
+
+def test_exporting_an_imported_model_keeps_its_weights(exported, tmp_path):
+    _, source = exported["seghead"]
+    out = tmp_path / "again.onnx"
+    done = CliRunner().invoke(main, ["export", str(source), "--to", "onnx", "-o", str(out), "--input", "3x64x64"])
+    assert done.exit_code == 0, done.output
+    x = np.random.default_rng(5).standard_normal((2, *SMALL)).astype(np.float32)
+    np.testing.assert_allclose(onnxruntime_output(out, x), onnxruntime_output(source, x), rtol=1e-4, atol=1e-6)

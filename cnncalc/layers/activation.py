@@ -533,7 +533,7 @@ def onnx_activation(layer: Activation, graph, x: str, rank: int, layout: Layout)
     if kind in ("softmax", "log_softmax"):
         axis = sample_axis(layer, "dim", rank - 1) + 1
         return op("Softmax" if kind == "softmax" else "LogSoftmax", [x], axis=axis)
-    raise layer.fail(f"{kind} has no ONNX form in cnncalc; allowed for export --to onnx: the other activations")
+    return Layer.onnx(layer, graph, [x], (), (), layout)  # a type added without its ONNX form: the base's error
 
 
 def onnx_fused(layer, graph, y: str, rank: int, layout: Layout) -> str:

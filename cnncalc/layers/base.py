@@ -221,8 +221,8 @@ class Layer(abc.ABC):
         batched values named `inputs` (file layout); returns its output value (a list for
         several). A type without an exact ONNX form says so."""
         raise self.fail(
-            f"{self.type_name} has no ONNX form in cnncalc; allowed for export --to onnx: the layer types "
-            "'cnncalc layers' lists, but for this one (export --to pytorch or keras writes it)"
+            f"{self.type_name} has no ONNX form in cnncalc yet; allowed for export --to onnx: the other layer types "
+            "(export --to pytorch or --to keras writes this one)"
         )
 
     def output_count(self) -> int:
