@@ -9,6 +9,7 @@ on the file with onnxruntime's output on the same input (float32, relative 1e-4)
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 import warnings
@@ -323,3 +324,24 @@ def test_exporting_an_imported_model_keeps_its_weights(exported, tmp_path):
     assert done.exit_code == 0, done.output
     x = np.random.default_rng(5).standard_normal((2, *SMALL)).astype(np.float32)
     np.testing.assert_allclose(onnxruntime_output(out, x), onnxruntime_output(source, x), rtol=1e-4, atol=1e-6)
+
+
+def test_readme_onnx_examples_are_real_runs():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", readme, re.DOTALL)
+    shown = [b for b in blocks if b.startswith("small-resnet: input")]
+    assert len(shown) == 1
+    done = CliRunner().invoke(main, ["summary", "examples/small-resnet.onnx", "--depth", "1"])
+    assert [line.rstrip() for line in shown[0].strip().splitlines()] == [line.rstrip() for line in done.stdout.strip().splitlines()]
+    imported = [b for b in blocks if b.startswith("name small-resnet")]
+    assert len(imported) == 1
+    done = CliRunner().invoke(main, ["import", "examples/small-resnet.onnx", "--to", "dsl"])
+    assert done.stdout.startswith(imported[0])
+
+
+def test_the_shipped_example_equals_onnxruntime():
+    path = EXAMPLES / "small-resnet.onnx"
+    assert path.stat().st_size < 200 * 1024
+    x = np.random.default_rng(6).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    expected = onnxruntime_output(path, x)
+    np.testing.assert_allclose(cnncalc_output(cnncalc.load(path), x), expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
