@@ -91,7 +91,7 @@ class SmallUNet(nn.Module):
 class SegHead(nn.Module):
     """A segmentation head: features at 1/8, upsampled back by Resize (bilinear, then
     nearest), with a reflect Pad, a hardswish/hardsigmoid squeeze-excitation gate
-    (GlobalAveragePool, broadcasting Mul), a ReduceMean, a LayerNorm, a Linear on 3 axes
+    (GlobalAveragePool, broadcasting Mul), Split and Concat, a ReduceMean, a LayerNorm, a Linear on 3 axes
     (MatMul + Add), a view(x.size(0), -1) (Shape -> Gather -> Concat -> Reshape) and Softmax."""
 
     def __init__(self):
@@ -108,6 +108,8 @@ class SegHead(nn.Module):
 
     def forward(self, x):
         y = self.act(self.body(self.pad(F.relu6(self.stem(x)))))
+        first, second = y.split([10, 14], 1)  # Split, then Concat: a channel shuffle
+        y = torch.cat([second, first], 1)
         y = y * self.gate(F.adaptive_avg_pool2d(y, 1))
         up = F.interpolate(self.deep(y), scale_factor=4.0, mode="bilinear", align_corners=False)
         near = F.interpolate(self.classes(up), scale_factor=2.0, mode="nearest")
@@ -345,3 +347,11 @@ def test_the_shipped_example_equals_onnxruntime():
     x = np.random.default_rng(6).standard_normal((3, 3, 32, 32)).astype(np.float32)
     expected = onnxruntime_output(path, x)
     np.testing.assert_allclose(cnncalc_output(cnncalc.load(path), x), expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+
+
+def test_export_without_the_onnx_package_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    done = CliRunner().invoke(main, ["export", "examples/lenet5.yaml", "--to", "onnx", "-o", str(tmp_path / "x.onnx")])
+    assert done.exit_code == 2
+    assert "pip install 'cnncalc[onnx]'" in done.output
+    assert not (tmp_path / "x.onnx").exists()

@@ -943,6 +943,25 @@ def pad(reader: Reader, node, attrs):
     return Mapped("pad", values)
 
 
+@handles("Split")
+def split(reader: Reader, node, attrs):
+    shape = reader.shape(node.input[0])
+    axis = attrs.get("axis", 0) % len(shape)
+    if axis == 0:
+        raise Unsupported("a split of the batch axis; supported: an axis of a sample")
+    count = len([o for o in node.output if o])
+    if "split" in attrs:
+        sizes = [int(v) for v in attrs["split"]]
+    elif len(node.input) > 1 and node.input[1]:
+        sizes = [int(v) for v in reader.const(node, 1, "split sizes")]
+    else:  # equal parts, the last smaller (opset 18's num_outputs rule)
+        part = -(-shape[axis] // count)
+        sizes = [min(part, shape[axis] - i * part) for i in range(count)]
+    if len(sizes) < 2:
+        return None  # one part: the input itself
+    return Mapped("split", {"sizes": sizes, "axis": axis})
+
+
 @handles("LayerNormalization")
 def layernorm(reader: Reader, node, attrs):
     shape = reader.shape(node.input[0])
