@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
@@ -101,7 +101,11 @@ def parse(text: str, path: str, is_yaml: bool | None = None) -> NetworkSpec:
 
 
 def read_spec(source: Source) -> NetworkSpec:
-    """The network as written in a FILE argument, '-' or -e TEXT."""
+    """The network as written in a FILE argument, '-' or -e TEXT. An ONNX model's is its
+    layers without their weights (`convert` of a model prints what `import` does)."""
+    if source.expression is None and onnxformat.is_onnx(source.path):
+        spec, _ = onnxformat.read(source.path)
+        return replace(spec, layers=[replace(layer, tensors={}) for layer in spec.layers])
     text, path = read_text(source)
     if source.expression is not None:
         return parse(text, path, is_yaml=False)
