@@ -91,7 +91,7 @@ class SmallUNet(nn.Module):
 class SegHead(nn.Module):
     """A segmentation head: features at 1/8, upsampled back by Resize (bilinear, then
     nearest), with a reflect Pad, a hardswish/hardsigmoid squeeze-excitation gate
-    (GlobalAveragePool, broadcasting Mul), Split and Concat, a ReduceMean, a LayerNorm, a Linear on 3 axes
+    (GlobalAveragePool, broadcasting Mul), Split and Concat, a Slice (crop), a ReduceMean, a LayerNorm, a Linear on 3 axes
     (MatMul + Add), a view(x.size(0), -1) (Shape -> Gather -> Concat -> Reshape) and Softmax."""
 
     def __init__(self):
@@ -112,6 +112,7 @@ class SegHead(nn.Module):
         y = torch.cat([second, first], 1)
         y = y * self.gate(F.adaptive_avg_pool2d(y, 1))
         up = F.interpolate(self.deep(y), scale_factor=4.0, mode="bilinear", align_corners=False)
+        up = up[:, :, 2:-2, 1:]  # Slice: a crop
         near = F.interpolate(self.classes(up), scale_factor=2.0, mode="nearest")
         pooled = near.mean((2, 3), keepdim=True)
         z = self.proj(self.norm(pooled.reshape(pooled.size(0), 1, 5)))
@@ -355,3 +356,21 @@ def test_export_without_the_onnx_package_names_the_extra(monkeypatch, tmp_path):
     assert done.exit_code == 2
     assert "pip install 'cnncalc[onnx]'" in done.output
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("name", ["lenet5.yaml", "tiny-resnet.yaml", "fpn.yaml", "siamese.yaml"])
+def test_export_then_read_back_gives_the_same_totals(name, tmp_path):
+    """cnncalc -> ONNX -> cnncalc: the same parameters (shared weights counted once), MACs,
+    FLOPs and output shapes (a global pool without its size-1 axes comes back as the pool
+    and a Flatten)."""
+    out = tmp_path / "model.onnx"
+    done = CliRunner().invoke(main, ["export", str(EXAMPLES / name), "--to", "onnx", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    before = cnncalc.summary(cnncalc.load(EXAMPLES / name)).to_dict()
+    after = cnncalc.summary(cnncalc.load(out)).to_dict()
+    keys = ("params", "trainable_params", "running_stats", "macs", "flops")  # memory: a layer may become two
+    assert {k: after["totals"][k] for k in keys} == {k: before["totals"][k] for k in keys}
+    assert after["layers"][-1]["output_shape"] == before["layers"][-1]["output_shape"]
+    shapes = {row["name"]: row["output_shape"] for row in after["layers"]}
+    written = [row for row in before["layers"] if row["type"] != "global_avgpool"]  # see above
+    assert all(shapes[row["name"]] == row["output_shape"] for row in written)  # the names are kept

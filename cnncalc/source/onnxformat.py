@@ -128,6 +128,7 @@ class Reader:
         self.taken: set[str] = set()
         self.layers: list[LayerSpec] = []
         self.weights: dict[str, Any] = {}
+        self.owners: dict[tuple, str] = {}  # a layer's initializer names -> the layer (for shared weights)
         self.products: set[str] = set()  # layers read from a MatMul: a constant added next is their bias
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
@@ -229,15 +230,22 @@ class Reader:
             return
         refs = mapped.inputs if mapped.inputs is not None else [node.input[0]]
         sources = [self.value(r, where) for r in refs]
-        name = self.fresh(mapped.name or self.name_of(node))
+        weights = tuple(i for i in node.input[1:] if i in self.constants) if mapped.tensors else ()
+        shared = weights in self.owners  # the same initializers as an earlier layer: its weights, applied again
+        name = self.fresh(self.name_of(node) if shared or not mapped.name else mapped.name)
         spec = LayerSpec(Written(mapped.type, where), where, name=Written(name, where))
         spec.attrs = {k: Written(v, where) for k, v in mapped.attrs.items()}
-        previous = self.layers[-1].name.value if self.layers else next(iter(self.values.values()))
-        if sources != [previous]:  # the previous layer is read by default
+        previous = self.layers[-1].name.value if self.layers else INPUT  # what a layer reads by default
+        if sources != [previous]:
             spec.inputs = [Written(s, where) for s in sources]
-        spec.tensors = {k: Written(v, where) for k, v in mapped.tensors.items()}
-        for key, array in mapped.tensors.items():
-            self.weights[f"{name}.{key}"] = array
+        if weights and shared:
+            spec.share = Written(self.owners[weights], where)
+        else:
+            if weights:
+                self.owners[weights] = name
+            spec.tensors = {k: Written(v, where) for k, v in mapped.tensors.items()}
+            for key, array in mapped.tensors.items():
+                self.weights[f"{name}.{key}"] = array
         self.infer(spec, sources)
         self.layers.append(spec)
         outputs = [o for o in node.output if o]
@@ -960,6 +968,30 @@ def split(reader: Reader, node, attrs):
     if len(sizes) < 2:
         return None  # one part: the input itself
     return Mapped("split", {"sizes": sizes, "axis": axis})
+
+
+@handles("Slice")
+def slice_(reader: Reader, node, attrs):
+    """A slice of spatial axes with step 1 (`skip[:, :, a:b, c:d]`) is a crop."""
+    import numpy as np
+
+    shape = reader.shape(node.input[0])
+    starts = [int(v) for v in reader.const(node, 1, "starts")]
+    ends = [int(v) for v in reader.const(node, 2, "ends")]
+    axes = [int(v) for v in reader.const(node, 3, "axes", required=False)] if len(node.input) > 3 and node.input[3] \
+        else list(range(len(starts)))
+    steps = reader.const(node, 4, "steps", required=False) if len(node.input) > 4 and node.input[4] else np.ones(len(starts))
+    pairs = [[0, 0] for _ in shape[2:]]
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis %= len(shape)
+        size = shape[axis]
+        begin = min(max(start + size if start < 0 else start, 0), size)
+        stop = min(max(end + size if end < 0 else end, 0), size)
+        if axis < 2 or int(step) != 1 or stop <= begin:
+            raise Unsupported(f"a slice of axis {axis} from {start} to {end} by {int(step)}; supported: a crop of the "
+                              "spatial axes (axis 2 on) by step 1")
+        pairs[axis - 2] = [begin, size - stop]
+    return Mapped("crop", {"cropping": pairs})
 
 
 @handles("LayerNormalization")
