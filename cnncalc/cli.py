@@ -438,18 +438,59 @@ def convert(file, expression, target) -> None:
     run_safely(act)
 
 
+@main.command("import")
+@click.argument("file")
+@click.option("--to", "target", type=click.Choice(("yaml", "dsl")), default="yaml", show_default=True, help="The format to write.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="The input shape when the model's is dynamic, e.g. 3x224x224.")
+@click.option("--weights", "weights_out", metavar="W.npz", help="Also write the model's weights, for run --weights W.npz.")
+def import_(file, target, input_shape, weights_out) -> None:
+    """Print an ONNX model (.onnx) as a cnncalc file: its layers, names and shapes (the
+    weights stay in the model, or go to --weights W.npz)."""
+
+    def act():
+        from dataclasses import replace
+
+        from .forward.arrays import save_outputs
+        from .source import onnxformat
+        from .source.reading import input_override
+        from .source.writers import to_dsl, to_yaml
+
+        if not onnxformat.is_onnx(file):
+            raise CnnError(f"import reads an ONNX model (.onnx); received '{file}' (cnncalc's own files need no import)")
+        spec, weights = onnxformat.read(file, input_override(input_shape))
+        bare = replace(spec, layers=[replace(layer, tensors={}) for layer in spec.layers])
+        if weights_out is not None:
+            save_outputs(weights_out, weights, protect=(file,))
+        click.echo(to_yaml(bare) if target == "yaml" else to_dsl(bare), nl=False)
+
+    run_safely(act)
+
+
 @main.command()
 @click.argument("file", required=False)
 @click.option("-e", "expression", metavar="TEXT", help="The network as DSL text instead of FILE.")
-@click.option("--to", "target", type=click.Choice(("pytorch", "keras")), required=True, help="The framework.")
+@click.option("--to", "target", type=click.Choice(("pytorch", "keras", "onnx")), required=True, help="The framework.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
-def export(file, expression, target, input_shape) -> None:
-    """Python code that builds the same network in PyTorch (class Net) or Keras (build_model())."""
+@click.option("-o", "--output", "output", metavar="OUT.onnx", help="--to onnx: the model file to write.")
+@click.option("--weights", metavar="W.npz", help="--to onnx: weights keyed LAYER.weight, ... (others as cnncalc run draws them).")
+def export(file, expression, target, input_shape, output, weights) -> None:
+    """Python code that builds the same network in PyTorch (class Net) or Keras (build_model());
+    with --to onnx, an ONNX model with weights, written to -o OUT.onnx."""
 
     def act():
         from .export import to_keras, to_pytorch
 
         network = load_network(source_of(file, expression), input_shape)
+        if target == "onnx":
+            from .export.onnx import export_onnx
+            from .forward.arrays import load_weights
+
+            if not output:
+                raise CnnError("--to onnx writes a file: give it with -o OUT.onnx")
+            export_onnx(network, load_weights(weights, "float32") if weights else {}, output, protect=(file, weights))
+            return None
+        if output is not None or weights is not None:
+            raise CnnError(f"-o and --weights are for --to onnx; --to {target} prints code on standard output")
         click.echo(to_pytorch(network) if target == "pytorch" else to_keras(network), nl=False)
 
     run_safely(act)

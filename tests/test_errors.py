@@ -27,12 +27,15 @@ from helpers import expected_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_DIR = ROOT / "tests" / "bad"
-BAD = sorted([*BAD_DIR.glob("*.yaml"), *BAD_DIR.glob("*.dsl"), *BAD_DIR.glob("*.cmd")])
+BAD = sorted([*BAD_DIR.glob("*.yaml"), *BAD_DIR.glob("*.dsl"), *BAD_DIR.glob("*.cmd")])  # .onnx cases run from .cmd
 CATALOGUE = ROOT / "docs" / "errors.md"
 CATALOGUE_EN = {key: texts["en"] for key, texts in MESSAGES.items()}
 
 # Messages no input file or command line can cause on a working machine, and why.
 NOT_CATALOGUED = {
+    ("onnx.py", "writing ONNX files needs the onnx package"): "depends on what is installed; tests/test_onnx.py checks it",
+    ("onnxformat.py", "reading ONNX files needs the onnx package"): "depends on what is installed; tests/test_onnx.py checks it",
+    ("onnxformat.py", "cannot read {}: {}"): "the system refuses to read a regular file (permissions, I/O)",
     ("reading.py", "cannot read {}: {}"): "the file exists but the system refuses to read it (permissions, I/O)",
     ("files.py", "cannot write {}: {}"): "the disk fails between creating the file and renaming it",
     ("diagram.py", "writing PNG needs cairosvg"): "depends on what is installed; tests/test_diagram.py checks it",

@@ -87,6 +87,9 @@ class Activation(Layer):
         options = "".join(f", {key}={value!r}" for key, value in self.options().items())
         return tensor if function is None else f"{function}({tensor}{options})"
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        return onnx_activation(self, graph, inputs[0], len(shapes[0]) + 1, layout)
+
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", self.keras_layer()),))
 
@@ -657,3 +660,46 @@ class KerasActivation(Layer):
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Activation", self.keras_function)),))
+def onnx_activation(layer: Activation, graph, x: str, rank: int, layout: Layout) -> str:
+    """An activation as ONNX nodes (opset 17) on the batched value x of `rank` axes."""
+    kind, op = layer.type_name, graph.op
+    half = lambda: graph.const(0.5, "float32")  # noqa: E731
+    one = lambda: graph.const(1.0, "float32")  # noqa: E731
+    simple = {"identity": "Identity", "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus",
+              "softsign": "Softsign", "selu": "Selu", "hardswish": "HardSwish"}
+    if kind in simple:
+        return op(simple[kind], [x])
+    if kind == "relu6":
+        return op("Clip", [x, graph.const(0.0, "float32"), graph.const(6.0, "float32")])
+    if kind == "leaky_relu":
+        return op("LeakyRelu", [x], alpha=float(layer["negative_slope"]))
+    if kind == "elu":
+        return op("Elu", [x], alpha=float(layer["alpha"]))
+    if kind == "hardsigmoid":
+        return op("HardSigmoid", [x], alpha=1 / 6, beta=0.5)
+    if kind == "silu":
+        return op("Mul", [x, op("Sigmoid", [x])])
+    if kind == "mish":
+        return op("Mul", [x, op("Tanh", [op("Softplus", [x])])])
+    if kind == "gelu":
+        if layer["approximate"] == "tanh":
+            cube = op("Mul", [graph.const(0.044715, "float32"), op("Mul", [x, op("Mul", [x, x])])])
+            inner = op("Mul", [graph.const(0.7978845608028654, "float32"), op("Add", [x, cube])])
+            return op("Mul", [op("Mul", [half(), x]), op("Add", [one(), op("Tanh", [inner])])])
+        erf = op("Erf", [op("Div", [x, graph.const(1.4142135623730951, "float32")])])
+        return op("Mul", [op("Mul", [half(), x]), op("Add", [one(), erf])])
+    if kind == "prelu":
+        slope = graph.tensor("weight")
+        if slope.size > 1 and not layout.channels_last and rank > 2:
+            slope = slope.reshape(-1, *[1] * (rank - 2))
+        return op("PRelu", [x, graph.weight("weight", slope)])
+    if kind in ("softmax", "log_softmax"):
+        axis = sample_axis(layer, "dim", rank - 1) + 1
+        return op("Softmax" if kind == "softmax" else "LogSoftmax", [x], axis=axis)
+    return Layer.onnx(layer, graph, [x], (), (), layout)  # a type added without its ONNX form: the base's error
+
+
+def onnx_fused(layer, graph, y: str, rank: int, layout: Layout) -> str:
+    """A conv or linear layer's fused activation (Keras's activation=) after its output."""
+    fused = layer.fused()
+    return y if fused is None else onnx_activation(fused, graph, y, rank, layout)

@@ -278,6 +278,14 @@ class Layer(abc.ABC):
         """(low, high) when its input holds integer indices from low to high - 1 (an
         embedding's), which `run` then draws for a network input it reads; None for values."""
         return None
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """This layer as ONNX nodes added to `graph` (export/onnx.OnnxGraph), reading the
+        batched values named `inputs` (file layout); returns its output value (a list for
+        several). A type without an exact ONNX form says so."""
+        raise self.fail(
+            f"{self.type_name} has no ONNX form in cnncalc yet; allowed for export --to onnx: the other layer types "
+            "(export --to pytorch or --to keras writes this one)"
+        )
 
     def output_count(self) -> int:
         """How many values the layer returns (split and chunk: several, read as NAME.i)."""

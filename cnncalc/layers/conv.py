@@ -301,6 +301,31 @@ class Conv(Windowed, FusedActivation):
         )
         return self.with_activation(kernel, out, layout, batch, itemsize)
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Conv (channels first) with PyTorch's weight layout; a padding mode other than
+        zeros is a Pad before it."""
+        from .activation import onnx_fused
+
+        rank = len(shapes[0]) + 1
+        channels, spatial = layout.split(shapes[0])
+        _, groups = self.channels(channels)
+        windows = self.windows(spatial)
+        x = graph.first(inputs[0], rank, layout)
+        pads = [w.before for w in windows] + [w.after for w in windows]
+        mode = self.values.get("padding_mode", "zeros")
+        if mode != "zeros" and any(pads):
+            modes = {"reflect": "reflect", "replicate": "edge"}
+            if mode not in modes:
+                raise self.fail(f"padding_mode '{mode}' has no ONNX form at opset 17; allowed for export --to onnx: "
+                                "zeros, reflect, replicate", "padding_mode")
+            half = len(windows)
+            x = graph.op("Pad", [x, graph.const([0, 0, *pads[:half], 0, 0, *pads[half:]])], mode=modes[mode])
+            pads = [0] * len(pads)
+        args = [x, graph.weight("weight")] + ([graph.weight("bias")] if graph.has("bias") else [])
+        y = graph.op("Conv", args, kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                     dilations=[w.dilation for w in windows], pads=pads, group=groups)
+        return onnx_fused(self, graph, graph.back(y, rank, layout), rank, layout)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         channels, spatial = layout.split(shapes[0])
         windows = self.windows(spatial)
@@ -498,6 +523,9 @@ class SeparableConv(Conv):
         pointwise, depthwise = positions * middle * out, positions * middle * kernel
         middle_grad = grads.any_input or grads.weights
         return 2 * pointwise * (grads.weights + middle_grad) + 2 * depthwise * (grads.any_input + grads.weights)
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        raise self.fail("separable convolutions have no ONNX form in cnncalc yet; allowed for export --to onnx: a "
+                        "depthwise_conv and a 1x1 conv written as two layers")
 
     def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
         """The SeparableConv helper module: depthwise then pointwise, PyTorch's names."""
@@ -677,6 +705,21 @@ class ConvTranspose(Conv):
             sizes.append((n - 1) * s - 2 * p + d * (k - 1) + max(0, extra + p - after) + 1)
         full = out_channels * product(sizes)
         return full if full != product(facts.output_shape) else None
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """ConvTranspose: ONNX's pads crop the full result as cnncalc's windows do
+        (positions [before, full - after + output_padding))."""
+        from .activation import onnx_fused
+
+        rank = len(shapes[0]) + 1
+        channels, spatial = layout.split(shapes[0])
+        _, groups = self.channels(channels)
+        windows = self.transposed_windows(spatial)
+        x = graph.first(inputs[0], rank, layout)
+        args = [x, graph.weight("weight")] + ([graph.weight("bias")] if graph.has("bias") else [])
+        y = graph.op("ConvTranspose", args, kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                     dilations=[w.dilation for w in windows], pads=[w.before for w in windows] + [w.after for w in windows],
+                     output_padding=[w.output_padding for w in windows], group=groups)
+        return onnx_fused(self, graph, graph.back(y, rank, layout), rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch pads both sides alike: pad by the smaller side, crop the rest exactly.

@@ -102,6 +102,20 @@ class Linear(Layer, FusedActivation):
         weight only for the input's; then the fused activation's."""
         kept = ((Saved(Keep.INPUT),) if grads.weights else ()) + ((Saved(Keep.WEIGHT, tensor="weight"),) if grads.any_input else ())
         return kept + self.fused_saved(shapes, facts, layout, grads)
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Gemm with PyTorch's (out, in) weight on 2 axes; MatMul by its transpose
+        (LAYER.weight.T) and Add on more."""
+        from .activation import onnx_fused
+
+        rank = len(shapes[0]) + 1
+        if rank == 2:
+            args = [inputs[0], graph.weight("weight")] + ([graph.weight("bias")] if graph.has("bias") else [])
+            y = graph.op("Gemm", args, transB=1)
+        else:
+            y = graph.op("MatMul", [inputs[0], graph.weight("weight.T", graph.tensor("weight").T)])
+            if graph.has("bias"):
+                y = graph.op("Add", [y, graph.weight("bias")])
+        return onnx_fused(self, graph, y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         module = call("nn.Linear", shapes[0][-1], self["out"], bias=False if not self["bias"] else None).named("in_features", "out_features")
@@ -289,6 +303,21 @@ class BatchNorm(Norm):
         shift = -tensors["running_mean"] * scale + (tensors["bias"] if "bias" in tensors else 0)
         return scale, shift
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """BatchNormalization with the running statistics (inference), channels first."""
+        if not graph.has("running_mean"):
+            raise self.fail("without running statistics it normalises by each batch's own; allowed for export --to "
+                            "onnx: track_running_stats=true", "track_running_stats")
+        rank = len(shapes[0]) + 1
+        channels = self.channels_of(shapes[0], layout)
+        ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+        scale = graph.weight("weight") if graph.has("weight") else graph.const(ones, "float32")
+        shift = graph.weight("bias") if graph.has("bias") else graph.const(zeros, "float32")
+        x = graph.first(inputs[0], rank, layout)
+        y = graph.op("BatchNormalization", [x, scale, shift, graph.weight("running_mean"), graph.weight("running_var")],
+                     epsilon=float(self["eps"]))
+        return graph.back(y, rank, layout)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         shape = shapes[0]
         affine, track = self.torch_affine(), self["track_running_stats"]
@@ -366,6 +395,9 @@ class InstanceNorm(BatchNorm):
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(1, x.ndim) if a != axis)  # per sample and channel
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        raise self.fail("instance normalisation has no ONNX form in cnncalc yet; allowed for export --to onnx: batchnorm, layernorm")
+
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         """Instance normalisation is group normalisation with one channel per group."""
         if self["track_running_stats"]:
@@ -435,6 +467,13 @@ class LayerNorm(Norm):
     def normalised(self, shape: Shape) -> Shape:
         wanted = self["shape"]
         return (shape[-1],) if wanted is None else (wanted if isinstance(wanted, tuple) else (wanted,))
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """LayerNormalization over the trailing normalised axes."""
+        size = self.normalised(shapes[0])
+        scale = graph.weight("weight") if graph.has("weight") else graph.const(np.ones(size, np.float32), "float32")
+        args = [inputs[0], scale] + ([graph.weight("bias")] if graph.has("bias") else [])
+        return graph.op("LayerNormalization", args, axis=-len(size), epsilon=float(self["eps"]))
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         scale, center = self.learns()

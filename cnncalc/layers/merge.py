@@ -78,6 +78,11 @@ class Elementwise(Merge):
             left_grad = left_grad or grads.inputs[index]
             left_shape = broadcast(left_shape, shapes[index])
         return tuple(kept)
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        y = inputs[0]
+        for x in inputs[1:]:
+            y = graph.op("Mul" if self.operation == "multiply" else "Add", [y, x])
+        return y
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """a + b (or a * b) broadcasts from the last axis, so inputs of different ranks
@@ -128,6 +133,10 @@ class Concat(Merge):
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """CatBackward needs only sizes."""
         return ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        rank = len(shapes[0])
+        axis = layout.channel_axis(rank) if self["axis"] is None else sample_axis(self, "axis", rank)
+        return graph.op("Concat", list(inputs), axis=axis + 1)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         if self["axis"] is None:

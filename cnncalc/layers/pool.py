@@ -114,6 +114,20 @@ class Pool(Windowed):
         if self.reduction == "max":
             kept.append(Saved(Keep.NEW, product(facts.output_shape), "int64"))
         return tuple(kept)
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """MaxPool or AveragePool (channels first); TensorFlow's 'same' average leaves the
+        padding out of the count, as count_include_pad=0 does."""
+        rank = len(shapes[0]) + 1
+        windows = self.windows(layout.split(shapes[0])[1])
+        options = dict(kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                       pads=[w.before for w in windows] + [w.after for w in windows], ceil_mode=int(windows[0].ceil_mode))
+        x = graph.first(inputs[0], rank, layout)
+        if self.reduction == "max":
+            y = graph.op("MaxPool", [x], dilations=[w.dilation for w in windows], **options)
+        else:
+            include = bool(self.values.get("count_include_pad")) and not isinstance(self["padding"], str)
+            y = graph.op("AveragePool", [x], count_include_pad=int(include), **options)
+        return graph.back(y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch's pooling as written; TensorFlow's 'same' as symmetric padding where it
@@ -372,6 +386,19 @@ class AdaptivePool(Pool):
             return ()
         indices = (Saved(Keep.NEW, product(facts.output_shape), "int64"),) if self.reduction == "max" else ()
         return (Saved(Keep.INPUT), *indices)
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Where each output size divides the input's, the bins are windows of in/out at
+        stride in/out: a plain pool, exactly. Uneven bins have no ONNX operator."""
+        rank = len(shapes[0]) + 1
+        spatial, sizes = layout.split(shapes[0])[1], layout.split(out)[1]
+        if any(n % m for n, m in zip(spatial, sizes)):
+            raise self.fail(f"bins of uneven size ({'x'.join(map(str, spatial))} into {'x'.join(map(str, sizes))}) have no "
+                            "ONNX operator; allowed for export --to onnx: output sizes dividing the input's", "output_size")
+        steps = [n // m for n, m in zip(spatial, sizes)]
+        x = graph.first(inputs[0], rank, layout)
+        op = "MaxPool" if self.reduction == "max" else "AveragePool"
+        y = graph.op(op, [x], kernel_shape=steps, strides=steps)
+        return graph.back(y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         kind = self.reduction.capitalize()
@@ -434,6 +461,11 @@ class GlobalPool(Pool):
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """mean keeps nothing (only sizes); amax keeps its input and its result."""
         return (Saved(Keep.INPUT), Saved(Keep.OUTPUT)) if self.reduction == "max" else ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        rank = len(shapes[0]) + 1
+        x = graph.first(inputs[0], rank, layout)
+        y = graph.op("GlobalMaxPool" if self.reduction == "max" else "GlobalAveragePool", [x])
+        return graph.back(y, rank, layout) if self["keepdims"] else graph.op("Flatten", [y], axis=1)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         axes = tuple(range(2, len(shapes[0]) + 1))

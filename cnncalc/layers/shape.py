@@ -54,6 +54,8 @@ class Flatten(Layer):
         """A view (in a channels_last file too: PyTorch keeps the tensors channels-last in
         memory from the first movedim on, so moving them back is contiguous): nothing kept."""
         return ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        return graph.op("Reshape", [inputs[0], graph.const([-1, *out])])  # the same values in the same order
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         start, end = self["start_dim"], self["end_dim"]
@@ -111,6 +113,8 @@ class Reshape(Layer):
         """A view (in a channels_last file too: PyTorch keeps the tensors channels-last in
         memory from the first movedim on, so moving them back is contiguous): nothing kept."""
         return ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        return graph.op("Reshape", [inputs[0], graph.const([-1, *out])])  # the same values in the same order
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(None, "{x}.reshape(len({x}), " + ", ".join(map(str, out)) + ")", FILE)
@@ -273,6 +277,8 @@ class Dropout(Layer):
         keeps that mask (nothing with p = 0). CUDA's fused kernel keeps a one-byte mask
         instead: not modelled."""
         return () if self["p"] == 0 else (Saved(Keep.NEW, product(shapes[0])),)
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        return graph.op("Identity", [inputs[0]])  # inference
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.Dropout", self["p"] if self["p"] != 0.5 else None).named("p"))
@@ -371,6 +377,17 @@ class Pad(Spatial):
         """Reflection and replication padding keep their input; constant and circular
         padding (slices and a concatenation) need only sizes."""
         return (Saved(Keep.INPUT),) if self["mode"] in ("reflect", "replicate") else ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        modes = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
+        if self["mode"] not in modes:
+            raise self.fail(f"mode '{self['mode']}' has no ONNX form at opset 17; allowed for export --to onnx: "
+                            "constant, reflect, replicate", "mode")
+        rank = len(shapes[0]) + 1
+        pairs = self.pairs("padding", rank - 2)
+        x = graph.first(inputs[0], rank, layout)
+        pads = graph.const([0, 0, *(a for a, _ in pairs), 0, 0, *(b for _, b in pairs)])
+        args = [x, pads] + ([graph.const(float(self["value"]), "float32")] if self["mode"] == "constant" else [])
+        return graph.back(graph.op("Pad", args, mode=modes[self["mode"]]), rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -448,6 +465,14 @@ class Crop(Spatial):
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """A slice of the input (a view): nothing kept."""
         return ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        channels, spatial = layout.split(shapes[0])
+        pairs = self.crop_pairs(spatial)
+        first = 1 if layout.channels_last else 2  # the first spatial axis of the batched value
+        axes = list(range(first, first + len(spatial)))
+        starts = [a for a, _ in pairs]
+        ends = [n - b for n, (_, b) in zip(spatial, pairs)]
+        return graph.op("Slice", [inputs[0], graph.const(starts), graph.const(ends), graph.const(axes)])
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -560,6 +585,28 @@ class Upsample(Spatial):
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """Interpolation's backward (every mode) needs only sizes."""
         return ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Resize with PyTorch's coordinate rules: the scale when one is given (it sets the
+        sampling positions), else the size."""
+        rank = len(shapes[0]) + 1
+        mode = self["mode"]
+        if mode in ("nearest", "nearest-exact"):
+            exact = mode == "nearest-exact"
+            options = dict(mode="nearest", coordinate_transformation_mode="half_pixel" if exact else "asymmetric",
+                           nearest_mode="round_prefer_ceil" if exact else "floor")
+        else:
+            options = dict(mode="cubic" if mode == "bicubic" else "linear",
+                           coordinate_transformation_mode="align_corners" if self["align_corners"] else "pytorch_half_pixel")
+            if mode == "bicubic":
+                options["cubic_coeff_a"] = -0.75
+        x = graph.first(inputs[0], rank, layout)
+        if self["size"] is None:
+            scales = graph.const([1.0, 1.0, *self.per_dim("scale", rank - 2)], "float32")
+            y = graph.op("Resize", [x, "", scales], **options)
+        else:
+            sizes = graph.const([1, 1, *layout.split(out)[1]])
+            y = graph.op("Resize", [x, "", graph.const([], "float32"), sizes], **options)
+        return graph.back(y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -694,6 +741,9 @@ class PixelShuffle(Spatial):
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """A rearranging copy: nothing kept."""
         return ()
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        x = graph.first(inputs[0], 4, layout)
+        return graph.back(graph.op("DepthToSpace", [x], blocksize=self["factor"], mode="CRD"), 4, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.PixelShuffle", self["factor"]).named("upscale_factor"), wants=CHANNELS_FIRST)

@@ -79,6 +79,12 @@ class Cut(Layer):
     def torch_axis(self, rank: int, layout: Layout) -> int:
         return self.axis(rank, layout) + 1
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        shape = shapes[0]
+        axis = self.axis(len(shape), layout)
+        parts = self.parts(shape[axis], shape)
+        return graph.op("Split", [inputs[0], graph.const(list(parts))], outputs=len(parts), axis=axis + 1)
+
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         shape = shapes[0]
         sizes = self.parts(shape[self.axis(len(shape), layout)], shape)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
 from ..graph import Network, NetworkSpec, build, parse_shape
-from . import dsl, yamlformat
+from . import dsl, onnxformat, yamlformat
 from .blocks import expand
 from .yamltree import check_printable, location_of
 
@@ -101,7 +101,11 @@ def parse(text: str, path: str, is_yaml: bool | None = None) -> NetworkSpec:
 
 
 def read_spec(source: Source) -> NetworkSpec:
-    """The network as written in a FILE argument, '-' or -e TEXT."""
+    """The network as written in a FILE argument, '-' or -e TEXT. An ONNX model's is its
+    layers without their weights (`convert` of a model prints what `import` does)."""
+    if source.expression is None and onnxformat.is_onnx(source.path):
+        spec, _ = onnxformat.read(source.path)
+        return replace(spec, layers=[replace(layer, tensors={}) for layer in spec.layers])
     text, path = read_text(source)
     if source.expression is not None:
         return parse(text, path, is_yaml=False)
@@ -127,5 +131,9 @@ def load_spec(spec: NetworkSpec, input_shape: tuple[int, ...] | None = None) -> 
 
 
 def load_source(source: Source, input_shape: str | None = None) -> Network:
-    """The built network of a FILE argument, '-' or -e TEXT, with --input applied."""
+    """The built network of a FILE argument, '-' or -e TEXT, with --input applied. An ONNX
+    model (.onnx) is read by onnxformat, its weights inline and its inputs already shaped."""
+    if source.expression is None and onnxformat.is_onnx(source.path):
+        spec, _ = onnxformat.read(source.path, input_override(input_shape))
+        return build(spec)
     return load_spec(read_spec(source), input_override(input_shape))

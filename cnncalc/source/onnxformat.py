@@ -1,0 +1,1008 @@
+"""An ONNX model (.onnx) read as a network: its graph mapped onto cnncalc's layers, its
+initializers as the layers' weights.
+
+The file is read with the `onnx` package (the optional extra cnncalc[onnx]). Constant
+subgraphs (Shape -> Gather -> Concat -> Reshape, as PyTorch writes `x.view(x.size(0), -1)`)
+are evaluated here with the shapes ONNX infers; what remains must be an operator with a
+cnncalc layer, or it is an error naming the node, its operator and what is supported.
+Layer names come from the PyTorch module path the exporter leaves in weight names
+(`layer1.0.conv1.weight`) and node names (`/layer1/layer1.0/relu/Relu`), so the module
+structure folds with `--depth`. Errors point at `FILE:N:1`, N being the node's position in
+the graph; the listing of nodes stands in for the source text so the error can quote it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import CnnError, Location
+from ..files import open_input, read_limited
+from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
+from ..layers import Layout
+from .blocks import Group
+
+EXTRA = "cnncalc[onnx]"
+MAX_MODEL_BYTES = 2**31 - 1  # protobuf's own limit on one message; larger models keep their weights outside
+PIECE = re.compile(r"[^\w.\-]")
+
+
+def onnx_module():
+    """The onnx package, or an error naming the extra that installs it."""
+    try:
+        import onnx
+    except ImportError:
+        raise CnnError(f"reading ONNX files needs the onnx package; install it with: pip install '{EXTRA}'") from None
+    return onnx
+
+
+def is_onnx(path: str | None) -> bool:
+    return path is not None and path.lower().endswith(".onnx")
+
+
+class Unsupported(Exception):
+    """A node cnncalc cannot express; the reader adds where and what is supported."""
+
+
+@dataclass
+class Mapped:
+    """What one ONNX node becomes: a layer type with attributes and weights (or nothing
+    when it only passes its input on)."""
+
+    type: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    tensors: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] | None = None  # data inputs, when not the node's first
+    name: str | None = None  # from the weights' names
+
+
+def load_model(path: str, onnx):
+    """The ModelProto of a file, its external data loaded, or a clear error."""
+    stream, size = open_input(path, "file", "an ONNX model (.onnx)")
+    try:
+        with stream:
+            data = read_limited(stream, size, MAX_MODEL_BYTES, path, "an ONNX model")
+    except OSError as exc:
+        raise CnnError(f"cannot read {path}: {exc.strerror or exc}") from None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as exc:  # protobuf's DecodeError and its relatives
+        raise CnnError(
+            f"{path} is not a readable ONNX model (truncated or corrupt: {type(exc).__name__}: {exc}); "
+            "allowed: a complete .onnx file as torch.onnx.export or onnx.save writes it",
+            Location(path, 1, 1),
+        ) from None
+    if not model.graph.node:
+        raise CnnError(f"{path} holds no ONNX graph nodes (empty, truncated or not an ONNX model)", Location(path, 1, 1))
+    external = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        base = os.path.dirname(os.path.abspath(path))
+        try:
+            load_external_data_for_model(model, base)
+        except Exception as exc:  # OSError, or onnx's ValidationError for a path that is no regular file
+            names = ", ".join(
+                sorted({e.value for t in external for e in t.external_data if e.key == "location"})
+            )
+            raise CnnError(
+                f"the weights of {path} are kept in external data ({names}), which is missing or unreadable next to "
+                f"it ({type(exc).__name__}); allowed: the model with its data files in the same directory",
+                Location(path, 1, 1),
+            ) from None
+    return model
+
+
+def listing(graph) -> str:
+    """One line per node: what an error quotes as the node's 'source line'."""
+    return "\n".join(
+        f"{node.op_type} {node.name or '(unnamed)'}: {', '.join(node.input)} -> {', '.join(node.output)}"
+        for node in graph.node
+    ) + "\n"
+
+
+def read(path: str, input_shape: tuple[int, ...] | None = None) -> tuple[NetworkSpec, dict]:
+    """The network of an ONNX file as a spec (no blocks; groups from module paths), and
+    the file's weights keyed LAYER.TENSOR (as --weights takes them)."""
+    onnx = onnx_module()
+    from .reading import remember
+
+    model = load_model(path, onnx)
+    remember(listing(model.graph), path)
+    return Reader(path, model, onnx, input_shape).spec()
+
+
+class Reader:
+    def __init__(self, path: str, model, onnx, input_shape):
+        from onnx import numpy_helper
+
+        self.path, self.model, self.onnx, self.graph = path, model, onnx, model.graph
+        self.to_array = numpy_helper.to_array
+        self.override = input_shape
+        self.constants: dict[str, Any] = {t.name: self.to_array(t) for t in self.graph.initializer}
+        self.values: dict[str, str] = {}  # ONNX value name -> cnncalc value (layer name, NAME.i or input)
+        self.taken: set[str] = set()
+        self.layers: list[LayerSpec] = []
+        self.weights: dict[str, Any] = {}
+        self.owners: dict[tuple, str] = {}  # a layer's initializer names -> the layer (for shared weights)
+        self.products: set[str] = set()  # layers read from a MatMul: a constant added next is their bias
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+    # -- the whole graph ---------------------------------------------------------------
+    def spec(self) -> tuple[NetworkSpec, dict]:
+        if self.opset and self.opset < 7:
+            raise CnnError(f"the model uses ONNX opset {self.opset}; allowed: opset 7 or later", Location(self.path, 1, 1))
+        inputs = self.read_inputs()
+        self.shapes = {name: shape for name, shape in inputs.items()}  # cnncalc value -> sample shape
+        first = Location(self.path, 1, 1)
+        for index, node in enumerate(self.graph.node):
+            self.node(index, node)
+        if not self.layers:
+            raise CnnError("the model has no layers once its constants are evaluated (it computes nothing from its input)", first)
+        outputs = [self.value(o.name, first) for o in self.graph.output]
+        several = len(inputs) > 1
+        if several:
+            fields = {name: Written(list(shape), first) for name, shape in inputs.items()}
+            input_written, inputs_written = None, Written(dict(fields), first, fields=fields)
+        else:
+            input_written, inputs_written = Written(list(next(iter(inputs.values()))), first), None
+        last = self.layers[-1].name.value
+        written_outputs = None
+        if outputs != [last]:
+            items = [Written(o, first) for o in outputs]
+            written_outputs = Written(outputs, first, items=items)
+        name = self.graph.name
+        if name in ("", "main_graph", "torch_jit", "torch-jit-export"):  # exporters' defaults
+            name = os.path.splitext(os.path.basename(self.path))[0]
+        spec = NetworkSpec(self.path, input_written, self.layers, name=name, inputs=inputs_written,
+                           outputs=written_outputs, groups=self.groups())
+        return spec, self.weights
+
+    def read_inputs(self) -> dict[str, tuple[int, ...]]:
+        """The graph's inputs (initializers listed as inputs are weights, not inputs) by
+        cnncalc name, per sample: the first axis is the batch."""
+        where = Location(self.path, 1, 1)
+        real = [i for i in self.graph.input if i.name not in self.constants]
+        if not real:
+            raise CnnError("the model has no input besides its weights", where)
+        if self.override is not None and len(real) != 1:
+            raise CnnError(f"--input sets the shape of a model with one input; this one has {len(real)}", Location("--input", 1, 1))
+        inputs = {}
+        for value in real:
+            dims = []
+            kind = value.type.WhichOneof("value")
+            if kind != "tensor_type" or not value.type.tensor_type.HasField("shape"):
+                raise CnnError(f"the input '{value.name}' has no tensor shape; give it with --input, e.g. --input 3x224x224", where)
+            for dim in value.type.tensor_type.shape.dim:
+                dims.append(dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None)
+            if len(dims) < 2:
+                raise CnnError(f"the input '{value.name}' has {len(dims)} ax{'is' if len(dims) == 1 else 'es'}; allowed: a batch axis and 1 to 4 more", where)
+            name = INPUT if len(real) == 1 else self.fresh(PIECE.sub("_", value.name) or "input")
+            self.values[value.name] = name
+            if self.override is not None:
+                if len(self.override) != len(dims) - 1:
+                    raise CnnError(
+                        f"--input has {len(self.override)} axes but the model's input '{value.name}' has {len(dims) - 1} "
+                        f"besides the batch; allowed: {len(dims) - 1} sizes",
+                        Location("--input", 1, 1),
+                    )
+                for given, fixed in zip(self.override, dims[1:]):
+                    if fixed is not None and fixed != given:
+                        raise CnnError(
+                            f"--input {'x'.join(map(str, self.override))} differs from the model's fixed input shape "
+                            f"{show_dims(dims[1:])}; allowed: a size only where the model leaves one free",
+                            Location("--input", 1, 1),
+                        )
+                inputs[name] = tuple(self.override)
+            elif any(d is None for d in dims[1:]):
+                raise CnnError(
+                    f"the input '{value.name}' has dynamic dimensions {show_dims(dims)}; cnncalc needs fixed sizes: "
+                    "give them with --input (without the batch), e.g. --input 3x224x224",
+                    where,
+                )
+            else:
+                inputs[name] = tuple(dims[1:])
+        return inputs
+
+    # -- one node ------------------------------------------------------------------------
+    def node(self, index: int, node) -> None:
+        where = Location(self.path, index + 1, 1)
+        label = f"node '{node.name or '(unnamed)'}' ({node.op_type})"
+        if node.domain not in ("", "ai.onnx"):
+            raise CnnError(f"operator domain '{node.domain}' is not ONNX's; supported: {supported()}", where, label)
+        try:
+            if self.fold(node):
+                return
+            handler = HANDLERS.get(node.op_type)
+            if handler is None:
+                control = " (control flow: cnncalc computes one fixed graph)" if node.op_type in ("Loop", "If", "Scan") else ""
+                raise Unsupported(f"operator {node.op_type} has no cnncalc layer{control}; supported: {supported()}")
+            mapped = handler(self, node, attributes(node, self.onnx))
+        except Unsupported as exc:
+            raise CnnError(str(exc), where, label) from None
+        if mapped is None:  # passes its input on
+            data = next(i for i in node.input if i and i not in self.constants)
+            self.values[node.output[0]] = self.value(data, where)
+            return
+        refs = mapped.inputs if mapped.inputs is not None else [node.input[0]]
+        sources = [self.value(r, where) for r in refs]
+        weights = tuple(i for i in node.input[1:] if i in self.constants) if mapped.tensors else ()
+        shared = weights in self.owners  # the same initializers as an earlier layer: its weights, applied again
+        name = self.fresh(self.name_of(node) if shared or not mapped.name else mapped.name)
+        spec = LayerSpec(Written(mapped.type, where), where, name=Written(name, where))
+        spec.attrs = {k: Written(v, where) for k, v in mapped.attrs.items()}
+        previous = self.layers[-1].name.value if self.layers else INPUT  # what a layer reads by default
+        if sources != [previous]:
+            spec.inputs = [Written(s, where) for s in sources]
+        if weights and shared:
+            spec.share = Written(self.owners[weights], where)
+        else:
+            if weights:
+                self.owners[weights] = name
+            spec.tensors = {k: Written(v, where) for k, v in mapped.tensors.items()}
+            for key, array in mapped.tensors.items():
+                self.weights[f"{name}.{key}"] = array
+        self.infer(spec, sources)
+        self.layers.append(spec)
+        outputs = [o for o in node.output if o]
+        if len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
+            self.values[outputs[0]] = name
+        else:
+            for i, output in enumerate(outputs):
+                self.values[output] = f"{name}.{i}"
+
+    def linear_bias(self, value: str, bias) -> bool:
+        """Whether a constant added to `value` is the bias of the bias-less linear layer that
+        produced it (PyTorch writes nn.Linear on more than 2 axes as MatMul then Add), now
+        moved into that layer."""
+        name = self.values.get(value)
+        layer = next((spec for spec in reversed(self.layers) if spec.name.value == name), None)
+        readers = sum(value in node.input for node in self.graph.node)
+        if layer is None or name not in self.products or "bias" in layer.tensors or readers != 1:
+            return False
+        out = layer.tensors["weight"].value.shape[0]
+        if bias.shape not in ((out,), (1, out)):
+            return False
+        layer.attrs.pop("bias", None)
+        layer.tensors["bias"] = Written(bias.reshape(-1), layer.location)
+        self.weights[f"{name}.bias"] = bias.reshape(-1)
+        return True
+
+    def value(self, onnx_name: str, where: Location) -> str:
+        if onnx_name in self.values:
+            return self.values[onnx_name]
+        if onnx_name in self.constants:
+            raise CnnError(
+                f"the constant '{onnx_name}' is used as a layer's data input; cnncalc's layers read the network's "
+                "values (a constant is a weight or an attribute)",
+                where,
+            )
+        raise CnnError(f"the value '{onnx_name}' is produced by no node before it (the graph is not in order)", where)
+
+    def fresh_preview(self, name: str) -> str:
+        """The name fresh(name) will give (without taking it)."""
+        name = "input_" if name == INPUT else (name or "node")
+        candidate, n = name, 0
+        while candidate in self.taken:
+            n += 1
+            candidate = f"{name}_{n}"
+        return candidate
+
+    def fresh(self, name: str) -> str:
+        name = name or "node"
+        if name == INPUT:
+            name = "input_"
+        candidate, n = name, 0
+        while candidate in self.taken:
+            n += 1
+            candidate = f"{name}_{n}"
+        self.taken.add(candidate)
+        return candidate
+
+    def name_of(self, node) -> str:
+        """The module path of a node from its name: '/layer1/layer1.0/relu/Relu' is
+        'layer1.0.relu'. An operator in a module that holds others (a block's forward's `+`,
+        '/layer1/layer1.0/Add') is named after it: 'layer1.0.add'."""
+        parts = [p for p in node.name.split("/") if p]
+        if len(parts) < 2:
+            base = re.sub(r"_\d+$", "", parts[0]) if parts and "::" not in parts[0] else ""
+            if not base or base.lower() == node.op_type.lower():
+                return node.op_type.lower()
+            return PIECE.sub("_", parts[0])
+        path = ""
+        for part in parts[:-1]:
+            part = PIECE.sub("_", part)
+            path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+        if tuple(parts[:-1]) in self.outer_scopes():
+            return f"{path}.{node.op_type.lower()}"
+        return path
+
+    def outer_scopes(self) -> set:
+        """Module scopes that hold other modules' nodes (not leaves)."""
+        if not hasattr(self, "_outer"):
+            scopes = {tuple(p for p in node.name.split("/") if p)[:-1] for node in self.graph.node if node.name.startswith("/")}
+            self._outer = {scope[:i] for scope in scopes for i in range(1, len(scope))}
+        return self._outer
+
+    def groups(self) -> tuple:
+        """The module paths of the layer names as nested groups for --depth."""
+        names = [layer.name.value for layer in self.layers]
+        taken = set(names)
+        seen: dict[str, int] = {}
+        for name in names:
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                prefix = ".".join(parts[:i])
+                if prefix not in taken:
+                    seen.setdefault(prefix, i)
+        return tuple(Group(prefix, "module", level) for prefix, level in seen.items())
+
+    # -- constants -----------------------------------------------------------------------
+    def fold(self, node) -> bool:
+        """Evaluate a node whose inputs are all known (a Shape of a statically shaped value
+        is known): its outputs become constants."""
+        import numpy as np
+
+        op = node.op_type
+        if op == "Constant":
+            self.constants[node.output[0]] = constant_value(node, self.onnx, self.to_array)
+            return True
+        if op == "Shape" and node.input[0] not in self.constants:
+            if node.input[0] not in self.values:
+                return False
+            shape = self.shape(node.input[0])
+            attrs = attributes(node, self.onnx)
+            start, end = attrs.get("start", 0), attrs.get("end", len(shape))
+            self.constants[node.output[0]] = np.array(shape[start:end], dtype=np.int64)
+            return True
+        inputs = [i for i in node.input if i]
+        if not inputs or not all(i in self.constants for i in inputs) or op not in FOLDERS:
+            return False
+        args = [self.constants[i] if i else None for i in node.input]
+        result = FOLDERS[op](args, attributes(node, self.onnx))
+        for output, value in zip(node.output, result if isinstance(result, list) else [result]):
+            self.constants[output] = np.asarray(value)
+        return True
+
+    def const(self, node, index: int, what: str, required: bool = True):
+        """Input `index` of a node as a constant array (a weight, a shape), or an error."""
+        if index >= len(node.input) or not node.input[index]:
+            if required:
+                raise Unsupported(f"needs its {what} (input {index + 1})")
+            return None
+        name = node.input[index]
+        if name not in self.constants:
+            raise Unsupported(
+                f"its {what} ('{name}') is computed in the graph, not a constant; cnncalc needs it fixed "
+                "(weights as initializers, shapes known once the input shape is; give --input if it is dynamic)"
+            )
+        return self.constants[name]
+
+    def shape(self, value: str) -> tuple:
+        """The shape of an ONNX value with a batch of 1, as cnncalc computes it."""
+        if value in self.constants:
+            return tuple(self.constants[value].shape)
+        return (1, *self.shapes[self.values[value]])
+
+    def infer(self, spec: LayerSpec, sources: list[str]) -> None:
+        """The output shapes of a layer just mapped, by cnncalc's own rules (what later
+        nodes' shapes and folded Shape nodes read)."""
+        cls = resolve_type(spec)
+        label = f"layer '{spec.name.value}' ({cls.type_name})"
+        values, where = resolve_attrs(spec, cls, label)
+        layer = cls(spec.name.value, values, where, tuple(sources))
+        facts = layer.infer(tuple(self.shapes[s] for s in sources), Layout())
+        outputs = facts.outputs or (facts.output_shape,)
+        name = spec.name.value
+        if layer.output_count() == 1:
+            self.shapes[name] = tuple(outputs[0])
+        else:
+            for i, shape in enumerate(outputs):
+                self.shapes[f"{name}.{i}"] = tuple(shape)
+
+    def weight_name(self, node, index: int) -> str | None:
+        """The module path of a weight named like PyTorch's state_dict ('layer1.0.conv1.weight')."""
+        if index >= len(node.input):
+            return None
+        name = node.input[index]
+        head, _, tail = name.rpartition(".")
+        if head and tail in ("weight", "bias", "running_mean", "running_var") and "::" not in name:
+            return PIECE.sub("_", head)
+        return None
+
+
+def show_dims(dims) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
+
+
+def attributes(node, onnx) -> dict[str, Any]:
+    from onnx import helper
+
+    values = {}
+    for attribute in node.attribute:
+        if attribute.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+            raise Unsupported(f"attribute '{attribute.name}' holds a subgraph (control flow); cnncalc computes one fixed graph")
+        value = helper.get_attribute_value(attribute)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, list):
+            value = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
+        values[attribute.name] = value
+    return values
+
+
+def constant_value(node, onnx, to_array):
+    import numpy as np
+
+    attrs = {a.name: a for a in node.attribute}
+    if "value" in attrs:
+        return to_array(attrs["value"].t)
+    simple = attributes(node, onnx)
+    for key, dtype in (("value_float", np.float32), ("value_floats", np.float32), ("value_int", np.int64), ("value_ints", np.int64)):
+        if key in simple:
+            return np.array(simple[key], dtype=dtype)
+    raise Unsupported(f"a Constant with {', '.join(attrs)}; supported: value, value_float(s), value_int(s)")
+
+
+# -- constant folding: numpy forms of the operators shape arithmetic uses ---------------------
+def _gather(args, attrs):
+    import numpy as np
+
+    return np.take(args[0], args[1], axis=attrs.get("axis", 0))
+
+
+def _unsqueeze(args, attrs):
+    import numpy as np
+
+    axes = list(args[1]) if len(args) > 1 and args[1] is not None else attrs["axes"]
+    out = args[0]
+    rank = out.ndim + len(axes)
+    for axis in sorted(a % rank for a in axes):
+        out = np.expand_dims(out, axis)
+    return out
+
+
+def _squeeze(args, attrs):
+    import numpy as np
+
+    axes = list(args[1]) if len(args) > 1 and args[1] is not None else attrs.get("axes")
+    return np.squeeze(args[0], axis=None if axes is None else tuple(int(a) for a in axes))
+
+
+def _slice(args, attrs):
+    data = args[0]
+    if len(args) > 1:
+        starts, ends = args[1], args[2]
+        axes = args[3] if len(args) > 3 and args[3] is not None else range(len(starts))
+        steps = args[4] if len(args) > 4 and args[4] is not None else [1] * len(starts)
+    else:
+        starts, ends = attrs["starts"], attrs["ends"]
+        axes, steps = attrs.get("axes", range(len(starts))), [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        index[int(a)] = slice(int(s), int(e), int(st))
+    return data[tuple(index)]
+
+
+def _cast(args, attrs):
+    from onnx import helper
+
+    return args[0].astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+
+
+def _constant_of_shape(args, attrs):
+    import numpy as np
+    from onnx import numpy_helper
+
+    value = numpy_helper.to_array(attrs["value"]) if "value" in attrs else np.zeros(1, np.float32)
+    return np.full(tuple(int(d) for d in args[0]), value.reshape(-1)[0], dtype=value.dtype)
+
+
+def _reshape(args, attrs):
+    import numpy as np
+
+    shape = [int(d) for d in args[1]]
+    shape = [args[0].shape[i] if d == 0 and not attrs.get("allowzero") else d for i, d in enumerate(shape)]
+    return np.reshape(args[0], shape)
+
+
+def _binary(function: Callable) -> Callable:
+    def fold(args, attrs):
+        import numpy as np
+
+        a, b = np.asarray(args[0]), np.asarray(args[1])
+        result = function(a, b)
+        return result.astype(a.dtype) if a.dtype == b.dtype else result
+
+    return fold
+
+
+def _div(a, b):
+    import numpy as np
+
+    return a // b if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer) else a / b
+
+
+FOLDERS: dict[str, Callable] = {
+    "Identity": lambda args, attrs: args[0],
+    "Shape": lambda args, attrs: __import__("numpy").array(args[0].shape[attrs.get("start", 0):attrs.get("end")], dtype="int64"),
+    "Gather": _gather,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Concat": lambda args, attrs: __import__("numpy").concatenate([a.reshape(-1) if a.ndim == 0 else a for a in args], axis=attrs["axis"]),
+    "Slice": _slice,
+    "Cast": _cast,
+    "ConstantOfShape": _constant_of_shape,
+    "Reshape": _reshape,
+    "Transpose": lambda args, attrs: args[0].transpose(attrs.get("perm")),
+    "Add": _binary(lambda a, b: a + b),
+    "Sub": _binary(lambda a, b: a - b),
+    "Mul": _binary(lambda a, b: a * b),
+    "Div": _binary(_div),
+    "Sqrt": lambda args, attrs: __import__("numpy").sqrt(args[0]),
+    "Floor": lambda args, attrs: __import__("numpy").floor(args[0]),
+    "Neg": lambda args, attrs: -args[0],
+    "Range": lambda args, attrs: __import__("numpy").arange(args[0], args[1], args[2]),
+}
+
+
+# -- operators onto layers ---------------------------------------------------------------------
+HANDLERS: dict[str, Callable] = {}
+
+
+def handles(*ops: str):
+    def register(function):
+        for op in ops:
+            HANDLERS[op] = function
+        return function
+
+    return register
+
+
+def supported() -> str:
+    return ", ".join(sorted(HANDLERS))
+
+
+def spatial_pads(attrs, rank: int, what: str):
+    """ONNX's pads [x1_begin, x2_begin, ..., x1_end, ...] as cnncalc padding: one value per
+    dimension when symmetric, else [before, after] pairs."""
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "VALID"):
+        raise Unsupported(f"auto_pad={auto} on the {what}; supported: explicit pads (NOTSET) or VALID")
+    pads = attrs.get("pads", [0] * (2 * rank)) if auto == "NOTSET" else [0] * (2 * rank)
+    begin, end = pads[:rank], pads[rank:]
+    if list(begin) == list(end):
+        return begin[0] if len(set(begin)) == 1 else list(begin)
+    return [[b, e] for b, e in zip(begin, end)]
+
+
+def one_or_list(values):
+    values = list(values)
+    return values[0] if len(set(values)) == 1 else values
+
+
+@handles("Conv")
+def conv(reader: Reader, node, attrs):
+    weight = reader.const(node, 1, "weight")
+    rank = weight.ndim - 2
+    if rank not in (1, 2, 3):
+        raise Unsupported(f"a {rank}-dimensional convolution; supported: 1, 2 or 3 spatial dimensions")
+    bias = reader.const(node, 2, "bias", required=False)
+    groups = attrs.get("group", 1)
+    kernel = attrs.get("kernel_shape", list(weight.shape[2:]))
+    values = {"out": int(weight.shape[0]), "kernel": one_or_list(kernel)}
+    for key, onnx_key in (("stride", "strides"), ("dilation", "dilations")):
+        if any(v != 1 for v in attrs.get(onnx_key, [1])):
+            values[key] = one_or_list(attrs[onnx_key])
+    padding = spatial_pads(attrs, rank, "convolution")
+    if padding != 0:
+        values["padding"] = padding
+    if groups != 1:
+        values["groups"] = groups
+    if bias is None:
+        values["bias"] = False
+    tensors = {"weight": weight} | ({} if bias is None else {"bias": bias})
+    return Mapped(f"conv{rank}d", values, tensors, name=reader.weight_name(node, 1))
+
+
+@handles("ConvTranspose")
+def conv_transpose(reader: Reader, node, attrs):
+    weight = reader.const(node, 1, "weight")
+    rank = weight.ndim - 2
+    if rank not in (1, 2, 3):
+        raise Unsupported(f"a {rank}-dimensional transposed convolution; supported: 1, 2 or 3 spatial dimensions")
+    if "output_shape" in attrs:
+        raise Unsupported("output_shape is given; supported: pads and output_padding (as PyTorch exports)")
+    bias = reader.const(node, 2, "bias", required=False)
+    groups = attrs.get("group", 1)
+    values = {"out": int(weight.shape[1]) * groups, "kernel": one_or_list(attrs.get("kernel_shape", weight.shape[2:]))}
+    for key, onnx_key in (("stride", "strides"), ("dilation", "dilations")):
+        if any(v != 1 for v in attrs.get(onnx_key, [1])):
+            values[key] = one_or_list(attrs[onnx_key])
+    padding = spatial_pads(attrs, rank, "transposed convolution")
+    if isinstance(padding, list) and padding and isinstance(padding[0], list):
+        raise Unsupported(f"asymmetric pads {attrs['pads']}; supported: the same padding before and after")
+    if padding != 0:
+        values["padding"] = padding
+    if any(attrs.get("output_padding", [0])):
+        values["output_padding"] = one_or_list(attrs["output_padding"])
+    if groups != 1:
+        values["groups"] = groups
+    if bias is None:
+        values["bias"] = False
+    tensors = {"weight": weight} | ({} if bias is None else {"bias": bias})
+    return Mapped(f"conv_transpose{rank}d", values, tensors, name=reader.weight_name(node, 1))
+
+
+@handles("BatchNormalization")
+def batchnorm(reader: Reader, node, attrs):
+    if attrs.get("training_mode", 0):
+        raise Unsupported("training_mode=1 (batch statistics); supported: inference (running statistics)")
+    if len([o for o in node.output if o]) > 1:
+        raise Unsupported("outputs running statistics (training); supported: inference, one output")
+    names = ("weight", "bias", "running_mean", "running_var")
+    tensors = {key: reader.const(node, i + 1, key.replace("_", " ")) for i, key in enumerate(names)}
+    eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")  # float32 in the file: 1e-05 reads 9.99999974e-06
+    values = {} if eps == 1e-5 else {"eps": eps}
+    momentum = float(f"{1 - attrs.get('momentum', 0.9):.6g}")  # ONNX keeps the old statistics' share
+    if momentum != 0.1:
+        values["momentum"] = momentum
+    return Mapped("batchnorm", values, tensors, name=reader.weight_name(node, 1))
+
+
+@handles("Gemm")
+def gemm(reader: Reader, node, attrs):
+    import numpy as np
+
+    if attrs.get("transA", 0):
+        raise Unsupported("transA=1; supported: the data as the first input, untransposed (transA=0)")
+    weight = reader.const(node, 1, "weight")
+    if weight.ndim != 2:
+        raise Unsupported(f"a weight of {weight.ndim} axes; supported: a matrix")
+    weight = weight if attrs.get("transB", 0) else weight.T
+    weight = weight * np.float32(attrs.get("alpha", 1.0)) if attrs.get("alpha", 1.0) != 1.0 else weight
+    bias = reader.const(node, 2, "bias", required=False)
+    if bias is not None:
+        bias = np.broadcast_to(bias, (1, weight.shape[0])).reshape(-1).astype(weight.dtype) * np.float32(attrs.get("beta", 1.0))
+    values = {"out": int(weight.shape[0])} | ({"bias": False} if bias is None else {})
+    tensors = {"weight": np.ascontiguousarray(weight)} | ({} if bias is None else {"bias": bias})
+    return Mapped("linear", values, tensors, name=reader.weight_name(node, 1))
+
+
+@handles("MatMul")
+def matmul(reader: Reader, node, attrs):
+    import numpy as np
+
+    weight = reader.const(node, 1, "weight (the second input)")
+    if weight.ndim != 2:
+        raise Unsupported("a product of two computed values or with a weight of other than 2 axes; supported: data x a weight matrix")
+    name = reader.weight_name(node, 1)
+    reader.products.add(reader.fresh_preview(name or reader.name_of(node)))
+    return Mapped("linear", {"out": int(weight.shape[1]), "bias": False}, {"weight": np.ascontiguousarray(weight.T)}, name=name)
+
+
+def pool(kind: str):
+    def handler(reader: Reader, node, attrs):
+        kernel = attrs["kernel_shape"]
+        rank = len(kernel)
+        if rank not in (1, 2, 3):
+            raise Unsupported(f"{rank}-dimensional pooling; supported: 1, 2 or 3 spatial dimensions")
+        values = {"kernel": one_or_list(kernel)}
+        strides = attrs.get("strides", [1] * rank)
+        if list(strides) != list(kernel):
+            values["stride"] = one_or_list(strides)
+        padding = spatial_pads(attrs, rank, "pooling")
+        if isinstance(padding, list) and padding and isinstance(padding[0], list):
+            raise Unsupported(f"asymmetric pads {attrs['pads']}; supported: the same padding before and after")
+        if padding != 0:
+            values["padding"] = padding
+        if attrs.get("ceil_mode", 0):
+            values["ceil_mode"] = True
+        if kind == "max":
+            if any(d != 1 for d in attrs.get("dilations", [1])):
+                values["dilation"] = one_or_list(attrs["dilations"])
+            if len([o for o in node.output if o]) > 1:
+                raise Unsupported("outputs indices; supported: the pooled values only")
+        else:
+            values["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
+        return Mapped(f"{kind}pool{rank}d", values)
+
+    return handler
+
+
+HANDLERS["MaxPool"] = pool("max")
+HANDLERS["AveragePool"] = pool("avg")
+
+
+@handles("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(reader: Reader, node, attrs):
+    kind = "global_avgpool" if node.op_type == "GlobalAveragePool" else "global_maxpool"
+    return Mapped(kind, {"keepdims": True})
+
+
+@handles("ReduceMean")
+def reduce_mean(reader: Reader, node, attrs):
+    shape = reader.shape(node.input[0])
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        axes = list(reader.const(node, 1, "axes"))
+    rank = len(shape)
+    axes = sorted(int(a) % rank for a in (axes if axes is not None else range(rank)))
+    if rank < 3 or axes != list(range(2, rank)):
+        raise Unsupported(f"a mean over axes {axes} of a {rank}-axis value; supported: the mean over all spatial axes (global average pooling)")
+    return Mapped("global_avgpool", {"keepdims": bool(attrs.get("keepdims", 1))})
+
+
+SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softsign": "softsign", "HardSwish": "hardswish",
+          "Mish": "mish"}
+
+
+@handles(*SIMPLE)
+def simple(reader: Reader, node, attrs):
+    return Mapped(SIMPLE[node.op_type])
+
+
+@handles("HardSigmoid")
+def hardsigmoid(reader: Reader, node, attrs):
+    alpha, beta = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+    if not (math.isclose(alpha, 1 / 6, rel_tol=1e-6) and math.isclose(beta, 0.5)):
+        raise Unsupported(f"alpha={alpha}, beta={beta}; supported: alpha=1/6, beta=0.5 (PyTorch's hardsigmoid)")
+    return Mapped("hardsigmoid")
+
+
+@handles("LeakyRelu")
+def leaky_relu(reader: Reader, node, attrs):
+    return Mapped("leaky_relu", {"negative_slope": float(attrs.get("alpha", 0.01))})
+
+
+@handles("Elu")
+def elu(reader: Reader, node, attrs):
+    return Mapped("elu", {"alpha": float(attrs.get("alpha", 1.0))})
+
+
+@handles("Softplus")
+def softplus(reader: Reader, node, attrs):
+    return Mapped("softplus")
+
+
+@handles("Gelu")
+def gelu(reader: Reader, node, attrs):
+    return Mapped("gelu", {"approximate": attrs.get("approximate", "none")})
+
+
+@handles("Clip")
+def clip(reader: Reader, node, attrs):
+    low = attrs.get("min") if "min" in attrs else reader.const(node, 1, "minimum", required=False)
+    high = attrs.get("max") if "max" in attrs else reader.const(node, 2, "maximum", required=False)
+    low = None if low is None else float(low)
+    high = None if high is None else float(high)
+    if low == 0 and high == 6:
+        return Mapped("relu6")
+    if low == 0 and high is None:
+        return Mapped("relu")
+    raise Unsupported(f"Clip to [{low}, {high}]; supported: [0, 6] (relu6) and [0, none] (relu)")
+
+
+@handles("Softmax")
+def softmax(reader: Reader, node, attrs):
+    rank = len(reader.shape(node.input[0]))
+    axis = attrs.get("axis", -1 if reader.opset >= 13 else 1)
+    if reader.opset < 13 and axis % rank != rank - 1:
+        raise Unsupported(f"axis={axis} before opset 13 (a softmax over flattened trailing axes); supported: the last axis")
+    return Mapped("softmax", {"dim": axis % rank})
+
+
+@handles("Add", "Mul")
+def merge(reader: Reader, node, attrs):
+    a, b = node.input[0], node.input[1]
+    if node.op_type == "Add" and (a in reader.constants) != (b in reader.constants):
+        bias = reader.linear_bias(a if b in reader.constants else b, reader.constants[b if b in reader.constants else a])
+        if bias:
+            return None
+    if a in reader.constants or b in reader.constants:
+        producer = reader.values.get(a if b in reader.constants else b, "")
+        raise Unsupported(
+            f"{node.op_type} with a constant ('{b if b in reader.constants else a}' after '{producer}'); supported: "
+            f"{node.op_type} of two computed values (a bias after MatMul is read as a linear layer's bias)"
+        )
+    return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
+
+
+@handles("Concat")
+def concat(reader: Reader, node, attrs):
+    rank = len(reader.shape(node.input[0]))
+    return Mapped("concat", {"axis": attrs["axis"] % rank}, inputs=list(node.input))
+
+
+@handles("Flatten")
+def flatten(reader: Reader, node, attrs):
+    axis = attrs.get("axis", 1)
+    if axis != 1:
+        raise Unsupported(f"axis={axis}; supported: axis=1 (keep the batch, flatten the rest)")
+    return Mapped("flatten")
+
+
+@handles("Reshape")
+def reshape(reader: Reader, node, attrs):
+    import numpy as np
+
+    before = reader.shape(node.input[0])
+    target = [int(d) for d in reader.const(node, 1, "target shape")]
+    target = [before[i] if d == 0 and not attrs.get("allowzero") else d for i, d in enumerate(target)]
+    known = int(np.prod([d for d in target if d != -1]))
+    total = int(np.prod(before))
+    target = [total // known if d == -1 else d for d in target]
+    if int(np.prod(target)) != total or target[0] != before[0]:
+        raise Unsupported(f"from {tuple(before)} to {tuple(target)}; supported: a reshape that keeps the batch axis")
+    if len(target) == 2:
+        return Mapped("flatten")
+    return Mapped("reshape", {"shape": list(target[1:])})
+
+
+@handles("Dropout")
+def dropout(reader: Reader, node, attrs):
+    ratio = reader.const(node, 1, "ratio", required=False)
+    p = float(ratio) if ratio is not None else float(attrs.get("ratio", 0.5))
+    return Mapped("dropout", {"p": p})
+
+
+@handles("Identity")
+def identity(reader: Reader, node, attrs):
+    return None
+
+
+def resize_target(reader: Reader, node, before) -> tuple:
+    """(output shape, scales or None) of a Resize: its sizes, or floor(in x scale), from its
+    constant inputs. The output shape of a Resize (sizes, or floor(in x scale)) from its constant inputs."""
+    scales = sizes = None
+    if node.op_type == "Upsample":
+        scales = reader.const(node, 1, "scales") if len(node.input) > 1 else reader_attr_scales(node, reader)
+    else:
+        if len(node.input) > 3 and node.input[3]:
+            sizes = reader.const(node, 3, "sizes")
+        elif len(node.input) > 2 and node.input[2]:
+            scales = reader.const(node, 2, "scales")
+        else:
+            raise Unsupported("neither scales nor sizes is given")
+        if scales is not None and scales.size == 0:
+            raise Unsupported("empty scales and no sizes")
+    if sizes is not None:
+        if len(sizes) != len(before):
+            raise Unsupported(f"{len(sizes)} sizes for a {len(before)}-axis input; supported: one per axis")
+        return tuple(int(v) for v in sizes), None
+    if len(scales) != len(before):
+        raise Unsupported(f"{len(scales)} scales for a {len(before)}-axis input; supported: one per axis")
+    scales = [float(sc) for sc in scales]
+    return tuple(int(math.floor(b * sc)) for b, sc in zip(before, scales)), scales
+
+
+def reader_attr_scales(node, reader):
+    import numpy as np
+
+    return np.array(attributes(node, reader.onnx)["scales"], dtype=np.float32)
+
+
+@handles("Resize", "Upsample")
+def resize(reader: Reader, node, attrs):
+    before = reader.shape(node.input[0])
+    after, scales = resize_target(reader, node, before)
+    mode = attrs.get("mode", "nearest")
+    transform = attrs.get("coordinate_transformation_mode", "half_pixel" if node.op_type == "Resize" else "asymmetric")
+    rank = len(before) - 2
+    if rank not in (1, 2, 3) or after[:2] != before[:2]:
+        raise Unsupported(f"a resize from {before} to {after}; supported: spatial axes only")
+    if any(attrs.get(k) for k in ("antialias", "exclude_outside")) or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise Unsupported("antialias, exclude_outside or keep_aspect_ratio_policy; supported: PyTorch's interpolate")
+    values: dict[str, Any] = {}
+    if mode == "nearest":
+        nearest = attrs.get("nearest_mode", "round_prefer_floor")
+        if transform == "asymmetric" and nearest == "floor":
+            values["mode"] = "nearest"
+        elif transform == "half_pixel" and nearest == "round_prefer_ceil":
+            values["mode"] = "nearest-exact"
+        else:
+            raise Unsupported(f"nearest with coordinate_transformation_mode={transform}, nearest_mode={nearest}; supported: "
+                              "asymmetric+floor (PyTorch 'nearest'), half_pixel+round_prefer_ceil ('nearest-exact')")
+    elif mode in ("linear", "cubic"):
+        names = {1: "linear", 2: "bilinear", 3: "trilinear"} if mode == "linear" else {2: "bicubic"}
+        if rank not in names:
+            raise Unsupported(f"{mode} over {rank} spatial axes; supported: {', '.join(names.values())}")
+        if transform not in ("align_corners", "pytorch_half_pixel", "half_pixel"):
+            raise Unsupported(f"coordinate_transformation_mode={transform}; supported: align_corners, half_pixel, pytorch_half_pixel")
+        if mode == "cubic" and attrs.get("cubic_coeff_a", -0.75) != -0.75:
+            raise Unsupported(f"cubic_coeff_a={attrs['cubic_coeff_a']}; supported: -0.75 (PyTorch's)")
+        values["mode"] = names[rank]
+        values["align_corners"] = transform == "align_corners"
+    else:
+        raise Unsupported(f"mode={mode}; supported: nearest, linear, cubic")
+    if scales is not None and all(math.floor(b * s) == a for b, s, a in zip(before[2:], scales[2:], after[2:])):
+        values["scale"] = one_or_list(scales[2:])
+    else:
+        values["size"] = one_or_list(after[2:])
+    return Mapped("upsample", values)
+
+
+@handles("Pad")
+def pad(reader: Reader, node, attrs):
+    import numpy as np
+
+    mode = attrs.get("mode", "constant")
+    modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+    if mode not in modes:
+        raise Unsupported(f"mode={mode}; supported: {', '.join(modes)}")
+    pads = list(attrs["pads"]) if "pads" in attrs else [int(p) for p in reader.const(node, 1, "pads")]
+    value = attrs.get("value", 0.0)
+    if len(node.input) > 2 and node.input[2]:
+        value = float(np.asarray(reader.const(node, 2, "constant value")).reshape(-1)[0])
+    if len(node.input) > 3 and node.input[3]:
+        raise Unsupported("axes are given; supported: pads for every axis")
+    rank = len(pads) // 2
+    begin, end = pads[:rank], pads[rank:]
+    if any(begin[:2]) or any(end[:2]) or any(p < 0 for p in pads):
+        raise Unsupported(f"pads {pads}; supported: non-negative padding of the spatial axes only")
+    pairs = [[b, e] for b, e in zip(begin[2:], end[2:])]
+    values: dict[str, Any] = {"padding": pairs, "mode": modes[mode]}
+    if value:
+        values["value"] = float(value)
+    return Mapped("pad", values)
+
+
+@handles("Split")
+def split(reader: Reader, node, attrs):
+    shape = reader.shape(node.input[0])
+    axis = attrs.get("axis", 0) % len(shape)
+    if axis == 0:
+        raise Unsupported("a split of the batch axis; supported: an axis of a sample")
+    count = len([o for o in node.output if o])
+    if "split" in attrs:
+        sizes = [int(v) for v in attrs["split"]]
+    elif len(node.input) > 1 and node.input[1]:
+        sizes = [int(v) for v in reader.const(node, 1, "split sizes")]
+    else:  # equal parts, the last smaller (opset 18's num_outputs rule)
+        part = -(-shape[axis] // count)
+        sizes = [min(part, shape[axis] - i * part) for i in range(count)]
+    if len(sizes) < 2:
+        return None  # one part: the input itself
+    return Mapped("split", {"sizes": sizes, "axis": axis})
+
+
+@handles("Slice")
+def slice_(reader: Reader, node, attrs):
+    """A slice of spatial axes with step 1 (`skip[:, :, a:b, c:d]`) is a crop."""
+    import numpy as np
+
+    shape = reader.shape(node.input[0])
+    starts = [int(v) for v in reader.const(node, 1, "starts")]
+    ends = [int(v) for v in reader.const(node, 2, "ends")]
+    axes = [int(v) for v in reader.const(node, 3, "axes", required=False)] if len(node.input) > 3 and node.input[3] \
+        else list(range(len(starts)))
+    steps = reader.const(node, 4, "steps", required=False) if len(node.input) > 4 and node.input[4] else np.ones(len(starts))
+    pairs = [[0, 0] for _ in shape[2:]]
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis %= len(shape)
+        size = shape[axis]
+        begin = min(max(start + size if start < 0 else start, 0), size)
+        stop = min(max(end + size if end < 0 else end, 0), size)
+        if axis < 2 or int(step) != 1 or stop <= begin:
+            raise Unsupported(f"a slice of axis {axis} from {start} to {end} by {int(step)}; supported: a crop of the "
+                              "spatial axes (axis 2 on) by step 1")
+        pairs[axis - 2] = [begin, size - stop]
+    return Mapped("crop", {"cropping": pairs})
+
+
+@handles("LayerNormalization")
+def layernorm(reader: Reader, node, attrs):
+    shape = reader.shape(node.input[0])
+    axis = attrs.get("axis", -1) % len(shape)
+    scale = reader.const(node, 1, "scale")
+    bias = reader.const(node, 2, "bias", required=False)
+    values = {"shape": one_or_list(shape[axis:]) if len(shape) - axis == 1 else list(shape[axis:]),
+              "eps": float(f"{attrs.get('epsilon', 1e-5):.6g}")}
+    if bias is None:
+        values["bias"] = False
+    tensors = {"weight": scale} | ({} if bias is None else {"bias": bias})
+    return Mapped("layernorm", values, tensors, name=reader.weight_name(node, 1))

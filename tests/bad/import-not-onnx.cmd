@@ -1,0 +1,1 @@
+import examples/lenet5.yaml

@@ -1,0 +1,1 @@
+summary tests/bad/onnx-external-data-missing.onnx

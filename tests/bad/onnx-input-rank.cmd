@@ -1,0 +1,1 @@
+summary tests/bad/onnx-input-rank.onnx --input 3x16
