@@ -16,6 +16,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnncalc.analysis import analyse
 from cnncalc.export import to_pytorch
+from cnncalc.forward.runner import index_range
+
+
+def draw(batch: int, shape, dtype, indices):
+    """A random input: standard normal values, or integer indices where an embedding reads it."""
+    if indices is None:
+        return torch.randn(batch, *shape, dtype=dtype)
+    low, high = indices
+    return torch.randint(low, high, (batch, *shape)).to(dtype)
 
 AUTOCAST = {"amp-fp16": torch.float16, "amp-bf16": torch.bfloat16}
 OPTIMIZERS = {
@@ -71,7 +80,7 @@ def measure(net, batch: int = 2, precision: str = "fp32", optimizer: str | None 
         model = model.to(torch.bfloat16)
     model.train()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    inputs = [torch.randn(batch, *shape, dtype=dtype) for shape in net.inputs.values()]
+    inputs = [draw(batch, shape, dtype, index_range(net, name)) for name, shape in net.inputs.items()]
     owned = {key(t) for t in (*model.parameters(), *model.buffers())}
     modules = dict(model.named_modules())
     current: list = [None]

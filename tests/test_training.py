@@ -22,12 +22,14 @@ from saved_oracle import measure, plain_layers
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"vgg16": "3x32x32", "alexnet": "3x64x64", "resnet50": "3x32x32", "resnet18": "3x32x32", "densenet121": "3x32x32",
          "efficientnet-b0": "3x32x32", "googlenet": "3x32x32", "mobilenetv2": "3x32x32", "mobilenetv2-transfer": "64x64x3",
-         "keras-resnet50": "32x32x3", "fpn": "3x64x64"}
+         "keras-resnet50": "32x32x3", "fpn": "3x64x64", "convnext-tiny": "3x32x32", "deeplabv3": "3x32x32",
+         "mobilenetv3-large": "32x32x3", "efficientnetb0-keras": "32x32x3"}
 SLOW = {"unet", "shufflenetv2", "alexnet", "vgg16", "densenet121", "resnet50", "keras-resnet50"}  # time: their kinds of layer are in the others
 # Each example once in amp-bf16 (autocast's casts are where the rules differ most), a few in
 # every precision; bf16 depthwise convolutions are slow on the CPU, so those run in fp32.
 PRECISIONS = {"tiny-resnet": ("fp32", "amp-bf16", "bf16"), "keras-mnist": ("fp32", "amp-bf16", "bf16"),
-              "mobilenetv2-transfer": ("fp32", "amp-bf16"), "efficientnet-b0": ("fp32",), "mobilenetv2": ("fp32",)}
+              "mobilenetv2-transfer": ("fp32", "amp-bf16"), "efficientnet-b0": ("fp32",), "mobilenetv2": ("fp32",),
+              "convnext-tiny": ("fp32",), "mobilenetv3-large": ("fp32",), "efficientnetb0-keras": ("fp32",)}
 EXAMPLES = [p for p in sorted((ROOT / "examples").glob("*.yaml")) if p.stem not in SLOW]
 
 

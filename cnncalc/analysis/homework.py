@@ -15,7 +15,7 @@ from ..errors import CnnError, CnnWarning, WarningKind, kind_of, silenced, visib
 from ..i18n import tr
 from ..layers.base import SPATIAL_NAMES, product
 from ..numbers import per_axis
-from ..layers.windows import TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding, unread_phrases
+from ..layers.windows import AXIS_NOUNS, TransposedWindow, Window, effective_kernel, keras_transposed_size, same_padding, unread_phrases
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,10 @@ def unread_warnings(window: Window, n: int, axis: str | None) -> tuple[CnnWarnin
     warnings = []
     for kind, phrase in unread_phrases(unread, window, axis, whose="the") if unread.total else ():
         if kind is WarningKind.UNREACHED and unread.only_a_tail:
-            span, s = window.padded(n) - window.extent, window.stride
-            phrase = f"the division is not exact: {phrase} ({window.padded(n)} - {window.extent} = {span} is not a multiple of {s})"
+            count, noun = len(unread.last), AXIS_NOUNS.get(axis or "", ("position", "positions"))[1]
+            phrase = tr("size.tail.one" if count == 1 else "size.tail.many", count=count, n=n, noun=noun, first=unread.last[0],
+                        last=unread.last[-1], padded=window.padded(n), span=window.extent,
+                        rest=window.padded(n) - window.extent, s=window.stride)
         warnings.append(CnnWarning(kind, phrase))
     return tuple(warnings)
 
@@ -151,7 +153,7 @@ def size(n: str, kernel: str, stride: str | None = None, padding: str | None = N
             results.append(transposed(sizes[i], ks[i], ss[i], ps[i], ds[i], output_padding))
         else:
             results.append(conv_size(sizes[i], ks[i], ss[i], ps[i], ds[i], pool=pool, ceil=ceil, axis=names[i]))
-    warnings = [w if axes == 1 else w.reworded(f"along {names[i]}: {w}") for i, r in enumerate(results) for w in r.warnings]
+    warnings = [w if axes == 1 else w.reworded(tr("size.axis_warning", axis=names[i], warning=w)) for i, r in enumerate(results) for w in r.warnings]
     warnings = list(silenced(warnings, ignore=ignore))
     if strict and warnings:
         raise CnnError(tr("size.strict", warning=warnings[0]))

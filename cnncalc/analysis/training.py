@@ -118,7 +118,8 @@ def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: 
         grads = Grads(tuple(needs_grad[v] for v in node.inputs), trained)
         mode = layer.autocast_for(in_shapes) if precision in HALF else "keep"
         in_types = [dtype_of[v] for v in node.inputs]
-        compute = HALF[precision] if mode == "lower" else "float32" if mode == "float32" else widest(in_types)
+        promoted = [weights] if mode == "promote" and facts.params else []  # float32 master weights in the product
+        compute = HALF[precision] if mode == "lower" else "float32" if mode == "float32" else widest(in_types + promoted)
 
         # the output's storage, before what is kept (a layer may keep its output)
         outputs = facts.outputs or (facts.output_shape,)
@@ -142,7 +143,7 @@ def train(network: Network, batch: int = 1, optimizer: str = "adam", precision: 
         for number, item in enumerate(layer.saved(in_shapes, facts, network.layout, grads) if grads.active else ()):
             if item.keep is Keep.INPUT:
                 value = node.inputs[item.index]
-                if mode != "keep" and dtype_of[value] != compute:
+                if mode in ("lower", "float32") and dtype_of[value] != compute:
                     key, size = (node.name, "cast", item.index), product(in_shapes[item.index]) * batch * ITEMSIZE[compute]
                 else:
                     key, size = storage_of[value]

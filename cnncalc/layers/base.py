@@ -278,6 +278,7 @@ class Layer(abc.ABC):
         """(low, high) when its input holds integer indices from low to high - 1 (an
         embedding's), which `run` then draws for a network input it reads; None for values."""
         return None
+
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """This layer as ONNX nodes added to `graph` (export/onnx.OnnxGraph), reading the
         batched values named `inputs` (file layout); returns its output value (a list for
@@ -340,7 +341,8 @@ class Layer(abc.ABC):
     # -- training (analysis/training.py) --------------------------------------------------
     # How torch.autocast treats the layer's op on CPU: "lower" runs it in the half type
     # (convolutions, matmuls, prelu), "float32" in float32 (its float32 list), "keep" in
-    # the widest type of its inputs (everything else).
+    # the widest type of its inputs (everything else), "promote" in the widest type of its
+    # inputs and its weights (an elementwise product with a parameter: type promotion, no cast).
     autocast: ClassVar[str] = "keep"
     # Whether PyTorch's output is the first input's storage (a view or the tensor itself).
     torch_view: ClassVar[bool] = False

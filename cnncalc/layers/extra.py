@@ -56,7 +56,7 @@ class Scale(Layer):
         return 0
 
     # x * gamma with float32 master weights: type promotion gives float32 under autocast
-    autocast = "float32"
+    autocast = "promote"
 
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """x * gamma keeps x for gamma's gradient (gamma itself is a weight); the shift keeps nothing."""
