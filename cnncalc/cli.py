@@ -544,11 +544,11 @@ def report(file, expression, output, input_shape, batch, dtype) -> None:
 
     def act():
         from .files import save_text
-        from .output.report import report_html
+        from .output.report import report_html, training_section
 
         network = load_network(source_of(file, expression), input_shape)
         result = api.summary(network, batch, dtype)
-        save_text(output, report_html(network, result), protect=(file,))
+        save_text(output, report_html(network, result, [training_section(network, batch)]), protect=(file,))
         for warning in result.warnings:
             click.echo(f"warning: {visible(warning)}", err=True)
 

@@ -90,6 +90,7 @@ class WarningKind(str, Enum):
     UNUSED = "unused"  # a layer or an input on no path to an output; arrays of --weights no layer reads
     LEFT_OUT = "left-out"  # a name read where if: leaves that layer out
     MISMATCH = "mismatch"  # run: a layer's real output differs from the computed shape
+    LAYOUT = "layout"  # an input that looks written for the other layout; a dense layer on a spatial tensor
     OTHER = "other"  # anything not given a kind (silenced only by --quiet)
 
     @property
@@ -105,6 +106,7 @@ KIND_MEANINGS = {
     WarningKind.UNUSED: "a layer or input on no path to an output; arrays in --weights that no layer reads",
     WarningKind.LEFT_OUT: "a layer read by name where if: leaves it out",
     WarningKind.MISMATCH: "run: a layer's real output differs from the computed shape",
+    WarningKind.LAYOUT: "an input that looks written for the other layout; a dense layer on a spatial tensor",
     WarningKind.OTHER: "anything else",
 }
 

@@ -90,13 +90,19 @@ _add("size.empty", "the output would have {out} positions; allowed: a smaller ke
 _add("size.empty_transposed", "the output would have {out} positions; allowed: less padding",
      "출력이 {out}칸이 됩니다. 패딩을 줄이세요")
 _add("size.tail.one",
-     "the division is not exact: the last 1 of the {n} input {noun} is never reached by a window ({padded} - {span} = {rest} is not a multiple of {s})",
-     "나눗셈이 나누어떨어지지 않습니다: 입력 {n}개 중 마지막 1개({first}번째, 0부터 셈)는 어떤 창에도 들어가지 않습니다 "
+     "the division is not exact: the last 1 of the {n} input {noun} (number {first}, counting from 0) is never reached by a window "
+     "({padded} - {span} = {rest} is not a multiple of {s})",
+     "나눗셈이 나누어떨어지지 않습니다: 입력 {noun} {n}개 중 마지막 1개({first}번째, 0부터 셈)는 어떤 창에도 들어가지 않습니다 "
      "({padded} - {span} = {rest}은(는) {s}의 배수가 아님)")
 _add("size.tail.many",
-     "the division is not exact: the last {count} of the {n} input {noun} are never reached by a window ({padded} - {span} = {rest} is not a multiple of {s})",
-     "나눗셈이 나누어떨어지지 않습니다: 입력 {n}개 중 마지막 {count}개({first}~{last}번째, 0부터 셈)는 어떤 창에도 들어가지 않습니다 "
-     "({padded} - {span} = {rest}은(는) {s}의 배수가 아님)")
+     "the division is not exact: the last {count} of the {n} input {noun} (numbers {first} to {last}, counting from 0) are never "
+     "reached by a window ({padded} - {span} = {rest} is not a multiple of {s})",
+     "나눗셈이 나누어떨어지지 않습니다: 입력 {noun} {n}개 중 마지막 {count}개({first}~{last}번째, 0부터 셈)는 어떤 창에도 들어가지 "
+     "않습니다 ({padded} - {span} = {rest}은(는) {s}의 배수가 아님)")
+_add("axis.H", "rows", "행")
+_add("axis.W", "columns", "열")
+_add("axis.D", "planes", "평면")
+_add("axis.L", "positions", "위치")
 _add("size.axis_warning", "along {axis}: {warning}", "{axis} 축 방향: {warning}")
 _add("size.axis", "axis {axis}:", "{axis}번째 축:")
 _add("size.output", "output: {output}", "출력: {output}")

@@ -107,7 +107,7 @@ def test_working_word_for_word(name, args, overwrite):
 
 def test_size_json_strict_and_bad_options():
     data = json.loads(invoke("size", "28", "-k", "3", "-s", "2", "--format", "json").stdout)
-    assert data["output"] == 13 and data["formula"].startswith("out = floor(") and "the last 1 of the 28 input positions is never reached" in data["warnings"][0]
+    assert data["output"] == 13 and data["formula"].startswith("out = floor(") and "the last 1 of the 28 input positions (number 27, counting from 0) is never reached" in data["warnings"][0]
     strict = invoke("size", "28", "-k", "3", "-s", "2", "--strict")
     assert strict.exit_code == 2 and "(--strict)" in strict.stderr
     assert invoke("size", "28", "-k", "3", "--ceil").exit_code == 2

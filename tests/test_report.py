@@ -166,8 +166,8 @@ def test_report_in_a_browser(report, tmp_path):
     by_params = sorted(range(len(layers)), key=lambda i: (-layers[i]["params"], i))
     assert [row[0] for row in page.rows] == [layers[i]["name"] for i in by_params]
     assert [row[3] for row in page.rows] == [f"{layers[i]['params']:,}" for i in by_params]
-    assert page.svgs == 2  # the graph and the funnel
-    assert "b2_proj: along H the last 1 of its 32 input rows" in dom  # the warnings
+    assert page.svgs == 3  # the graph, the funnel and the training step's memory against the batch
+    assert "b2_proj: along H stride 2 skips 1 of every 2 input rows" in dom  # the warnings
 
     pixels = png_pixels(shot.read_bytes())
     assert pixels.shape == (1200, 390, 3)
@@ -202,5 +202,5 @@ def test_report_of_a_network_with_two_inputs_says_why_it_has_no_funnel(tmp_path)
     result = CliRunner().invoke(main, ["report", str(path), "-o", str(target)])
     assert result.exit_code == 0, result.output
     html = target.read_text()
-    assert Page(html).svgs == 1 and "The funnel follows one input; this network has 2." in html
+    assert Page(html).svgs == 2 and "The funnel follows one input; this network has 2." in html
     assert os.listdir(tmp_path) == ["siamese.html"]

@@ -73,7 +73,7 @@ def unread_warnings(window: Window, n: int, axis: str | None) -> tuple[CnnWarnin
     warnings = []
     for kind, phrase in unread_phrases(unread, window, axis, whose="the") if unread.total else ():
         if kind is WarningKind.UNREACHED and unread.only_a_tail:
-            count, noun = len(unread.last), AXIS_NOUNS.get(axis or "", ("position", "positions"))[1]
+            count, noun = len(unread.last), tr(f"axis.{axis if axis in AXIS_NOUNS else 'L'}")
             phrase = tr("size.tail.one" if count == 1 else "size.tail.many", count=count, n=n, noun=noun, first=unread.last[0],
                         last=unread.last[-1], padded=window.padded(n), span=window.extent,
                         rest=window.padded(n) - window.extent, s=window.stride)

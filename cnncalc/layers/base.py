@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
 
-from .attrs import Attr, show
+from .attrs import Attr, LayerName, show
 from ..errors import CnnError, Location, did_you_mean, format_shape
 
 if TYPE_CHECKING:
@@ -273,6 +273,12 @@ class Layer(abc.ABC):
     @abc.abstractmethod
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> "KerasOp":
         """This layer in Keras 3 (functional API), exactly, or a self.fail(...)."""
+
+    def references(self) -> tuple[str, ...]:
+        """The values this layer reads for their shape only, named in an attribute (an
+        upsampling's `like:`): inputs of the graph, not of the data it computes on."""
+        return tuple(self.values[a.name] for a in self.attributes
+                     if isinstance(a.kind, LayerName) and self.values.get(a.name) is not None)
 
     def index_range(self) -> tuple[int, int] | None:
         """(low, high) when its input holds integer indices from low to high - 1 (an

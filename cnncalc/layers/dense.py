@@ -54,9 +54,10 @@ class Linear(Layer, FusedActivation):
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
         warnings = ()
         if len(shape) >= 3 and not layout.channels_last:  # (C, H, W): it would act along W alone
+            from ..errors import CnnWarning, WarningKind
             from ..i18n import tr
 
-            warnings = (tr("hint.flatten", layer=self.name, shape=tuple(shape)),)
+            warnings = (CnnWarning(WarningKind.LAYOUT, tr("hint.flatten", layer=self.name, shape=tuple(shape))),)
         return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
 
     def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:

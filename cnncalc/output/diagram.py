@@ -203,7 +203,7 @@ def boxes_of(network: Network, summary: Summary, depth: int | None, labels: Labe
         counts[box] += 1
         if box == node.name and labels is Labels.FULL and node.inputs:
             windows[box] = window_text(node.layer, shapes[node.inputs[0]], network.layout)
-        for source in node.inputs:
+        for source in (v for v in node.inputs if v not in node.layer.references()):  # data, not shape references
             source_box = owner[source]
             if source_box != box and source_box not in inputs[box]:
                 inputs[box].append(source_box)

@@ -34,7 +34,7 @@ TABLE = View(
      C.MEMORY_BYTES, C.RF_SIZE, C.RF_STRIDE),
     {C.OUTPUT_SHAPE: "output", C.MEMORY_BYTES: "output bytes", C.RF_SIZE: "RF", C.RF_STRIDE: "RF stride"},
 )
-NUMERIC = frozenset({Kind.COUNT, Kind.PER_DIM, Kind.SHAPE})
+NUMERIC = frozenset({Kind.COUNT, Kind.PER_DIM, Kind.SHAPE, Kind.FIELD_SIZE})
 GLOBAL = 1e300  # the sort key of a field that mixes every position: after every size
 
 
@@ -59,7 +59,9 @@ def sort_key(kind: Kind, value) -> str:
     if kind is Kind.SHAPE:
         parts = value if value and isinstance(value[0], (list, tuple)) else [value]
         return str(sum(math.prod(part) for part in parts))
-    if kind is Kind.PER_DIM:
+    if kind is Kind.FIELD_SIZE and isinstance(value, str):  # global, then undefined: after every size
+        return repr(GLOBAL if value == "global" else 2 * GLOBAL)
+    if kind in (Kind.PER_DIM, Kind.FIELD_SIZE):
         return str(float(max(value)))
     return str(value) if kind is Kind.COUNT else html_escape(visible(str(value)), quote=True)
 
@@ -251,3 +253,28 @@ SCRIPT = """
   });
 })();
 """
+
+
+SWEEP = (1, 8, 32, 128)  # the batches the report's training curve is drawn at
+
+
+def training_section(network: Network, batch: int) -> Section:
+    """One Adam step in float32 at the report's batch (`cnncalc train`'s table: what autograd
+    keeps per layer, weights, gradients, optimizer state) and the total against the batch;
+    for a layer type whose backward is not declared yet, the reason instead."""
+    from ..analysis.training import train
+    from ..errors import CnnError
+    from .training import sweep_svg, training_table
+
+    try:
+        step = train(network, batch, "adam", "fp32")
+        sweep = [step if b == batch else train(network, b, "adam", "fp32") for b in SWEEP]
+    except CnnError as error:
+        return Section("training", "Training step", f"<p>Not counted: {text(error.message)}</p>")
+    body = (
+        '<p class="hint">What one training step holds with Adam in float32, as <code>cnncalc train</code> '
+        "counts it (other optimizers and precisions: run that command).</p>"
+        f"<pre>{text(training_table(step))}</pre>"
+        f'<div class="figure">{sweep_svg(sweep)}</div>'
+    )
+    return Section("training", "Training step", body)

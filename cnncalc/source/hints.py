@@ -11,6 +11,7 @@ gets a warning naming the fix.
 
 from __future__ import annotations
 
+from ..errors import CnnWarning, WarningKind
 from ..i18n import tr
 
 CHANNELS = 4  # grey, grey + alpha, RGB, RGBA
@@ -25,8 +26,8 @@ def layout_hints(network) -> tuple[str, ...]:
         text = "[" + ", ".join(map(str, shape)) + "]"
         if not network.layout.channels_last and shape[-1] <= CHANNELS and min(shape[:-1]) >= SPATIAL:
             reordered = "[" + ", ".join(map(str, (shape[-1], *shape[:-1]))) + "]"
-            hints.append(tr("hint.channels_last", shape=text, channels=shape[-1], first=shape[0], reordered=reordered))
+            hints.append(CnnWarning(WarningKind.LAYOUT, tr("hint.channels_last", shape=text, channels=shape[-1], first=shape[0], reordered=reordered)))
         elif network.layout.channels_last and shape[0] <= CHANNELS and min(shape[1:]) >= SPATIAL:
             reordered = "[" + ", ".join(map(str, (*shape[1:], shape[0]))) + "]"
-            hints.append(tr("hint.channels_first", shape=text, channels=shape[0], last=shape[-1], reordered=reordered))
+            hints.append(CnnWarning(WarningKind.LAYOUT, tr("hint.channels_first", shape=text, channels=shape[0], last=shape[-1], reordered=reordered)))
     return tuple(hints)
