@@ -53,7 +53,9 @@ class Linear(Layer, FusedActivation):
         # On a (H, W, C) input the last axis is the channels: positions stay apart.
         field = PASS if len(shape) > 1 and layout.channels_last else GLOBAL
         warnings = ()
-        if len(shape) >= 3 and not layout.channels_last:  # (C, H, W): it would act along W alone
+        # (C, H, W) with a square map, as a student's conv stack gives: it would act along W
+        # alone (ConvNeXt's pointwise linear on a permuted (H, W, C) map is meant, not warned of)
+        if len(shape) >= 3 and not layout.channels_last and shape[-1] == shape[-2]:
             from ..errors import CnnWarning, WarningKind
             from ..i18n import tr
 

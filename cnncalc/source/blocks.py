@@ -411,6 +411,9 @@ class _Expander:
             for node in network.nodes:
                 facts = node.layer.infer(tuple(shapes[name] for name in node.inputs), network.layout)
                 shapes.update({f"{node.name}.{i}": s for i, s in enumerate(facts.outputs)} if facts.outputs else {node.name: facts.output_shape})
+            if value not in shapes:  # a name no layer above makes (left out by if:, or misspelt)
+                raise CnnError(f"$in_channels: the instance reads '{value}', which no layer above it makes; "
+                               "allowed: the name of a layer above the instance, or an input", location)
             shape = shapes[value]
             return network.layout.split(shape)[0] if len(shape) > 1 else shape[0]
 
