@@ -8,6 +8,7 @@ from __future__ import annotations
 from .attrs import Attr, Choice, Flag, Int, Number
 from .lazy import np
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
+from .shape import IdentityAtInference
 from .base import PASS, REGISTRY, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, channel_axis, nbytes, product
 
 
@@ -74,7 +75,7 @@ class Scale(Layer):
 
 
 @REGISTRY.register("stochastic_depth", "StochasticDepth", "drop_path", "DropPath")
-class StochasticDepth(Layer):
+class StochasticDepth(IdentityAtInference):
     """Drops a residual branch at random while training (torchvision.ops.StochasticDepth, timm's
     DropPath); the identity at inference, which is what cnncalc computes."""
 
@@ -85,19 +86,6 @@ class StochasticDepth(Layer):
         Attr("p", Number(0, 1), 0.0, ("rate", "drop_prob", "drop_path_rate"), "probability of dropping"),
         Attr("mode", Choice("row", "batch"), "row", (), "'row': each sample apart; 'batch': the whole batch at once"),
     )
-
-    def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
-        return Facts(shapes[0], field=PASS)
-
-    def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
-        return inputs[0]  # inference
-
-    def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
-        """The input itself."""
-        return 0
-
-    def shares_input(self) -> bool:
-        return True
 
     def saved(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, grads: Grads) -> tuple[Saved, ...]:
         """In training, x * keep keeps the scaled mask: one value per sample ('row') or one in

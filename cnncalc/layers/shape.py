@@ -242,13 +242,9 @@ class ChannelShuffle(Layer):
         return KerasOp((("", call("ChannelShuffle", self["groups"], axis=axis if axis != len(shapes[0]) else None)),))
 
 
-class Dropout(Layer):
-    """Zeroes values at random while training; the identity at inference."""
-
-    family = "regularisation"
-    primary = "p"
-    summary = "random zeroing in training; identity at inference"
-    attributes = (Attr("p", Number(0, 1), 0.5, ("rate",), "probability of zeroing"),)
+class IdentityAtInference(Layer):
+    """A layer that is random in training and the identity at inference (dropout, stochastic
+    depth): its output is its input, with no cost and no work space."""
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         return Facts(shapes[0], field=PASS)
@@ -262,6 +258,15 @@ class Dropout(Layer):
 
     def shares_input(self) -> bool:
         return True
+
+
+class Dropout(IdentityAtInference):
+    """Zeroes values at random while training; the identity at inference."""
+
+    family = "regularisation"
+    primary = "p"
+    summary = "random zeroing in training; identity at inference"
+    attributes = (Attr("p", Number(0, 1), 0.5, ("rate",), "probability of zeroing"),)
 
     @property
     def torch_view(self) -> bool:
