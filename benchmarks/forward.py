@@ -1,13 +1,22 @@
-"""cnncalc run against PyTorch on the CPU: batch 1, the same threads, side by side in one run.
+"""cnncalc run against PyTorch on the CPU, side by side in one run, in A/B rounds.
 
-    python benchmarks/forward.py            # the table (markdown), a few minutes
-    python benchmarks/forward.py --repeat 5
+    python benchmarks/forward.py                       # the README's table, several minutes
+    python benchmarks/forward.py --rounds 9 --batch 1 --network resnet50
+    python benchmarks/forward.py --dtype float64
 
-Each (tool, network) pair runs in a fresh process, so peak memory (ru_maxrss) is the
-process's own; times are the median forward pass after one warm-up. The BLAS line is
-the rate of a large float32 matrix product on this machine, the ceiling for both tools,
-and each forward pass is also given as a fraction of it (2 x MACs / time / rate).
-Needs the test extras (PyTorch); the PyTorch models are tests/zoo_torch.py's.
+For each network and batch, two worker processes are started, one per tool, each with its
+model built, its weights ready and one warm-up pass done. Then every round runs one
+forward pass in each, in turn (PyTorch, cnncalc, PyTorch, cnncalc, ...), and the figure is
+the median of the per-round time ratios: a machine that slows down for a while slows
+both sides of the rounds it touches, so the ratio survives a noisy machine better than
+two medians taken minutes apart. Peak memory is each worker's own (ru_maxrss), so it
+includes the model and the interpreter. The BLAS line is the rate of a large matrix
+product measured in the same run, the ceiling for both tools; each network's share of it
+is its arithmetic (2 x MACs x batch) over cnncalc's median time.
+
+Both tools use the same threads (all cores: PyTorch's default intra-op threads and NumPy's
+BLAS threads). Needs the test extras (PyTorch); the PyTorch models are tests/zoo_torch.py's,
+and the cnncalc networks the examples of the same name.
 """
 
 from __future__ import annotations
@@ -24,21 +33,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NETWORKS = {"resnet50": (3, 224, 224), "vgg16": (3, 224, 224), "unet": (1, 572, 572)}
+NETWORKS = ("resnet50", "vgg16", "unet", "mobilenetv2", "efficientnet-b0")
+TOOLS = ("pytorch", "cnncalc")
 
 
-def measure(tool: str, name: str, repeat: int) -> dict:
+def build(tool: str, name: str, batch: int, dtype: str):
+    """The forward pass of `name` in `tool`, ready to be called (weights made, one warm-up)."""
     import numpy as np
 
-    shape = NETWORKS[name]
     if tool == "pytorch":
         import torch
 
         sys.path.insert(0, str(ROOT / "tests"))
         from zoo_torch import ZOO
 
-        model = ZOO[name][0]().eval()
-        x = torch.randn(1, *shape)
+        shape = ZOO[name][1]
+        model = ZOO[name][0]().eval().to(getattr(torch, dtype))
+        x = torch.randn(batch, *shape, dtype=getattr(torch, dtype))
 
         def forward():
             with torch.no_grad():
@@ -52,37 +63,88 @@ def measure(tool: str, name: str, repeat: int) -> dict:
         net = cnncalc.load(ROOT / "examples" / f"{name}.yaml")
         summary = cnncalc.summary(net)
         rng = np.random.default_rng(0)
-        params, _, _ = runner.prepare_weights(summary, net, {}, np.float32, rng)
+        kind = getattr(np, dtype)
+        shape = next(iter(net.inputs.values()))
+        params, _, _ = runner.prepare_weights(summary, net, {}, kind, rng)
         folded = runner.fold_batchnorms(net, params)
-        x = rng.standard_normal((1, *shape)).astype(np.float32)
+        epilogues, fused = runner.fuse_epilogues(net, folded)
+        x = rng.standard_normal((batch, *shape)).astype(kind)
 
         def forward():
-            runner.execute(net, params, x, folded=folded)
+            runner.execute(net, params, x, folded=folded | fused, epilogues=epilogues)
 
         threads = os.cpu_count()
-    forward()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        forward()
-        times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"seconds": statistics.median(times), "peak_mib": peak, "threads": threads}
+    forward()
+    return forward, threads
 
 
-def blas_rate() -> float:
+def worker(tool: str, name: str, batch: int, dtype: str) -> None:
+    """Answers each line 'run' on standard input with the seconds of one forward pass, and
+    'quit' with the process's peak memory and threads, as JSON lines."""
+    forward, threads = build(tool, name, batch, dtype)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "run":
+            start = time.perf_counter()
+            forward()
+            print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+            print(json.dumps({"peak_mib": peak, "threads": threads}), flush=True)
+            return
+
+
+class Worker:
+    def __init__(self, tool: str, name: str, batch: int, dtype: str):
+        command = [sys.executable, __file__, "--worker", tool, name, str(batch), dtype]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ask(None)  # ready
+
+    def ask(self, line: str | None) -> dict:
+        if line is not None:
+            self.process.stdin.write(line + "\n")
+            self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise SystemExit(f"a worker stopped: {self.process.args}")
+        return json.loads(answer)
+
+    def close(self) -> dict:
+        result = self.ask("quit")
+        self.process.wait()
+        return result
+
+
+def compare(name: str, batch: int, dtype: str, rounds: int) -> dict:
+    """Median per-round ratio (cnncalc / PyTorch), the median times, and the peaks."""
+    workers = {tool: Worker(tool, name, batch, dtype) for tool in TOOLS}
+    times = {tool: [] for tool in TOOLS}
+    for _ in range(rounds):
+        for tool in TOOLS:
+            times[tool].append(workers[tool].ask("run")["seconds"])
+    closing = {tool: workers[tool].close() for tool in TOOLS}
+    ratios = [c / t for t, c in zip(times["pytorch"], times["cnncalc"])]
+    return {
+        "ratio": statistics.median(ratios),
+        "ratios": (min(ratios), max(ratios)),
+        "seconds": {tool: statistics.median(times[tool]) for tool in TOOLS},
+        "peak_mib": {tool: closing[tool]["peak_mib"] for tool in TOOLS},
+        "threads": {tool: closing[tool]["threads"] for tool in TOOLS},
+    }
+
+
+def blas_rate(dtype: str) -> float:
+    """GFLOP/s of a 4096 x 4096 matrix product, the best of three."""
     import numpy as np
 
-    a = np.random.default_rng(0).random((4096, 4096), dtype=np.float32)
+    a = np.random.default_rng(0).random((4096, 4096)).astype(dtype)
     a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(3))
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
     return 2 * 4096**3 / best / 1e9
-
-
-def _timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 def macs(name: str) -> int:
@@ -93,32 +155,36 @@ def macs(name: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--one", nargs=2, metavar=("TOOL", "NETWORK"), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=7, help="A/B rounds per network and batch (default 7)")
+    parser.add_argument("--network", action="append", choices=NETWORKS, help="only these (repeatable)")
+    parser.add_argument("--batch", action="append", type=int, help="batch sizes (repeatable; default 1 and 8)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--worker", nargs=4, metavar=("TOOL", "NETWORK", "BATCH", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(measure(*args.one, args.repeat)))
+    if args.worker:
+        tool, name, batch, dtype = args.worker
+        worker(tool, name, int(batch), dtype)
         return
-    rate = blas_rate()
+    rate = blas_rate(args.dtype)
     rows = []
-    for name in NETWORKS:
-        results = {}
-        for tool in ("pytorch", "cnncalc"):
-            out = subprocess.run([sys.executable, __file__, "--one", tool, name, "--repeat", str(args.repeat)],
-                                 capture_output=True, text=True, check=True)
-            results[tool] = json.loads(out.stdout)
-        flops = 2 * macs(name)
-        rows.append((name, results, flops))
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"float32 BLAS matmul {rate:.0f} GFLOP/s; threads: PyTorch {rows[0][1]['pytorch']['threads']}, "
-          f"NumPy's BLAS {rows[0][1]['cnncalc']['threads']}\n")
-    print("| network (batch 1) | PyTorch | cnncalc run | time ratio | PyTorch peak | cnncalc peak | memory ratio | cnncalc / BLAS rate |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
-    for name, r, flops in rows:
-        t, c = r["pytorch"], r["cnncalc"]
-        share = flops / c["seconds"] / 1e9 / rate
-        print(f"| {name} | {t['seconds'] * 1000:.0f} ms | {c['seconds'] * 1000:.0f} ms | {c['seconds'] / t['seconds']:.2f}x "
-              f"| {t['peak_mib']:.0f} MiB | {c['peak_mib']:.0f} MiB | {c['peak_mib'] / t['peak_mib']:.2f}x | {share:.0%} |")
+    for name in args.network or NETWORKS:
+        for batch in args.batch or (1, 8):
+            rounds = args.rounds if name != "unet" or batch == 1 else max(3, args.rounds // 2)
+            result = compare(name, batch, args.dtype, rounds)
+            rows.append((name, batch, result, 2 * macs(name) * batch))
+            print(f"{name} batch {batch}: {result['ratio']:.2f}x", file=sys.stderr, flush=True)
+    threads = rows[0][2]["threads"]
+    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.dtype} BLAS matmul "
+          f"{rate:.0f} GFLOP/s; threads: PyTorch {threads['pytorch']}, NumPy's BLAS {threads['cnncalc']}; "
+          f"{args.rounds} A/B rounds\n")
+    print(f"| network ({args.dtype}) | batch | PyTorch | cnncalc run | time ratio (median of rounds) | rounds' range "
+          "| PyTorch peak | cnncalc peak | cnncalc / BLAS rate |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for name, batch, r, flops in rows:
+        t, c = r["seconds"]["pytorch"], r["seconds"]["cnncalc"]
+        low, high = r["ratios"]
+        print(f"| {name} | {batch} | {t * 1000:.0f} ms | {c * 1000:.0f} ms | {r['ratio']:.2f}x | {low:.2f}-{high:.2f} "
+              f"| {r['peak_mib']['pytorch']:.0f} MiB | {r['peak_mib']['cnncalc']:.0f} MiB | {flops / c / 1e9 / rate:.0%} |")
 
 
 if __name__ == "__main__":

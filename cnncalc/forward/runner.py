@@ -56,7 +56,8 @@ class RunResult:
 
 
 def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Callable | None = None,
-            expected: dict | None = None, folded: frozenset = frozenset(), held: Mapping | None = None):
+            expected: dict | None = None, folded: frozenset = frozenset(), held: Mapping | None = None,
+            epilogues: Mapping | None = None):
     """Run every node; returns (the output, or a tuple of the outputs when there are
     several; {value: array} if keep; per-layer seconds and shapes).
 
@@ -64,7 +65,9 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
     outputs gives the values NAME.0, NAME.1, ...; a layer that shares another's weights
     (share:) runs with them. With `expected` shapes (batch included) it stops at the first
     layer whose real output differs: nothing after it can be trusted, and may not even run.
-    `folded` BatchNorm layers (see fold_batchnorms) pass their input through. `held`
+    `folded` layers (BatchNorms folded by fold_batchnorms, activations fused by
+    fuse_epilogues) pass their input through; `epilogues` ({layer: function}) are applied
+    by those layers to their output as they make it (Layer.forward_fused). `held`
     ({layer: {value: array of batch 1}}) makes a layer read a fixed array in place of a value
     (rf --verify holds squeeze-excitation gates at their values for the zero input).
     """
@@ -89,7 +92,11 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
             owned = not keep and first not in feeds and uses[first] == 1 and first not in returned and not shared(
                 inputs[0], (value for name, value in values.items() if name != first), feeds.values()
             )
-            out = node.layer.forward(inputs, params.get(node.share or node.name, {}), network.layout, owned)
+            weights = params.get(node.share or node.name, {})
+            if epilogues and node.name in epilogues:
+                out = node.layer.forward_fused(inputs, weights, network.layout, epilogues[node.name])
+            else:
+                out = node.layer.forward(inputs, weights, network.layout, owned)
         outs = {f"{node.name}.{i}": np.asarray(o) for i, o in enumerate(out)} if isinstance(out, tuple) else {node.name: np.asarray(out)}
         shape = tuple(o.shape for o in outs.values()) if isinstance(out, tuple) else outs[node.name].shape
         timings.append((node, shape, time.perf_counter() - start))
@@ -126,6 +133,49 @@ def count_uses(network: Network) -> dict[str, int]:
         for name in node.inputs:
             uses[name] = uses.get(name, 0) + 1
     return uses
+
+
+def fuse_epilogues(network: Network, folded: frozenset = frozenset()) -> tuple[dict, frozenset[str]]:
+    """Element-wise layers (Layer.epilogue: an activation) applied by the layer that makes
+    their input as it writes each part of it (Layer.takes_epilogue: a convolution), while
+    that part is still in the cache, instead of in a pass of their own over memory. Only
+    where nothing else reads the value between them (through folded layers, which pass it
+    on) and it is not an output. Returns ({maker: epilogue}, the fused layers), which then
+    pass their input through."""
+    by_name = {node.name: node for node in network.nodes}
+    uses = count_uses(network)
+    returned = set(network.outputs)
+    epilogues: dict = {}
+    fused = set()
+    for node in network.nodes:
+        if node.name in folded or len(node.inputs) != 1 or node.share:
+            continue
+        epilogue = node.layer.epilogue()
+        if epilogue is None:
+            continue
+        source = by_name.get(node.inputs[0])
+        chain_ok = True
+        while source is not None and (source.name in folded or source.name in fused):
+            if uses.get(source.name) != 1 or source.name in returned:
+                chain_ok = False
+                break
+            source = by_name.get(source.inputs[0])
+        if not chain_ok or source is None or not source.layer.takes_epilogue:
+            continue
+        if uses.get(source.name) != 1 or source.name in returned:
+            continue
+        earlier = epilogues.get(source.name)
+        epilogues[source.name] = epilogue if earlier is None else _chained(earlier, epilogue)
+        fused.add(node.name)
+    return epilogues, frozenset(fused)
+
+
+def _chained(first, second):
+    def both(part):
+        first(part)
+        second(part)
+
+    return both
 
 
 def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
@@ -423,9 +473,10 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     expected = {row.name: batched(row.output_shape, batch) for row in summary.layers}
     # Preparation, like loading the weights: not part of the timed forward pass.
     folded = frozenset() if keep else fold_batchnorms(network, params)
+    epilogues, fused = ({}, frozenset()) if keep else fuse_epilogues(network, folded)
     start = time.perf_counter()
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        output, kept, timings = execute(network, params, x, keep, on_layer, expected, folded)
+        output, kept, timings = execute(network, params, x, keep, on_layer, expected, folded | fused, epilogues=epilogues)
     total = time.perf_counter() - start
     layers = tuple(
         LayerRun(node.name, node.layer.type_name, batched(row.output_shape, batch), tuple(shape), seconds)

@@ -336,6 +336,20 @@ class Layer(abc.ABC):
         over the channels, else None."""
         return None
 
+    def epilogue(self):
+        """This layer at inference as a function applied in place to an array of its input
+        (one part of it at a time), when it is element-wise and has no weights: what the
+        layer before it can apply to each part of its output as it is written
+        (forward_fused), while that part is in the cache. None otherwise."""
+        return None
+
+    takes_epilogue: ClassVar[bool] = False  # forward_fused applies another layer's epilogue
+
+    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue):
+        """forward, with `epilogue` (the next layer's Layer.epilogue) applied in place to its
+        output as it is made (where takes_epilogue)."""
+        raise NotImplementedError(f"{self.type_name} takes no epilogue")
+
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """Bytes the NumPy forward pass allocates besides its output, at its busiest, for a
         batch of `batch` inputs of these shapes in elements of `itemsize` bytes: padded

@@ -162,11 +162,11 @@ def channels_last_1d(layer: Call, suffix: str = "") -> tuple[tuple[str, Call], .
     return ((suffix + "_to_last", turn), (suffix, layer), (suffix + "_to_first", turn))
 
 
-def convolve(x, weight, bias, windows, groups: int, mode: str = "zeros"):
+def convolve(x, weight, bias, windows, groups: int, mode: str = "zeros", epilogue=None):
     """numeric.conv with the strides, paddings and dilations of these windows."""
     strides = [w.stride for w in windows]
     pairs = [(w.before, w.after) for w in windows]
-    return numeric.conv(x, weight, bias, strides, pairs, [w.dilation for w in windows], groups, mode)
+    return numeric.conv(x, weight, bias, strides, pairs, [w.dilation for w in windows], groups, mode, epilogue)
 
 
 class Conv(Windowed, FusedActivation):
@@ -176,6 +176,7 @@ class Conv(Windowed, FusedActivation):
     roles = {"weight": Role.KERNEL, "bias": Role.SHIFT}
     primary = "out"
     summary = "convolution with padding, stride, dilation and groups"
+    takes_epilogue = True
     flops_rule = "2 x MACs + output elements (bias) + fused activation"
     attributes = (
         OUT(),
@@ -278,10 +279,24 @@ class Conv(Windowed, FusedActivation):
         return Facts(out_shape, params, macs=macs, flops=flops, field=field, warnings=warnings)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
+        return self.forward_fused(inputs, params, layout, None)
+
+    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue):
+        """Its own activation (if any) then `epilogue`, applied to each part of the output
+        as the kernel writes it."""
         x = channels_first(inputs[0], layout)
         _, groups = self.channels(x.shape[1])
-        y = convolve(x, params["weight"], params.get("bias"), self.windows(x.shape[2:]), groups, self.values.get("padding_mode", "zeros"))
-        return self.apply_activation(channels_back(y, layout), layout)
+        fused = self.fused()
+        own = fused.epilogue() if fused is not None else None
+        windows, mode = self.windows(x.shape[2:]), self.values.get("padding_mode", "zeros")
+        if fused is not None and own is None:  # not element-wise (softmax): over the whole output
+            y = self.apply_activation(channels_back(convolve(x, params["weight"], params.get("bias"), windows, groups, mode), layout), layout)
+            if epilogue is not None:
+                epilogue(y)
+            return y
+        steps = [step for step in (own, epilogue) if step is not None]
+        after = None if not steps else steps[0] if len(steps) == 1 else lambda part: [step(part) for step in steps]
+        return channels_back(convolve(x, params["weight"], params.get("bias"), windows, groups, mode, after), layout)
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """A tile of gathered windows and their product, a padded sample for a padding mode

@@ -24,6 +24,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import winograd
+
 TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
 ERF_CHUNK = 4096  # values handed to math.erf at a time: Python floats for these only
 ERF_WORKSPACE = ERF_CHUNK * 96  # the chunk as Python floats (in and out) and a float64 copy
@@ -127,41 +129,80 @@ def is_depthwise(channels: int, weight_shape: Sequence[int], groups: int) -> boo
     return weight_shape[1] == 1 and groups == channels and groups > 1
 
 
-def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros") -> np.ndarray:
+def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogue=None) -> np.ndarray:
     """PyTorch's convNd: weight (out, in/groups, *kernel), explicit (before, after) padding.
 
-    Zero padding is read lazily; another mode pads one sample at a time."""
+    Zero padding is read lazily; another mode pads one sample at a time. A 3x3 kernel with
+    stride 1 in float32 may run by Winograd's algorithm (conv_algorithm). `epilogue`, when
+    given, is applied in place to each finished part of the result, bias added (a fused
+    activation, while that part is still in the cache)."""
     batch, channels, *size = x.shape
     out_channels, _, *kernel = weight.shape
     rank = len(kernel)
+    tile = conv_algorithm(x.shape, weight.shape, stride, pairs, dilation, groups, mode, x.itemsize)
+    if tile:
+        return winograd.conv2d(x, weight, bias, pairs, tile, epilogue)
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
     depthwise = is_depthwise(channels, weight.shape, groups)
-    result = (np.zeros if depthwise else np.empty)((batch, out_channels, *out_size), dtype=x.dtype)
+    result = np.empty((batch, out_channels, *out_size), dtype=x.dtype)
+    if depthwise:  # each block of channels as it is written
+        finish = (bias, epilogue)
+    else:  # each tile as its product is written
+        finish = (bias.reshape((-1,) + (1,) * rank) if bias is not None else None, epilogue)
     sample_conv = depthwise_sample if depthwise else grouped_sample
     for n in range(batch):
         if mode != "zeros" and any(a or b for a, b in pairs):
             padded = pad(x[n : n + 1], pairs, mode)[0]
-            sample_conv(padded, weight, groups, stride, dilation, [(0, 0)] * rank, result[n])
+            sample_conv(padded, weight, groups, stride, dilation, [(0, 0)] * rank, result[n], finish)
             del padded  # before the next sample's is made
         else:
-            sample_conv(x[n], weight, groups, stride, dilation, pairs, result[n])
-    if bias is not None:
-        result += bias.reshape((1, -1) + (1,) * rank)
+            sample_conv(x[n], weight, groups, stride, dilation, pairs, result[n], finish)
     return result
+
+
+# Winograd's F(m x m, 3 x 3) in float32 (winograd.py), as a multiple of a direct
+# multiply-add's cost on this machine's BLAS: its element-wise stage's multiply-adds (many
+# smaller products), each value of a transformed input tile (gathered, then B^T d B) and
+# of a transformed output tile (A^T M A, then scattered), and each transformed weight.
+WINOGRAD_COST = {"product": 1.5, "input": 90.0, "output": 45.0, "weight": 20.0}
+
+
+def conv_algorithm(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize) -> int:
+    """The Winograd tile (2 or 4) for this convolution, or 0 for the direct form (im2col
+    and BLAS): the cheaper by WINOGRAD_COST. Winograd only for 2-D 3x3 kernels, stride 1,
+    dilation 1, one group and zero padding, in float32: float64 keeps the direct form, exact
+    to its rounding. Both tiles stay within winograd.BOUND."""
+    kernel = tuple(weight_shape[2:])
+    if itemsize != 4 or kernel != (3, 3) or groups != 1 or mode != "zeros" or any(s != 1 for s in stride) or any(d != 1 for d in dilation):
+        return 0
+    batch, channels, *size = shape
+    out_channels = weight_shape[0]
+    if min(winograd.output_size(size, pairs)) < 1:
+        return 0
+    best, choice = winograd.direct_multiplications(shape, out_channels, pairs), 0
+    for m in (2, 4):
+        points = winograd.multiplications(shape, 1, pairs, m) // channels  # tiles x (m + 2)^2
+        cost = (WINOGRAD_COST["product"] * points * channels * out_channels + WINOGRAD_COST["input"] * points * channels
+                + WINOGRAD_COST["output"] * points * out_channels + WINOGRAD_COST["weight"] * (m + 2) ** 2 * channels * out_channels)
+        if cost < best:
+            best, choice = cost, m
+    return choice
 
 
 def tile_cost(channels: int, weight_shape, groups: int, itemsize: int) -> int:
     """Bytes per output position of a convolution's tile: a gathered column (C x kernel
-    volume), or for a depthwise one a column of products (out channels)."""
-    out_channels, _, *kernel = weight_shape
-    if is_depthwise(channels, weight_shape, groups):
-        return out_channels * itemsize
+    volume)."""
+    _, _, *kernel = weight_shape
     return channels * math.prod(kernel) * itemsize
 
 
 def conv_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, itemsize) -> int:
     """Bytes `conv` allocates besides its result for a batch of `shape` (N, C, *spatial):
-    one tile (tile_cost) and, for a padding mode other than zeros, a padded sample."""
+    one tile (tile_cost) and, for a padding mode other than zeros, a padded sample; or
+    Winograd's (winograd.workspace)."""
+    tile = conv_algorithm(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize)
+    if tile:
+        return winograd.workspace(shape, weight_shape, pairs, tile, itemsize)
     _, channels, *size = shape
     _, _, *kernel = weight_shape
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
@@ -169,47 +210,111 @@ def conv_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, i
     if mode != "zeros" and any(a or b for a, b in pairs):
         padded = [n + a + b for n, (a, b) in zip(size, pairs)]
         padding = channels * math.prod(padded) * itemsize + pad_workspace((1, channels, *size), pairs, mode, itemsize)
+    if is_depthwise(channels, weight_shape, groups):
+        if padding:  # the padded sample is convolved with no further padding
+            size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], [(0, 0)] * len(size)
+        per_channel = depthwise_block_cost(size, kernel, stride, pairs, dilation, out_size, itemsize)
+        return padding + max(1, min(groups, DEPTHWISE_BYTES // per_channel)) * per_channel
     cost = tile_cost(channels, weight_shape, groups, itemsize)
     return padding + tile_positions(out_size, cost) * cost
 
 
-def depthwise_sample(x, weight, groups, stride, dilation, pairs, result) -> None:
-    """One sample, each channel with its own kernels, into `result` (zeros): one multiply-add
-    per kernel tap over a tile of outputs, only where the tap reads the input."""
+DEPTHWISE_BYTES = 512 * 2**10  # a block of channels of a depthwise convolution: cache-sized
+
+
+def depthwise_plan(size, kernel, stride, pairs, dilation, out_size):
+    """(phase sizes, the flat length a tap reads): the input padded to a multiple of the
+    stride along every axis and split into its stride phases (one phase for stride 1), so
+    that every output position o reads phase (t*d mod s) at o + t*d div s: in that phase's
+    flattened values, each tap reads one contiguous run of the same length."""
+    phase = [-(-(n + a + b) // s) for n, (a, b), s in zip(size, pairs, stride)]
+    steps = [math.prod(phase[axis + 1 :]) for axis in range(len(phase))]
+    length = sum((o - 1) * step for o, step in zip(out_size, steps)) + 1
+    return phase, length
+
+
+def depthwise_block_cost(size, kernel, stride, pairs, dilation, out_size, itemsize) -> int:
+    """Bytes per channel of a depthwise block: its padded input (and its phases when
+    strided), its sums over the phase's positions and one product."""
+    phase, length = depthwise_plan(size, kernel, stride, pairs, dilation, out_size)
+    padded = math.prod(phase) * math.prod(stride)
+    copies = 2 if any(s > 1 for s in stride) else 1
+    return (copies * padded + math.prod(phase) + length) * itemsize
+
+
+def depthwise_sample(x, weight, groups, stride, dilation, pairs, result, finish=(None, None)) -> None:
+    """One sample, each channel with its own kernels, into `result`, a block of channels
+    at a time (DEPTHWISE_BYTES): the block is zero-padded once (and split into its stride
+    phases), then every kernel tap is one multiply-add over a contiguous run of each
+    channel's flattened values, so NumPy's loops run long; the sums of the positions past
+    the output's rows are dropped when the block is written out. `finish` (bias, epilogue)
+    is applied to each block written."""
+    bias, epilogue = finish
     size = x.shape[1:]
     kernel = weight.shape[2:]
-    rank = len(kernel)
     multiplier = weight.shape[0] // groups
-    w = weight.reshape(groups, multiplier, *kernel)
     out_size = result.shape[1:]
-    target = result.reshape(groups, multiplier, *out_size)
-    taps = list(np.ndindex(*kernel))
-    offsets = [tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs)) for tap in taps]
-    cost = tile_cost(groups, weight.shape, groups, x.itemsize)
-    store = np.empty(tile_positions(out_size, cost) * groups * multiplier, dtype=x.dtype)
-    for box in tiles(out_size, cost):
-        shape = tuple(b - a for a, b in box)
-        scratch = store[: math.prod(shape) * groups * multiplier].reshape(groups, multiplier, *shape)
-        tile = target[(slice(None), slice(None), *box_slices(box))]
-        for tap, offset in zip(taps, offsets):
-            region = tap_region(box, offset, stride, size)
-            if region is None:  # reads only padding: adds zeros
-                continue
-            inner, source = region
-            part = scratch[(slice(None), slice(None), *inner)]
-            factor = w[(slice(None), slice(None), *tap)].reshape((groups, multiplier) + (1,) * rank)
-            np.multiply(x[(slice(None), *source)][:, None], factor, out=part)
-            tile[(slice(None), slice(None), *inner)] += part
+    phase, length = depthwise_plan(size, kernel, stride, pairs, dilation, out_size)
+    steps = [math.prod(phase[axis + 1 :]) for axis in range(len(phase))]
+    padded_size = [p * s for p, s in zip(phase, stride)]
+    strided = any(s > 1 for s in stride)
+    taps = []  # (tap, its phase, its offset in the phase's flat values)
+    for tap in np.ndindex(*kernel):
+        reach = [t * d for t, d in zip(tap, dilation)]
+        taps.append((tap, tuple(r % s for r, s in zip(reach, stride)), sum((r // s) * step for r, s, step in zip(reach, stride, steps))))
+    per_channel = depthwise_block_cost(size, kernel, stride, pairs, dilation, out_size, x.itemsize)
+    block = max(1, min(groups, DEPTHWISE_BYTES // per_channel))
+    count = math.prod(phase)
+    store = np.empty(block * ((2 if strided else 1) * math.prod(padded_size) + count + length), dtype=x.dtype)
+    inside = tuple(slice(a, a + n) for (a, _), n in zip(pairs, size))
+    kept = tuple(slice(0, o) for o in out_size)
+    w = weight.reshape(groups, multiplier, -1)
+    for c0 in range(0, groups, block):
+        c1 = min(c0 + block, groups)
+        n = c1 - c0
+        padded = store[: n * math.prod(padded_size)].reshape(n, *padded_size)
+        padded[...] = 0
+        padded[(slice(None), *inside)] = x[c0:c1]
+        used = n * math.prod(padded_size)
+        if strided:  # the phases side by side: phase p of every channel
+            phases = store[used : used + n * math.prod(padded_size)].reshape(n, math.prod(stride), count)
+            used += n * math.prod(padded_size)
+            for index, p in enumerate(np.ndindex(*stride)):
+                np.copyto(phases[:, index].reshape(n, *phase), padded[(slice(None), *(slice(q, None, s) for q, s in zip(p, stride)))])
+            flat = {p: phases[:, index] for index, p in enumerate(np.ndindex(*stride))}
+        else:
+            flat = {(0,) * len(stride): padded.reshape(n, count)}
+        sums = store[used : used + n * count].reshape(n, count)
+        product_ = store[used + n * count : used + n * count + n * length].reshape(n, length)
+        for j in range(multiplier):
+            run = sums[:, :length]
+            for index, (tap, p, offset) in enumerate(taps):
+                factor = w[c0:c1, j, index, None]
+                if index == 0:
+                    np.multiply(flat[p][:, offset : offset + length], factor, out=run)
+                else:
+                    np.multiply(flat[p][:, offset : offset + length], factor, out=product_)
+                    run += product_
+            channels = slice(c0 * multiplier + j, c1 * multiplier, multiplier)
+            target = result[channels]
+            if bias is not None:
+                np.add(sums.reshape(n, *phase)[(slice(None), *kept)], bias[channels].reshape((-1,) + (1,) * len(out_size)), out=target)
+            else:
+                np.copyto(target, sums.reshape(n, *phase)[(slice(None), *kept)])
+            if epilogue is not None:
+                epilogue(target)
 
 
-def grouped_sample(x, weight, groups, stride, dilation, pairs, result) -> None:
+def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(None, None)) -> None:
     """One sample into `result`: matrix products per group and per tile of output
     positions, W (out, C*K) @ columns (C*K, positions), written straight into the result.
 
     The columns are gathered tap by tap (one strided copy each, zeros where the tap reads
     padding) into one buffer of at most TILE_BYTES; a 1x1 kernel with stride 1 and no
-    padding over a contiguous sample needs no gathering at all.
+    padding over a contiguous sample needs no gathering at all. `finish` (bias shaped to
+    the result's axes, epilogue) is applied to each tile once written.
     """
+    bias, epilogue = finish
     channels, *size = x.shape
     out_channels, per_group, *kernel = weight.shape
     volume = math.prod(kernel)
@@ -217,6 +322,7 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result) -> None:
     out_size = result.shape[1:]
     if volume == 1 and all(s == 1 for s in stride) and not any(a or b for a, b in pairs) and x.flags.c_contiguous:
         np.matmul(w, x.reshape(groups, per_group, -1), out=result.reshape(groups, out_channels // groups, -1))
+        finish_tile(result, bias, epilogue)
         return
     taps = list(np.ndindex(*kernel))
     offsets = [tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs)) for tap in taps]
@@ -238,6 +344,15 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result) -> None:
         # a tile's positions are contiguous within each channel: a view, never a copy
         target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
         np.matmul(w, columns.reshape(groups, per_group * volume, count), out=target)
+        finish_tile(result[(slice(None), *box_slices(box))], bias, epilogue)
+
+
+def finish_tile(tile, bias, epilogue) -> None:
+    """The bias added to a finished tile (out channels first) and the epilogue applied."""
+    if bias is not None:
+        tile += bias
+    if epilogue is not None:
+        epilogue(tile)
 
 
 def conv_transpose(x, weight, bias, stride, pairs, dilation, groups, output_padding) -> np.ndarray:
