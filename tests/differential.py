@@ -679,4 +679,23 @@ def compare(seed: int, broken: bool) -> str:
     for got, expected in zip(ours_out, theirs_out):
         scale = max(1.0, float(np.abs(expected).max()))
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9 * scale, err_msg=where)
+    # float32, with Winograd's F(4x4) for every convolution it applies to and the activations
+    # fused into the layers before them, as `cnncalc run` does: float32's tolerance of
+    # PyTorch's float64 values.
+    from cnncalc.forward.runner import fuse_epilogues
+    from cnncalc.layers import kernels
+
+    single = {layer: {w: a.astype(np.float32) for w, a in tensors.items()} for layer, tensors in params.items()}
+    inputs32 = {name: x.astype(np.float32) for name, x in feeds.items()}
+    epilogues, fused = fuse_epilogues(net)
+    chosen = kernels.conv_algorithm
+    kernels.conv_algorithm = lambda *args: 4 if kernels.winograd_applies(*args) else 0
+    try:
+        ours32 = execute(net, single, inputs32 if len(inputs32) > 1 or built.named else next(iter(inputs32.values())),
+                         folded=fused, epilogues=epilogues)[0]
+    finally:
+        kernels.conv_algorithm = chosen
+    for got, expected in zip(ours32 if isinstance(ours32, tuple) else (ours32,), theirs_out):
+        scale = max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * scale, err_msg=f"{where}\nfloat32")
     return "agree"

@@ -135,7 +135,7 @@ EPILOGUE_VALUES = 16384  # values a copying epilogue hands its function at a tim
 
 def in_pieces(part, apply) -> None:
     """`apply` to pieces of `part` of at most EPILOGUE_VALUES values (slabs along its first
-    axis; a last axis longer than that whole)."""
+    axis; a last axis longer than that whole), on the kernels' threads."""
     if part.size <= EPILOGUE_VALUES or part.ndim == 1:
         apply(part)
         return
@@ -145,8 +145,7 @@ def in_pieces(part, apply) -> None:
             in_pieces(part[i], apply)
         return
     step = EPILOGUE_VALUES // inner
-    for i in range(0, part.shape[0], step):
-        apply(part[i : i + step])
+    numeric.parallel(lambda i: apply(part[i : i + step]), range(0, part.shape[0], step))
 
 
 def activation(

@@ -19,12 +19,46 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import threading
 from typing import Iterator, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import winograd
+
+def thread_count() -> int:
+    """Threads for the kernels' element-wise work, which NumPy runs on one core (BLAS has
+    its own): CNNCALC_THREADS, else OMP_NUM_THREADS or OPENBLAS_NUM_THREADS (what limits
+    BLAS limits these too), else every core."""
+    for name in ("CNNCALC_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
+
+
+THREADS = thread_count()
+_pool: list = []
+
+
+def parallel(function, items: Sequence) -> None:
+    """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
+    the items dealt into THREADS runs, each run in one thread, in order. Called from one
+    of those threads, it runs them all there."""
+    if THREADS == 1 or len(items) < 2 or threading.current_thread().name.startswith("cnncalc"):  # not from a worker
+        for item in items:
+            function(item)
+        return
+    if not _pool:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool.append(ThreadPoolExecutor(THREADS, thread_name_prefix="cnncalc"))
+    runs = [items[i::THREADS] for i in range(min(THREADS, len(items)))]
+    for done in [_pool[0].submit(lambda run=run: [function(item) for item in run]) for run in runs]:
+        done.result()
+
 
 TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
 ERF_CHUNK = 4096  # values handed to math.erf at a time: Python floats for these only
@@ -167,18 +201,22 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
 WINOGRAD_COST = {"product": 1.5, "input": 90.0, "output": 45.0, "weight": 20.0}
 
 
-def conv_algorithm(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize) -> int:
-    """The Winograd tile (2 or 4) for this convolution, or 0 for the direct form (im2col
-    and BLAS): the cheaper by WINOGRAD_COST. Winograd only for 2-D 3x3 kernels, stride 1,
-    dilation 1, one group and zero padding, in float32: float64 keeps the direct form, exact
-    to its rounding. Both tiles stay within winograd.BOUND."""
+def winograd_applies(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize) -> bool:
+    """Winograd is for 2-D 3x3 kernels with stride 1, dilation 1, one group and zero
+    padding, in float32: float64 keeps the direct form, exact to its rounding."""
     kernel = tuple(weight_shape[2:])
     if itemsize != 4 or kernel != (3, 3) or groups != 1 or mode != "zeros" or any(s != 1 for s in stride) or any(d != 1 for d in dilation):
+        return False
+    return min(winograd.output_size(shape[2:], pairs)) >= 1
+
+
+def conv_algorithm(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize) -> int:
+    """The Winograd tile (2 or 4) for this convolution, or 0 for the direct form (im2col
+    and BLAS): where Winograd applies, the cheaper by WINOGRAD_COST. Both tiles stay within
+    winograd.BOUND of the exact result."""
+    if not winograd_applies(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize):
         return 0
-    batch, channels, *size = shape
-    out_channels = weight_shape[0]
-    if min(winograd.output_size(size, pairs)) < 1:
-        return 0
+    channels, out_channels = shape[1], weight_shape[0]
     best, choice = winograd.direct_multiplications(shape, out_channels, pairs), 0
     for m in (2, 4):
         points = winograd.multiplications(shape, 1, pairs, m) // channels  # tiles x (m + 2)^2
@@ -214,7 +252,8 @@ def conv_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, i
         if padding:  # the padded sample is convolved with no further padding
             size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], [(0, 0)] * len(size)
         per_channel = depthwise_block_cost(size, kernel, stride, pairs, dilation, out_size, itemsize)
-        return padding + max(1, min(groups, DEPTHWISE_BYTES // per_channel)) * per_channel
+        block = max(1, min(groups, DEPTHWISE_BYTES // per_channel))
+        return padding + min(THREADS, -(-groups // block)) * block * per_channel
     cost = tile_cost(channels, weight_shape, groups, itemsize)
     return padding + tile_positions(out_size, cost) * cost
 
@@ -265,44 +304,51 @@ def depthwise_sample(x, weight, groups, stride, dilation, pairs, result, finish=
     per_channel = depthwise_block_cost(size, kernel, stride, pairs, dilation, out_size, x.itemsize)
     block = max(1, min(groups, DEPTHWISE_BYTES // per_channel))
     count = math.prod(phase)
-    store = np.empty(block * ((2 if strided else 1) * math.prod(padded_size) + count + length), dtype=x.dtype)
     inside = tuple(slice(a, a + n) for (a, _), n in zip(pairs, size))
     kept = tuple(slice(0, o) for o in out_size)
     w = weight.reshape(groups, multiplier, -1)
-    for c0 in range(0, groups, block):
-        c1 = min(c0 + block, groups)
-        n = c1 - c0
-        padded = store[: n * math.prod(padded_size)].reshape(n, *padded_size)
-        padded[...] = 0
-        padded[(slice(None), *inside)] = x[c0:c1]
-        used = n * math.prod(padded_size)
-        if strided:  # the phases side by side: phase p of every channel
-            phases = store[used : used + n * math.prod(padded_size)].reshape(n, math.prod(stride), count)
-            used += n * math.prod(padded_size)
-            for index, p in enumerate(np.ndindex(*stride)):
-                np.copyto(phases[:, index].reshape(n, *phase), padded[(slice(None), *(slice(q, None, s) for q, s in zip(p, stride)))])
-            flat = {p: phases[:, index] for index, p in enumerate(np.ndindex(*stride))}
-        else:
-            flat = {(0,) * len(stride): padded.reshape(n, count)}
-        sums = store[used : used + n * count].reshape(n, count)
-        product_ = store[used + n * count : used + n * count + n * length].reshape(n, length)
-        for j in range(multiplier):
-            run = sums[:, :length]
-            for index, (tap, p, offset) in enumerate(taps):
-                factor = w[c0:c1, j, index, None]
-                if index == 0:
-                    np.multiply(flat[p][:, offset : offset + length], factor, out=run)
-                else:
-                    np.multiply(flat[p][:, offset : offset + length], factor, out=product_)
-                    run += product_
-            channels = slice(c0 * multiplier + j, c1 * multiplier, multiplier)
-            target = result[channels]
-            if bias is not None:
-                np.add(sums.reshape(n, *phase)[(slice(None), *kept)], bias[channels].reshape((-1,) + (1,) * len(out_size)), out=target)
+    starts = list(range(0, groups, block))
+    workers = min(THREADS, len(starts))
+    stores = [np.empty(block * per_channel // x.itemsize, dtype=x.dtype) for _ in range(workers)]
+
+    def run_blocks(worker: int) -> None:
+        store = stores[worker]
+        for c0 in starts[worker::workers]:
+            c1 = min(c0 + block, groups)
+            n = c1 - c0
+            padded = store[: n * math.prod(padded_size)].reshape(n, *padded_size)
+            padded[...] = 0
+            padded[(slice(None), *inside)] = x[c0:c1]
+            used = n * math.prod(padded_size)
+            if strided:  # the phases side by side: phase p of every channel
+                phases = store[used : used + n * math.prod(padded_size)].reshape(n, math.prod(stride), count)
+                used += n * math.prod(padded_size)
+                for index, p in enumerate(np.ndindex(*stride)):
+                    np.copyto(phases[:, index].reshape(n, *phase), padded[(slice(None), *(slice(q, None, s) for q, s in zip(p, stride)))])
+                flat = {p: phases[:, index] for index, p in enumerate(np.ndindex(*stride))}
             else:
-                np.copyto(target, sums.reshape(n, *phase)[(slice(None), *kept)])
-            if epilogue is not None:
-                epilogue(target)
+                flat = {(0,) * len(stride): padded.reshape(n, count)}
+            sums = store[used : used + n * count].reshape(n, count)
+            product_ = store[used + n * count : used + n * count + n * length].reshape(n, length)
+            for j in range(multiplier):
+                run = sums[:, :length]
+                for index, (tap, p, offset) in enumerate(taps):
+                    factor = w[c0:c1, j, index, None]
+                    if index == 0:
+                        np.multiply(flat[p][:, offset : offset + length], factor, out=run)
+                    else:
+                        np.multiply(flat[p][:, offset : offset + length], factor, out=product_)
+                        run += product_
+                channels = slice(c0 * multiplier + j, c1 * multiplier, multiplier)
+                target = result[channels]
+                if bias is not None:
+                    np.add(sums.reshape(n, *phase)[(slice(None), *kept)], bias[channels].reshape((-1,) + (1,) * len(out_size)), out=target)
+                else:
+                    np.copyto(target, sums.reshape(n, *phase)[(slice(None), *kept)])
+                if epilogue is not None:
+                    epilogue(target)
+
+    parallel(run_blocks, range(workers))
 
 
 def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(None, None)) -> None:

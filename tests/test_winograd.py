@@ -1,0 +1,234 @@
+"""The fast forward paths against PyTorch: Winograd's F(2x2, 3x3) and F(4x4, 3x3) in float32
+within the stated bound of a float64 reference, the choice of path per layer, the
+activations applied by the layer before them (fuse_epilogues) giving exactly what the
+unfused pass gives, and the kernels' threads giving what one thread gives.
+
+The bound is the standard one for a sum of products: |y32 - y| <= BOUND * sum |w| |x| over
+the terms of each output (a convolution of |x| with |w|), which holds wherever the outputs
+cancel; winograd.BOUND states it for each tile and the README repeats it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cnncalc
+from cnncalc.forward import runner
+from cnncalc.layers import kernels, winograd
+
+EXAMPLES = cnncalc.__file__.rsplit("/", 2)[0] + "/examples"
+
+
+def reference(x, w, b, padding):
+    """PyTorch's float64 convolution, and the sum of |terms| of each output."""
+    x64, w64 = torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)
+    y = F.conv2d(x64, w64, None if b is None else torch.tensor(b, dtype=torch.float64), padding=padding).numpy()
+    terms = F.conv2d(x64.abs(), w64.abs(), padding=padding).numpy() + (0 if b is None else np.abs(b)[None, :, None, None])
+    return y, terms
+
+
+def padded(x, padding):
+    (top, bottom), (left, right) = padding
+    return F.pad(torch.tensor(x, dtype=torch.float64), (left, right, top, bottom)).numpy()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tile=st.sampled_from([2, 4]),
+    batch=st.integers(1, 3),
+    channels=st.sampled_from([1, 3, 16, 64, 256]),
+    out_channels=st.integers(1, 9),
+    height=st.integers(1, 17),
+    width=st.integers(1, 17),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_winograd_float32_is_within_its_bound(tile, batch, channels, out_channels, height, width, padding, bias, seed):
+    top, bottom, left, right = padding
+    if height + top + bottom < 3 or width + left + right < 3:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, height, width)).astype(np.float32)
+    w = (rng.standard_normal((out_channels, channels, 3, 3)) / np.sqrt(9 * channels)).astype(np.float32)
+    b = rng.standard_normal(out_channels).astype(np.float32) if bias else None
+    pairs = ((top, bottom), (left, right))
+    y, terms = reference(padded(x, pairs), w, b, 0)
+    got = winograd.conv2d(x, w, b, pairs, tile)
+    assert got.dtype == np.float32 and got.shape == y.shape
+    error = np.abs(got.astype(np.float64) - y)
+    assert (error <= winograd.BOUND[tile] * terms).all(), float((error / terms).max())
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_in_float64_is_the_convolution_to_rounding(tile):
+    rng = np.random.default_rng(tile)
+    x, w, b = rng.standard_normal((2, 5, 11, 9)), rng.standard_normal((7, 5, 3, 3)), rng.standard_normal(7)
+    y, _ = reference(x, w, b, 1)
+    np.testing.assert_allclose(winograd.conv2d(x, w, b, ((1, 1), (1, 1)), tile), y, rtol=1e-12, atol=1e-12 * np.abs(y).max())
+
+
+def test_the_bound_is_tight_enough_to_mean_something():
+    """F(4x4) really rounds worse than F(2x2), and neither is the float64 answer: a bound
+    that any error met would say nothing."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)
+    w = (rng.standard_normal((32, 64, 3, 3)) / 24).astype(np.float32)
+    y, terms = reference(x, w, None, 1)
+    worst = {tile: float((np.abs(winograd.conv2d(x, w, None, ((1, 1), (1, 1)), tile) - y) / terms).max()) for tile in (2, 4)}
+    assert 0 < worst[2] < worst[4] <= winograd.BOUND[4]
+    assert worst[4] > winograd.BOUND[4] / 20, worst  # the bound is within 20x of what is measured
+
+
+@pytest.mark.parametrize(
+    "shape, weight, stride, dilation, groups, mode, itemsize, chosen",
+    [
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, "zeros", 4, True),  # ResNet-50's 3x3
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, "zeros", 8, False),  # float64: the direct form
+        ((1, 64, 56, 56), (64, 64, 3, 3), 2, 1, 1, "zeros", 4, False),  # stride 2
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, 2, 1, "zeros", 4, False),  # dilated
+        ((1, 64, 56, 56), (64, 32, 3, 3), 1, 1, 2, "zeros", 4, False),  # grouped
+        ((1, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, "reflect", 4, False),  # padding copied
+        ((1, 64, 56, 56), (64, 64, 5, 5), 1, 1, 1, "zeros", 4, False),  # 5x5
+    ],
+)
+def test_winograd_is_used_only_where_it_is_exact_to_its_bound(shape, weight, stride, dilation, groups, mode, itemsize, chosen):
+    tile = kernels.conv_algorithm(shape, weight, [stride] * 2, [(1, 1)] * 2, [dilation] * 2, groups, mode, itemsize)
+    assert bool(tile) is chosen
+
+
+@pytest.fixture(scope="module")
+def vgg_layer():
+    """A VGG-like float32 layer that takes the Winograd path, through cnncalc's own conv."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 64, 24, 24)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    return x, w, b
+
+
+def test_cnncalc_conv_in_float32_takes_winograd_within_the_bound(vgg_layer):
+    x, w, b = vgg_layer
+    tile = kernels.conv_algorithm(x.shape, w.shape, [1, 1], [(1, 1)] * 2, [1, 1], 1, "zeros", 4)
+    assert tile in (2, 4)
+    y, terms = reference(x, w, b, 1)
+    got = kernels.conv(x, w, b, [1, 1], [(1, 1)] * 2, [1, 1], 1)
+    assert (np.abs(got - y) <= winograd.BOUND[tile] * terms).all()
+
+
+def test_workspace_covers_what_winograd_allocates(vgg_layer):
+    import tracemalloc
+
+    x, w, b = vgg_layer
+    pairs = ((1, 1), (1, 1))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    y = winograd.conv2d(x, w, b, pairs, 4)
+    peak = tracemalloc.get_traced_memory()[1] - before - y.nbytes
+    tracemalloc.stop()
+    assert 0 < peak <= winograd.workspace(x.shape, w.shape, pairs, 4, 4) + runner.SCRATCH_BYTES  # NumPy's ufunc buffers
+
+
+SMALL = ["tiny-resnet", "mobilenetv2", "efficientnet-b0", "shufflenetv2", "googlenet", "fpn"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_fused_activations_give_exactly_the_unfused_pass(name):
+    """float64 (no Winograd), BatchNorms folded in both: applying each activation to the
+    tiles of the layer before it gives the very same numbers as running it on its own, on
+    networks with residual adds, squeeze-excitation gates, concatenations, shared layers
+    and several outputs."""
+    net = cnncalc.load(f"{EXAMPLES}/{name}.yaml")
+    if name in ("mobilenetv2", "efficientnet-b0", "googlenet", "shufflenetv2"):
+        net = cnncalc.load(f"{EXAMPLES}/{name}.yaml", input_shape=(3, 64, 64))
+    summary = cnncalc.summary(net)
+    rng = np.random.default_rng(0)
+    params, _, _ = runner.prepare_weights(summary, net, {}, np.float64, rng)
+    x = runner.make_input(net, 1, None, np.float64, rng, None)
+    folded = runner.fold_batchnorms(net, params)
+    plain, _, _ = runner.execute(net, params, x, folded=folded)
+    epilogues, fused = runner.fuse_epilogues(net, folded)
+    assert fused, "nothing was fused"
+    got, _, _ = runner.execute(net, params, x, folded=folded | fused, epilogues=epilogues)
+    for a, b in zip(plain if isinstance(plain, tuple) else (plain,), got if isinstance(got, tuple) else (got,)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_activation_is_not_fused_where_another_layer_reads_its_input():
+    net = cnncalc.loads(
+        "input: [4, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3, padding: 1}\n    name: c\n  - relu:\n    name: r\n"
+        "  - add: [c, r]\n",
+        format="yaml",
+    )
+    epilogues, fused = runner.fuse_epilogues(net)
+    assert not fused and not epilogues
+
+
+def test_an_activation_after_a_folded_batchnorm_is_fused_into_the_conv():
+    net = cnncalc.loads(
+        "input: [4, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3, padding: 1}\n    name: c\n  - batchnorm:\n    name: bn\n"
+        "  - relu6:\n    name: r\n  - sigmoid:\n    name: s\n",
+        format="yaml",
+    )
+    summary = cnncalc.summary(net)
+    params, _, _ = runner.prepare_weights(summary, net, {}, np.float64, np.random.default_rng(0))
+    folded = runner.fold_batchnorms(net, params)
+    epilogues, fused = runner.fuse_epilogues(net, folded)
+    assert folded == {"bn"} and fused == {"r", "s"} and set(epilogues) == {"c"}
+
+
+@pytest.mark.parametrize("stride, kernel", [(1, 3), (2, 3), (1, 5), (2, 5)])
+def test_depthwise_on_two_threads_equals_pytorch(monkeypatch, stride, kernel):
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "DEPTHWISE_BYTES", 4096)  # many blocks, dealt to both threads
+    rng = np.random.default_rng(stride * kernel)
+    x, w, b = rng.standard_normal((2, 24, 15, 13)), rng.standard_normal((24, 1, kernel, kernel)), rng.standard_normal(24)
+    pad = kernel // 2
+    expected = F.relu(F.conv2d(*(torch.tensor(a) for a in (x, w, b)), stride=stride, padding=pad, groups=24)).numpy()
+    got = kernels.conv(x, w, b, [stride] * 2, [(pad, pad)] * 2, [1, 1], 24, epilogue=lambda part: np.maximum(part, 0, out=part))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Winograd's F(4x4) wherever it applies, whatever it costs: the widest tile, its largest
+    rounding, on layers far smaller than those the cost model gives it."""
+    monkeypatch.setattr(kernels, "conv_algorithm", lambda *args: 4 if kernels.winograd_applies(*args) else 0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # the patch holds for every example
+@given(
+    channels=st.integers(1, 12),
+    out=st.integers(1, 12),
+    size=st.tuples(st.integers(3, 14), st.integers(3, 14)),
+    padding=st.sampled_from([0, 1, "same", "valid"]),
+    bias=st.booleans(),
+    activation=st.sampled_from(["relu", "none"]),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_layer_in_float32_is_within_the_bound(winograd_everywhere, channels, out, size, padding, bias, activation, seed):
+    """The conv2d type through cnncalc's own pass (the layer, its padding rules and its
+    fused activation) in float32 against torch.nn.Conv2d in float64."""
+    net = cnncalc.loads(
+        f"input: [{channels}, {size[0]}, {size[1]}]\nlayers:\n  - conv2d: {{out: {out}, kernel: 3, padding: {padding}, "
+        f"bias: {str(bias).lower()}}}\n    name: c\n" + ("  - relu:\n" if activation == "relu" else ""),
+        format="yaml",
+    )
+    module = torch.nn.Conv2d(channels, out, 3, padding=padding, bias=bias).double()
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, channels, *size))
+    with torch.no_grad():
+        y = module(torch.tensor(x)).numpy()
+        terms = F.conv2d(torch.tensor(x).abs(), module.weight.abs(), None if not bias else module.bias.abs(), padding=padding).numpy()
+    params = {"c": {k: v.detach().numpy().astype(np.float32) for k, v in module.state_dict().items()}}
+    epilogues, fused = runner.fuse_epilogues(net)
+    got, _, _ = runner.execute(net, params, x.astype(np.float32), folded=fused, epilogues=epilogues)
+    if activation == "relu":
+        y, terms = np.maximum(y, 0), terms  # relu never increases the error
+    assert got.dtype == np.float32 and got.shape == y.shape
+    assert (np.abs(got - y) <= winograd.BOUND[4] * terms).all()
