@@ -1,18 +1,28 @@
 """NumPy kernels for the forward pass, channels first: (N, C, *spatial).
 
 Convolution multiplies the weights with gathered windows through BLAS, a tile of output
-positions at a time (im2col). Depthwise convolution multiplies and adds one kernel tap at a
-time (no Python loop over channels). Transposed convolution is the matrix product of the
-weights with the input, scattered back tap by tap (col2im). Pooling combines one tap at a
-time into its result. Every rule follows PyTorch: padding, dilation, groups, ceil mode,
+positions at a time (im2col); a 1x1 kernel with stride 1 is one product with no gathering;
+a float32 3x3 kernel with stride 1 may run by Winograd's algorithm instead (winograd.py),
+whichever costs less for the layer (conv_algorithm). Depthwise convolution zero-pads a
+block of channels once and multiplies and adds one kernel tap at a time over contiguous
+runs of each channel's values. Transposed convolution is the matrix product of the weights
+with the input, scattered back tap by tap (col2im). Pooling combines one tap at a time
+into its result. Every rule follows PyTorch: padding, dilation, groups, ceil mode,
 count_include_pad, output_padding, interpolation index arithmetic.
+
+A convolution adds its bias to each tile as the product writes it and applies an
+`epilogue` there (the activation after it, fused by forward.runner.fuse_epilogues), while
+the tile is in the cache. NumPy runs element-wise work on one core, so gathering,
+scattering, depthwise blocks and epilogue pieces are spread over THREADS threads
+(`parallel`); BLAS has its own.
 
 Memory: each kernel allocates its result and a bounded workspace, and says how large in a
 `*_workspace` function next to it, which the layers' `workspace` methods read (so the
 peak memory of `cnncalc run` is known before it starts). Zero padding is never
-materialised: a tap reads only the input positions it really covers (`tap_region`) and
-the rest of its gathered window is zero; gathered windows, products and scatter buffers
-are built one tile of at most TILE_BYTES at a time (`tiles`), one sample at a time.
+materialised for a whole input: a tap reads only the input positions it really covers
+(`tap_region`) and the rest of its gathered window is zero; gathered windows, products,
+scatter buffers and padded channel blocks are built one tile of at most TILE_BYTES (or
+DEPTHWISE_BYTES, winograd.BAND_BYTES) at a time, one sample at a time.
 """
 
 from __future__ import annotations
@@ -378,15 +388,18 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
         shape = tuple(b - a for a, b in box)
         count = math.prod(shape)
         columns = store[: count * channels * volume].reshape(channels, volume, *shape)
-        for index, offset in enumerate(offsets):
+
+        def gather(index, columns=columns, box=box):
             gathered = columns[:, index]
-            region = tap_region(box, offset, stride, size)
+            region = tap_region(box, offsets[index], stride, size)
             if region is None:
                 gathered[...] = 0
-                continue
+                return
             inner, source = region
             fill_outside(gathered, inner, 0)
             gathered[(slice(None), *inner)] = x[(slice(None), *source)]
+
+        parallel(gather, range(volume))
         # a tile's positions are contiguous within each channel: a view, never a copy
         target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
         np.matmul(w, columns.reshape(groups, per_group * volume, count), out=target)

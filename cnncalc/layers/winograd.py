@@ -113,7 +113,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
     """A 3x3 convolution with stride 1 and dilation 1 over (N, C, H, W), zero padding
     `pairs` ((top, bottom), (left, right)), by F(m x m, 3 x 3). `epilogue(band)`, when
     given, is applied in place to each band of the result once written (a fused activation)."""
-    from .kernels import fill_outside, tap_region
+    from .kernels import fill_outside, parallel, tap_region
 
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
@@ -136,16 +136,19 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
         # d[i, j, c, n, r, t] = x[n, c, r*m + i - top, t*m + j - left] (zero outside)
         d = first[: alpha * alpha * channels * count].reshape(alpha, alpha, channels, n1 - n0, r1 - r0, widths)
         box = ((r0, r1), (0, widths))
-        for i in range(alpha):
-            for j in range(alpha):
-                target = d[i, j]
-                region = tap_region(box, (i - top, j - left), (m, m), (height, width))
-                if region is None:
-                    target[...] = 0
-                    continue
-                inner, source = region
-                fill_outside(target, inner, 0)
-                target[(slice(None), slice(None), *inner)] = x[(slice(n0, n1), slice(None), *source)].transpose(1, 0, 2, 3)
+
+        def gather(point, d=d, box=box, n0=n0, n1=n1):
+            i, j = divmod(point, alpha)
+            target = d[i, j]
+            region = tap_region(box, (i - top, j - left), (m, m), (height, width))
+            if region is None:
+                target[...] = 0
+                return
+            inner, source = region
+            fill_outside(target, inner, 0)
+            target[(slice(None), slice(None), *inner)] = x[(slice(n0, n1), slice(None), *source)].transpose(1, 0, 2, 3)
+
+        parallel(gather, range(alpha * alpha))
         # V = B^T d B: over the rows (i), then the columns (j)
         rows_done = second[: d.size].reshape(alpha, alpha * channels * count)
         np.matmul(bt, d.reshape(alpha, -1), out=rows_done)
@@ -161,18 +164,20 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
         np.matmul(at, half.reshape(m, alpha, -1), out=y)
         y = y.reshape(m, m, out_channels, n1 - n0, r1 - r0, widths)
         band = result[n0:n1, :, r0 * m : min(r1 * m, out_h)]
-        for i in range(m):
-            kept_rows = len(range(i, band.shape[2], m))
-            for j in range(m):
-                kept_cols = len(range(j, out_w, m))
-                if not kept_rows or not kept_cols:
-                    continue
-                source = y[i, j, :, :, :kept_rows, :kept_cols].transpose(1, 0, 2, 3)
-                target = band[:, :, i::m, j::m]
-                if bias is None:
-                    target[...] = source
-                else:
-                    np.add(source, bias.reshape(1, -1, 1, 1), out=target)
+
+        def scatter(point, y=y, band=band):
+            i, j = divmod(point, m)
+            kept_rows, kept_cols = len(range(i, band.shape[2], m)), len(range(j, out_w, m))
+            if not kept_rows or not kept_cols:
+                return
+            source = y[i, j, :, :, :kept_rows, :kept_cols].transpose(1, 0, 2, 3)
+            target = band[:, :, i::m, j::m]
+            if bias is None:
+                target[...] = source
+            else:
+                np.add(source, bias.reshape(1, -1, 1, 1), out=target)
+
+        parallel(scatter, range(m * m))
         if epilogue is not None:
             epilogue(band)
     return result
