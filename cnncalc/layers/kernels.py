@@ -193,6 +193,11 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
         finish = (bias, epilogue)
     else:  # each tile as its product is written
         finish = (bias.reshape((-1,) + (1,) * rank) if bias is not None else None, epilogue)
+    together = samples_together(x.shape, weight.shape, groups, out_size, mode, pairs, x.itemsize)
+    if together > 1:  # small maps: several samples in one product, a product large enough for BLAS
+        for n in range(0, batch, together):
+            batch_sample(x[n : n + together], weight, groups, stride, dilation, pairs, result[n : n + together], finish)
+        return result
     sample_conv = depthwise_sample if depthwise else grouped_sample
     for n in range(batch):
         if mode != "zeros" and any(a or b for a, b in pairs):
@@ -258,6 +263,9 @@ def conv_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, i
     if mode != "zeros" and any(a or b for a, b in pairs):
         padded = [n + a + b for n, (a, b) in zip(size, pairs)]
         padding = channels * math.prod(padded) * itemsize + pad_workspace((1, channels, *size), pairs, mode, itemsize)
+    together = samples_together(shape, weight_shape, groups, out_size, mode, pairs, itemsize)
+    if together > 1:
+        return together * batch_cost(channels, weight_shape, groups, out_size, itemsize)
     if is_depthwise(channels, weight_shape, groups):
         if padding:  # the padded sample is convolved with no further padding
             size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], [(0, 0)] * len(size)
@@ -404,6 +412,68 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
         target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
         np.matmul(w, columns.reshape(groups, per_group * volume, count), out=target)
         finish_tile(result[(slice(None), *box_slices(box))], bias, epilogue)
+
+
+FOLD_POSITIONS = 1024  # output positions per sample below which samples share a product
+
+
+def samples_together(shape, weight_shape, groups, out_size, mode, pairs, itemsize) -> int:
+    """How many samples batch_sample takes at once: 1 (one at a time) unless each has
+    fewer than FOLD_POSITIONS output positions (BLAS runs a product of so few columns
+    well below its rate), as many as one tile holds."""
+    batch, channels = shape[:2]
+    positions = math.prod(out_size)
+    if batch == 1 or positions >= FOLD_POSITIONS or is_depthwise(channels, weight_shape, groups):
+        return 1
+    if mode != "zeros" and any(a or b for a, b in pairs):
+        return 1
+    return max(1, min(batch, TILE_BYTES // batch_cost(channels, weight_shape, groups, out_size, itemsize)))
+
+
+def batch_cost(channels, weight_shape, groups, out_size, itemsize) -> int:
+    """Bytes per sample of batch_sample: its columns and its share of the product."""
+    return (tile_cost(channels, weight_shape, groups, itemsize) + weight_shape[0] * itemsize) * math.prod(out_size)
+
+
+def batch_sample(x, weight, groups, stride, dilation, pairs, result, finish) -> None:
+    """Samples x (S, C, *size) into result (S, out, *out size) with one product per group:
+    their columns gathered side by side (C x kernel volume, S x positions), the product
+    written to a buffer and moved into the result sample by sample, bias added and the
+    epilogue applied there."""
+    bias, epilogue = finish
+    count, channels, *size = x.shape
+    out_channels, per_group, *kernel = weight.shape
+    volume = math.prod(kernel)
+    out_size = result.shape[2:]
+    positions = math.prod(out_size)
+    w = weight.reshape(groups, out_channels // groups, per_group * volume)
+    offsets = [tuple(t * d - a for t, d, (a, _) in zip(tap, dilation, pairs)) for tap in np.ndindex(*kernel)]
+    columns = np.empty((channels, volume, count, *out_size), dtype=x.dtype)
+    whole = tuple((0, o) for o in out_size)
+
+    def gather(index):
+        gathered = columns[:, index]
+        region = tap_region(whole, offsets[index], stride, size)
+        if region is None:
+            gathered[...] = 0
+            return
+        inner, source = region
+        fill_outside(gathered, inner, 0)
+        gathered[(slice(None), slice(None), *inner)] = x[(slice(None), slice(None), *source)].transpose(1, 0, *range(2, x.ndim))
+
+    parallel(gather, range(volume))
+    products = np.empty((groups, out_channels // groups, count * positions), dtype=x.dtype)
+    np.matmul(w, columns.reshape(groups, per_group * volume, count * positions), out=products)
+    del columns
+    moved = products.reshape(out_channels, count, *out_size)
+    for n in range(count):
+        target = result[n]
+        if bias is not None:
+            np.add(moved[:, n], bias, out=target)
+        else:
+            np.copyto(target, moved[:, n])
+        if epilogue is not None:
+            epilogue(target)
 
 
 def finish_tile(tile, bias, epilogue) -> None:

@@ -1,7 +1,8 @@
 """The fast forward paths against PyTorch: Winograd's F(2x2, 3x3) and F(4x4, 3x3) in float32
 within the stated bound of a float64 reference, the choice of path per layer, the
 activations applied by the layer before them (fuse_epilogues) giving exactly what the
-unfused pass gives, and the kernels' threads giving what one thread gives.
+unfused pass gives, the kernels' threads giving what one thread gives, and small maps of
+several samples in one product.
 
 The bound is the standard one for a sum of products: |y32 - y| <= BOUND * sum |w| |x| over
 the terms of each output (a convolution of |x| with |w|), which holds wherever the outputs
@@ -232,3 +233,16 @@ def test_conv2d_layer_in_float32_is_within_the_bound(winograd_everywhere, channe
         y, terms = np.maximum(y, 0), terms  # relu never increases the error
     assert got.dtype == np.float32 and got.shape == y.shape
     assert (np.abs(got - y) <= winograd.BOUND[4] * terms).all()
+
+
+@pytest.mark.parametrize("groups, kernel, stride, padding", [(1, 1, 1, 0), (1, 3, 2, 1), (2, 3, 1, 1), (1, 2, 1, 0)])
+def test_small_maps_of_several_samples_in_one_product_equal_pytorch(groups, kernel, stride, padding):
+    """A batch of small maps (ResNet's last stage at batch 8) runs as one product over the
+    samples side by side (kernels.batch_sample): the same numbers as PyTorch, bias and
+    activation included."""
+    rng = np.random.default_rng(kernel * 10 + stride)
+    x, w, b = rng.standard_normal((5, 8, 7, 6)), rng.standard_normal((6, 8 // groups, kernel, kernel)), rng.standard_normal(6)
+    assert kernels.samples_together(x.shape, w.shape, groups, kernels.conv_output_size((7, 6), (kernel,) * 2, (stride,) * 2, [(padding,) * 2] * 2, (1, 1)), "zeros", [(padding,) * 2] * 2, 8) > 1
+    expected = F.relu(F.conv2d(*(torch.tensor(a) for a in (x, w, b)), stride=stride, padding=padding, groups=groups)).numpy()
+    got = kernels.conv(x, w, b, [stride] * 2, [(padding, padding)] * 2, [1, 1], groups, epilogue=lambda part: np.maximum(part, 0, out=part))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
