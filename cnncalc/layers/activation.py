@@ -145,7 +145,7 @@ def in_pieces(part, apply) -> None:
             in_pieces(part[i], apply)
         return
     step = EPILOGUE_VALUES // inner
-    numeric.parallel(lambda i: apply(part[i : i + step]), range(0, part.shape[0], step))
+    numeric.parallel(lambda i: apply(part[i : i + step]), range(0, part.shape[0], step), part.nbytes * 8)  # a function's passes
 
 
 def activation(

@@ -53,11 +53,15 @@ THREADS = thread_count()
 _pool: list = []
 
 
-def parallel(function, items: Sequence) -> None:
+PARALLEL_BYTES = 2**20  # work below this runs in the calling thread: handing it over costs more
+
+
+def parallel(function, items: Sequence, work: int) -> None:
     """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
-    the items dealt into THREADS runs, each run in one thread, in order. Called from one
-    of those threads, it runs them all there."""
-    if THREADS == 1 or len(items) < 2 or threading.current_thread().name.startswith("cnncalc"):  # not from a worker
+    the items dealt into THREADS runs, each run in one thread, in order. `work` is the
+    bytes they touch in all: below PARALLEL_BYTES, or called from one of those threads,
+    it runs them all in the calling thread."""
+    if THREADS == 1 or len(items) < 2 or work < PARALLEL_BYTES or threading.current_thread().name.startswith("cnncalc"):
         for item in items:
             function(item)
         return
@@ -366,7 +370,7 @@ def depthwise_sample(x, weight, groups, stride, dilation, pairs, result, finish=
                 if epilogue is not None:
                     epilogue(target)
 
-    parallel(run_blocks, range(workers))
+    parallel(run_blocks, range(workers), groups * per_channel)
 
 
 def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(None, None)) -> None:
@@ -407,7 +411,7 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
             fill_outside(gathered, inner, 0)
             gathered[(slice(None), *inner)] = x[(slice(None), *source)]
 
-        parallel(gather, range(volume))
+        parallel(gather, range(volume), columns.nbytes)
         # a tile's positions are contiguous within each channel: a view, never a copy
         target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
         np.matmul(w, columns.reshape(groups, per_group * volume, count), out=target)
@@ -461,7 +465,7 @@ def batch_sample(x, weight, groups, stride, dilation, pairs, result, finish) -> 
         fill_outside(gathered, inner, 0)
         gathered[(slice(None), slice(None), *inner)] = x[(slice(None), slice(None), *source)].transpose(1, 0, *range(2, x.ndim))
 
-    parallel(gather, range(volume))
+    parallel(gather, range(volume), columns.nbytes)
     products = np.empty((groups, out_channels // groups, count * positions), dtype=x.dtype)
     np.matmul(w, columns.reshape(groups, per_group * volume, count * positions), out=products)
     del columns

@@ -148,7 +148,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
             fill_outside(target, inner, 0)
             target[(slice(None), slice(None), *inner)] = x[(slice(n0, n1), slice(None), *source)].transpose(1, 0, 2, 3)
 
-        parallel(gather, range(alpha * alpha))
+        parallel(gather, range(alpha * alpha), d.nbytes)
         # V = B^T d B: over the rows (i), then the columns (j)
         rows_done = second[: d.size].reshape(alpha, alpha * channels * count)
         np.matmul(bt, d.reshape(alpha, -1), out=rows_done)
@@ -177,7 +177,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
             else:
                 np.add(source, bias.reshape(1, -1, 1, 1), out=target)
 
-        parallel(scatter, range(m * m))
+        parallel(scatter, range(m * m), band.nbytes)
         if epilogue is not None:
             epilogue(band)
     return result
