@@ -247,3 +247,18 @@ def test_small_maps_of_several_samples_in_one_product_equal_pytorch(groups, kern
     expected = F.relu(F.conv2d(*(torch.tensor(a) for a in (x, w, b)), stride=stride, padding=padding, groups=groups)).numpy()
     got = kernels.conv(x, w, b, [stride] * 2, [(padding, padding)] * 2, [1, 1], groups, epilogue=lambda part: np.maximum(part, 0, out=part))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", ["im2col", "batch", "winograd"])
+def test_gathering_and_scattering_on_two_threads_equal_pytorch(monkeypatch, path):
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    rng = np.random.default_rng(3)
+    batch = 3 if path == "batch" else 1
+    x, w, b = rng.standard_normal((batch, 6, 9, 10)), rng.standard_normal((5, 6, 3, 3)), rng.standard_normal(5)
+    expected = F.conv2d(*(torch.tensor(a) for a in (x, w, b)), padding=1).numpy()
+    if path == "winograd":
+        got = winograd.conv2d(x, w, b, ((1, 1), (1, 1)), 4)
+    else:
+        got = kernels.conv(x, w, b, [1, 1], [(1, 1)] * 2, [1, 1], 1)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
