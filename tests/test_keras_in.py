@@ -1,0 +1,230 @@
+"""Keras models read from .keras files, against Keras itself (CONTRACT.md section 10).
+
+Each model is built here with Keras 3 (keras.applications with weights=None, and small
+Sequential and Functional models covering the layer classes cnncalc reads), its
+BatchNormalization and Normalization statistics drawn away from 0 and 1, and saved with
+model.save. Then cnncalc reads the file and must agree with the Keras model: the trainable
+and non-trainable parameters, every Keras layer's output shape and parameter count (its row
+has the Keras layer's name), and `cnncalc run` on the file (the weights from the file)
+against Keras's forward pass on the same input, layer by layer, float32 to a relative 1e-4
+of each output's largest value. `import` then `summary` gives the same totals.
+
+The applications are built on a 32x32 input with 10 classes: the smallest size they allow,
+and a small head, so the whole module stays within a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+pytest.importorskip("h5py")
+from keras import layers  # noqa: E402
+
+import cnncalc  # noqa: E402
+from cnncalc.cli import main  # noqa: E402
+
+SIZE = 32
+TOLERANCE = 1e-4
+
+
+def sequential_cnn():
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(16, 3, padding="same", use_bias=False),
+        layers.LeakyReLU(negative_slope=0.1),
+        layers.AveragePooling2D(3, strides=2, padding="same"),
+        layers.Flatten(),
+        layers.Dropout(0.3),
+        layers.Dense(32, activation="gelu"),
+        layers.Dense(10, activation="softmax"),
+    ], name="small_cnn")
+
+
+def branches():
+    """A functional model with a branch and a concatenation, a nested Sequential model, a
+    layer called twice (shared weights), and the other 2-D layer classes."""
+    inputs = keras.Input((24, 24, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)))(x)
+    x = layers.Conv2D(12, 3, strides=2, name="stem")(x)
+    x = layers.ReLU(max_value=6.0)(x + 3.0) * (1.0 / 6.0)  # MobileNetV3's hard sigmoid: Keras operations on tensors
+    x = 1.0 - x / 2.0
+    a = layers.SeparableConv2D(8, 3, padding="same", depth_multiplier=2, name="sep")(x)
+    a = layers.PReLU(shared_axes=[1, 2])(a)
+    b = layers.DepthwiseConv2D(5, padding="same", use_bias=True)(x)
+    b = layers.GroupNormalization(groups=4)(b)
+    b = layers.Conv2D(8, 1, activation="swish")(b)
+    x = layers.Concatenate(name="joined")([a, b, x])
+    block = keras.Sequential([layers.Conv2D(16, 3, padding="same"), layers.LayerNormalization(), layers.ELU()], name="block")
+    x = block(x)
+    shared = layers.Conv2D(16, 3, padding="same", activation="tanh", name="shared")
+    y = shared(x)
+    y = shared(y)
+    x = layers.Add()([x, y])
+    gate = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = layers.Dense(16, activation="hard_sigmoid")(gate)
+    x = layers.Multiply()([x, gate])
+    x = layers.Conv2DTranspose(8, 3, strides=2, padding="same", name="up_same")(x)
+    x = layers.Conv2DTranspose(6, 2, strides=2, name="up_valid")(x)
+    x = layers.Cropping2D(((2, 2), (1, 3)))(x)
+    x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+    x = layers.MaxPooling2D(4)(x)
+    x = layers.Permute((2, 1, 3))(x)
+    x = layers.Reshape((-1, 6))(x)
+    x = layers.Softmax(axis=1)(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    out = layers.Activation("silu", name="out")(x)
+    return keras.Model(inputs, out, name="branches")
+
+
+def sequences():
+    """1-D: an embedding of integer tokens, then convolutions and pooling over the positions."""
+    tokens = keras.Input((40,), dtype="int32", name="tokens")
+    x = layers.Embedding(50, 8)(tokens)
+    x = layers.Conv1D(12, 5, padding="same", activation="relu")(x)
+    x = layers.MaxPooling1D(2)(x)
+    x = layers.Conv1D(12, 3, dilation_rate=2)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.UpSampling1D(2)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    return keras.Model(tokens, layers.Dense(3)(x), name="sequences")
+
+
+MODELS = {
+    "mobilenetv2": lambda: keras.applications.MobileNetV2(input_shape=(SIZE, SIZE, 3), weights=None, classes=10),
+    "efficientnetb0": lambda: keras.applications.EfficientNetB0(input_shape=(SIZE, SIZE, 3), weights=None, classes=10),
+    "resnet50": lambda: keras.applications.ResNet50(input_shape=(SIZE, SIZE, 3), weights=None, classes=10),
+    "small_cnn": sequential_cnn,
+    "branches": branches,
+    "sequences": sequences,
+}
+
+
+def sample(model, rng):
+    shape = (2, *model.inputs[0].shape[1:])
+    if "int" in str(model.inputs[0].dtype):
+        return rng.integers(0, 50, shape).astype("int32")
+    return rng.uniform(0, 255, shape).astype("float32")
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def saved(request, tmp_path_factory):
+    """(the Keras model, its .keras file, an input, every layer's output in Keras, cnncalc's
+    summary of the file)."""
+    model = MODELS[request.param]()
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        for weight in layer.weights:
+            leaf = weight.path.rsplit("/", 1)[-1]
+            if leaf in ("moving_mean", "mean", "beta"):
+                weight.assign(rng.normal(0, 0.3, weight.shape))
+            elif leaf in ("moving_variance", "variance", "gamma"):
+                weight.assign(rng.uniform(0.5, 1.5, weight.shape))
+    path = tmp_path_factory.mktemp("keras") / f"{request.param}.keras"
+    model.save(path)
+    x = sample(model, rng)
+    probed = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.inputs, [layer.output for layer in probed])
+    outputs = {layer.name: keras.ops.convert_to_numpy(y) for layer, y in zip(probed, probe(x))}
+    return model, path, x, outputs, cnncalc.summary(cnncalc.load(path))
+
+
+def test_params_and_every_layer(saved):
+    model, path, _, _, summary = saved
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    assert (summary.totals.trainable_params, summary.totals.non_trainable_params) == (trainable, frozen)
+    assert trainable + frozen == model.count_params()
+    rows = {row.name: row for row in summary.layers}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):  # a nested model: its layers are rows MODEL.LAYER
+            inner = [rows[f"{layer.name}.{sub.name}"] for sub in layer.layers]
+            assert inner[-1].output_shape == tuple(layer.output.shape[1:])
+            assert sum(r.params + r.running_stats for r in inner) == layer.count_params()
+            continue
+        row = rows[layer.name]
+        assert row.output_shape == tuple(layer.output.shape[1:]), layer.name
+        assert row.params + row.running_stats == layer.count_params(), layer.name
+
+
+def test_run_on_the_file_equals_keras(saved, tmp_path):
+    model, path, x, theirs, _ = saved
+    np.save(tmp_path / "x.npy", x)
+    result = CliRunner().invoke(main, ["run", str(path), "--data", str(tmp_path / "x.npy"), "--save",
+                                       str(tmp_path / "out.npz"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["random_weights"] == []  # every weight came from the file
+    ours = np.load(tmp_path / "out.npz")
+    compared = 0
+    for name, their in theirs.items():
+        if name not in ours.files:  # a nested model's output is its last layer's (MODEL.LAYER)
+            continue
+        our = ours[name]
+        assert our.shape == their.shape, name
+        scale = float(np.abs(their).max()) or 1.0
+        np.testing.assert_allclose(our, their, rtol=0, atol=TOLERANCE * scale, err_msg=name)
+        compared += 1
+    assert compared >= len(theirs) - 1
+
+
+def test_import_then_summary_gives_the_same_totals(saved, tmp_path):
+    _, path, _, _, summary = saved
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 0, result.output
+    (tmp_path / "net.yaml").write_text(result.stdout)
+    again = cnncalc.summary(cnncalc.load(tmp_path / "net.yaml")).totals
+    first = summary.totals
+    assert (again.params, again.trainable_params, again.non_trainable_params, again.macs, again.flops) == (
+        first.params, first.trainable_params, first.non_trainable_params, first.macs, first.flops)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keras") / "small.keras"
+    sequential_cnn().save(path)
+    return path
+
+
+def test_config_only_commands_read_no_weights(small, monkeypatch):
+    """Without h5py, summary reads config.json alone; run names the extra that installs it."""
+    import builtins
+
+    path = small
+    real = builtins.__import__
+
+    def without_h5py(name, *args, **kwargs):
+        if name == "h5py":
+            raise ImportError("h5py")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_h5py)
+    assert CliRunner().invoke(main, ["summary", str(path)]).exit_code == 0
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == ("cnncalc: error: reading the weights of a Keras file needs the h5py package; install it "
+                             "with: pip install 'cnncalc[keras]'\n")
+
+
+def test_a_file_without_weights_runs_on_drawn_ones(small, tmp_path):
+    path = small
+    bare = tmp_path / "bare.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bare, "w") as target:
+        for name in ("config.json", "metadata.json"):
+            target.writestr(name, source.read(name))
+    result = CliRunner().invoke(main, ["run", str(bare), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["random_weights"]
