@@ -228,3 +228,23 @@ def test_a_file_without_weights_runs_on_drawn_ones(small, tmp_path):
     result = CliRunner().invoke(main, ["run", str(bare), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["random_weights"]
+
+
+def test_a_member_over_its_limit_is_refused(small, monkeypatch):
+    from cnncalc.source import kerasformat
+
+    monkeypatch.setattr(kerasformat, "MAX_CONFIG_BYTES", 100)
+    result = CliRunner().invoke(main, ["summary", str(small)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{small}:1:1: error: {small}: config.json holds more than the limit of 100 bytes "
+                                    "for a model's structure\n")
+
+
+def test_a_type_without_a_keras_weight_layout_says_so():
+    from cnncalc.layers import Layout
+
+    node = cnncalc.loads("input 4x4x3 | scale", format="dsl").nodes[0]
+    facts = node.layer.infer(((4, 4, 3),), Layout(True))
+    with pytest.raises(cnncalc.CnnError, match="cnncalc does not know how Keras lays out the weights of a scale layer "
+                                               r"\(1 arrays in the file\)"):
+        node.layer.keras_tensors([np.ones(3)], facts)

@@ -359,10 +359,10 @@ class Layer(abc.ABC):
         """Keras's arrays, in order, as the tensors `names` of the shapes cnncalc computes:
         each array's elements as they are, or an error naming what differs."""
         wanted = {**facts.params, **facts.buffers}
-        if len(arrays) != len(names):
+        if len(arrays) != len(wanted) or len(names) != len(wanted):
             raise self.fail(
-                f"the weights file holds {len(arrays)} arrays for this layer, but it has {len(names)} "
-                f"({', '.join(names) or 'none'}); allowed: the weights Keras saved with this config"
+                f"the weights file holds {len(arrays)} array{'s' if len(arrays) != 1 else ''} for this layer, but it has {len(wanted)} "
+                f"({', '.join(wanted) or 'none'}); allowed: the weights Keras saved with this config"
             )
         tensors = {}
         for name, array in zip(names, arrays):
