@@ -248,3 +248,18 @@ def test_a_type_without_a_keras_weight_layout_says_so():
     with pytest.raises(cnncalc.CnnError, match="cnncalc does not know how Keras lays out the weights of a scale layer "
                                                r"\(1 arrays in the file\)"):
         node.layer.keras_tensors([np.ones(3)], facts)
+
+
+def test_the_readme_shows_real_runs(monkeypatch):
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(root)
+    blocks = re.findall(r"```text\n(.*?)```", (root / "README.md").read_text(), re.DOTALL)
+    for command, first in ((["summary", "examples/small-cnn.keras", "--depth", "0"], "small_cnn: input"),
+                           (["import", "examples/small-cnn.keras", "--to", "dsl"], "name small_cnn")):
+        shown = [b for b in blocks if b.startswith(first)]
+        assert len(shown) == 1, first
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 0 and result.stdout == shown[0]

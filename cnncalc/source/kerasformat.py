@@ -430,7 +430,7 @@ class Reader:
         except Unsupported as exc:
             raise CnnError(str(exc), where, label) from None
         name = self.fresh(prefix + PIECE.sub("_", layer_name(layer)) if number == 0 else f"{prefix}{layer_name(layer)}_{number}")
-        spec = self.add(layer_type.type_name, values, sources, name, where)
+        spec = self.add(layer_type.type_name, plain(layer_type, values), sources, name, where)
         if number:  # a layer called again: the first call's weights
             spec.share = Written(self.calls[(prefix, layer_name(layer))], where)
         else:
@@ -558,6 +558,23 @@ class Reader:
                 if prefix not in taken:
                     seen.setdefault(prefix, i)
         return tuple(Group(prefix, "model", level) for prefix, level in seen.items())
+
+
+def plain(cls, values: dict) -> dict:
+    """The values as a person would write them: one number for the same value on every axis
+    (Keras writes kernel_size [3, 3]), the type's defaults left out. What is computed is
+    the same (the parser expands a single value to every axis)."""
+    attributes = {attr.name: attr for attr in cls.attributes}
+    kept = {}
+    for key, value in values.items():
+        if isinstance(value, list) and len(value) > 1 and all(v == value[0] and type(v) is type(value[0]) for v in value) \
+                and isinstance(value[0], int) and not isinstance(value[0], bool):
+            value = value[0]
+        attr = attributes.get(key)
+        if attr is not None and type(value) is type(attr.default) and value == attr.default:
+            continue
+        kept[key] = value
+    return kept
 
 
 def nested_triples(value) -> list[tuple] | None:
