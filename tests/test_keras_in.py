@@ -263,3 +263,44 @@ def test_the_readme_shows_real_runs(monkeypatch):
         assert len(shown) == 1, first
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 0 and result.stdout == shown[0]
+
+
+def test_damaged_configs_are_errors_never_tracebacks(tmp_path):
+    """config.json with values replaced or removed at random (seeded): reading it gives the
+    network or a CnnError, never another exception."""
+    import copy
+    import random
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "small-cnn.keras"
+    with zipfile.ZipFile(example) as archive:
+        config = json.loads(archive.read("config.json"))
+    replacements = [None, True, 0, -1, 3.5, "x", [], {}, [None], [1, 2], {"a": 1}, "channels_first", [[1]], 10**30]
+    rng = random.Random(0)
+    path = tmp_path / "damaged.keras"
+    for _ in range(80):
+        damaged = copy.deepcopy(config)
+        for _ in range(rng.randint(1, 3)):
+            places = []
+
+            def walk(value, at):
+                places.append(at)
+                items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+                for key, inner in items:
+                    walk(inner, (*at, key))
+
+            walk(damaged, ())
+            *parent_path, key = rng.choice(places[1:])
+            parent = damaged
+            for step in parent_path:
+                parent = parent[step]
+            if isinstance(parent, dict) and rng.random() < 0.2:
+                del parent[key]
+            else:
+                parent[key] = rng.choice(replacements)
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("config.json", json.dumps(damaged))
+        try:
+            cnncalc.summary(cnncalc.load(path))
+        except cnncalc.CnnError:
+            pass

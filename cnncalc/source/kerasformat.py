@@ -304,6 +304,9 @@ class Reader:
         return self.functional(config, layers, arguments, prefix, groups, where, top, frozen)
 
     def sequential(self, model, layers, arguments, prefix, groups, where, top, frozen) -> list[str]:
+        if not top and len(arguments) != 1:
+            raise malformed(f"the Sequential model '{model['config'].get('name')}' is called on {len(arguments)} tensors, "
+                            "not one", where)
         rest = [l for l in layers if isinstance(l, dict)]
         if rest and rest[0].get("class_name") == "InputLayer":
             entry, rest = rest[0], rest[1:]
@@ -360,7 +363,7 @@ class Reader:
 
     def input_layer(self, layer: dict, single: bool) -> str:
         where = self.where(layer)
-        config = layer.get("config") or {}
+        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         shape = config.get("batch_shape", config.get("batch_input_shape"))
         if not isinstance(shape, list) or len(shape) < 2:
             raise malformed(f"the InputLayer has the batch shape {show(shape)}, not a batch axis and 1 to 4 more", where,
@@ -393,8 +396,11 @@ class Reader:
              functional: bool = False) -> list[str]:
         where, label = self.where(layer), self.label(layer)
         class_name = layer.get("class_name")
-        module = str(layer.get("module") or "")
-        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        module = layer.get("module") or ""
+        config = layer.get("config")
+        if not isinstance(class_name, str) or not isinstance(module, str) or not isinstance(config, dict) \
+                or not isinstance(kwargs, dict) or not layer_name(layer):
+            raise malformed("a layer needs a class_name, a module, a name (text) and a config (a mapping)", where, label)
         try:
             sources, constants = self.arguments(args, prefix) if functional else (list(args), [])
             for key, value in kwargs.items():
@@ -455,8 +461,9 @@ class Reader:
             items = arg if isinstance(arg, list) else [arg]
             for item in items:
                 if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
-                    history = (item.get("config") or {}).get("keras_history")
-                    if not (isinstance(history, list) and len(history) == 3):
+                    history = item.get("config").get("keras_history") if isinstance(item.get("config"), dict) else None
+                    if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)
+                            and all(isinstance(h, int) and not isinstance(h, bool) for h in history[1:])):
                         raise Malformed("a tensor without its keras_history [layer, node, tensor]")
                     key = (prefix, *history)
                     if key not in self.tensors:
@@ -579,9 +586,13 @@ def plain(cls, values: dict) -> dict:
 
 def nested_triples(value) -> list[tuple] | None:
     """input_layers / output_layers: one [name, node, tensor] or a list of them."""
-    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+    def triple(v) -> bool:
+        return (isinstance(v, list) and len(v) == 3 and isinstance(v[0], str)
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in v[1:]))
+
+    if triple(value):
         return [tuple(value)]
-    if isinstance(value, list) and all(isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) for v in value):
+    if isinstance(value, list) and all(triple(v) for v in value):
         return [tuple(v) for v in value]
     return None
 
