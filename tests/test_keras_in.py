@@ -97,8 +97,62 @@ def sequences():
     x = layers.Conv1D(12, 3, dilation_rate=2)(x)
     x = layers.BatchNormalization()(x)
     x = layers.UpSampling1D(2)(x)
+    x = layers.ZeroPadding1D((1, 2))(x)
+    x = layers.DepthwiseConv1D(3, depth_multiplier=2, activation="mish")(x)
+    x = layers.SeparableConv1D(8, 3, strides=2, padding="same")(x)
+    x = layers.Conv1DTranspose(6, 4, strides=2, activation="softplus")(x)
+    x = layers.Cropping1D((1, 2))(x)
+    x = layers.AveragePooling1D(2, padding="same")(x)
+    x = layers.SpatialDropout1D(0.2)(x)
+    x = layers.LayerNormalization(epsilon=1e-5)(x)
+    x = layers.Identity()(x)
+    x = layers.Dense(4, activation="softsign")(x)  # on every position
+    x = layers.Softmax()(x)
     x = layers.GlobalAveragePooling1D()(x)
     return keras.Model(tokens, layers.Dense(3)(x), name="sequences")
+
+
+def volumes():
+    """3-D: convolutions, pooling, padding, cropping and upsampling of volumes; a frozen
+    nested block."""
+    inputs = keras.Input((8, 10, 10, 2))
+    x = layers.ZeroPadding3D(1)(inputs)
+    x = layers.Conv3D(4, 3, strides=(1, 2, 2), activation="elu")(x)
+    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(x)
+    block = keras.Sequential([layers.Conv3D(4, 1), layers.SpatialDropout3D(0.1)], name="frozen")
+    block.trainable = False
+    x = block(x)
+    x = layers.MaxPooling3D((2, 1, 1))(x)
+    x = layers.Conv3DTranspose(3, 2, strides=2)(x)
+    x = layers.Cropping3D(((1, 1), (0, 2), (2, 0)))(x)
+    x = layers.UpSampling3D((1, 2, 1))(x)
+    x = layers.AveragePooling3D(2, padding="same")(x)
+    x = layers.GlobalAveragePooling3D()(x)
+    return keras.Model(inputs, layers.Dense(5, activation="log_softmax")(x), name="volumes")
+
+
+def channels_first():
+    inputs = keras.Input((3, 12, 12))
+    x = layers.Conv2D(6, 3, padding="same", data_format="channels_first", use_bias=False)(inputs)
+    x = layers.BatchNormalization(axis=1)(x)
+    x = layers.Activation("relu6")(x)
+    x = layers.MaxPooling2D(2, data_format="channels_first")(x)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, data_format="channels_first")(x)
+    x = layers.GlobalMaxPooling2D(data_format="channels_first", keepdims=True)(x)
+    x = layers.Flatten(data_format="channels_first")(x)
+    return keras.Model(inputs, layers.Dense(4)(x), name="channels_first")
+
+
+def two_heads():
+    """Two inputs, two outputs; a layer frozen."""
+    image = keras.Input((10, 10, 3), name="image")
+    meta = keras.Input((4,), name="meta")
+    x = layers.Conv2D(5, 3, name="frozen_conv", trainable=False)(image)
+    x = layers.GlobalAveragePooling2D()(x)
+    m = layers.Dense(5, activation="selu")(meta)
+    joined = layers.Concatenate()([x, m])
+    return keras.Model([image, meta], [layers.Dense(2, name="head_a")(joined), layers.Dense(3, name="head_b")(m)],
+                       name="two_heads")
 
 
 MODELS = {
@@ -108,14 +162,22 @@ MODELS = {
     "small_cnn": sequential_cnn,
     "branches": branches,
     "sequences": sequences,
+    "volumes": volumes,
+    "channels_first": channels_first,
+    "two_heads": two_heads,
 }
 
 
 def sample(model, rng):
-    shape = (2, *model.inputs[0].shape[1:])
-    if "int" in str(model.inputs[0].dtype):
-        return rng.integers(0, 50, shape).astype("int32")
-    return rng.uniform(0, 255, shape).astype("float32")
+    """One input (an array), or several (a dict by input name)."""
+    arrays = {}
+    for tensor in model.inputs:
+        shape = (2, *tensor.shape[1:])
+        if "int" in str(tensor.dtype):
+            arrays[tensor.name] = rng.integers(0, 50, shape).astype("int32")
+        else:
+            arrays[tensor.name] = rng.uniform(0, 255, shape).astype("float32")
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -162,8 +224,13 @@ def test_params_and_every_layer(saved):
 
 def test_run_on_the_file_equals_keras(saved, tmp_path):
     model, path, x, theirs, _ = saved
-    np.save(tmp_path / "x.npy", x)
-    result = CliRunner().invoke(main, ["run", str(path), "--data", str(tmp_path / "x.npy"), "--save",
+    if isinstance(x, dict):  # several inputs: an .npz keyed by input name
+        data = tmp_path / "x.npz"
+        np.savez(data, **x)
+    else:
+        data = tmp_path / "x.npy"
+        np.save(data, x)
+    result = CliRunner().invoke(main, ["run", str(path), "--data", str(data), "--save",
                                        str(tmp_path / "out.npz"), "--format", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

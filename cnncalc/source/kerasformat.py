@@ -518,7 +518,8 @@ class Reader:
     def add(self, type_name: str, values: dict, sources: list[str], name: str, where: Location) -> LayerSpec:
         spec = LayerSpec(Written(type_name, where), where, name=Written(name, where))
         spec.attrs = {k: Written(v, where) for k, v in values.items()}
-        previous = self.layers[-1].name.value if self.layers else next(iter(self.inputs), INPUT)
+        # what a layer reads when it says nothing: the layer above, or the only input
+        previous = self.layers[-1].name.value if self.layers else (INPUT if len(self.inputs) == 1 else None)
         if sources != [previous]:
             spec.inputs = [Written(s, where) for s in sources]
         self.layers.append(spec)
