@@ -371,3 +371,34 @@ def test_damaged_configs_are_errors_never_tracebacks(tmp_path):
             cnncalc.summary(cnncalc.load(path))
         except cnncalc.CnnError:
             pass
+
+
+def test_import_with_weights_runs_as_the_file_does(tmp_path, monkeypatch):
+    """import --weights W.npz writes the file's weights in cnncalc's names: the imported file
+    run with them gives every layer's output bit for bit as the .keras file does."""
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    runner = CliRunner()
+    imported = runner.invoke(main, ["import", "examples/small-cnn.keras", "--weights", str(tmp_path / "w.npz")])
+    assert imported.exit_code == 0, imported.output
+    (tmp_path / "net.yaml").write_text(imported.stdout)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype("float32"))
+    for source, extra, out in (("examples/small-cnn.keras", [], "a.npz"),
+                               (str(tmp_path / "net.yaml"), ["--weights", str(tmp_path / "w.npz")], "b.npz")):
+        result = runner.invoke(main, ["run", source, *extra, "--data", str(tmp_path / "x.npy"), "--save", str(tmp_path / out),
+                                      "--format", "json"])
+        assert result.exit_code == 0 and json.loads(result.stdout)["random_weights"] == [], result.output
+    first, second = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert sorted(first.files) == sorted(second.files) and len(first.files) == 13
+    for name in first.files:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+def test_input_sets_another_size(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    summary = cnncalc.summary(cnncalc.load("examples/small-cnn.keras", input_shape=(64, 48, 3)))
+    assert summary.layers[1].output_shape == (32, 24, 16)
+    assert summary.totals.params == cnncalc.summary(cnncalc.load("examples/small-cnn.keras")).totals.params
