@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 BAD = Path(__file__).resolve().parent.parent / "tests" / "bad"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # so the files come out the same each run
 METADATA = json.dumps({"keras_version": "3.15.1", "date_saved": "2026-01-01@00:00:00"})
 
 
@@ -63,9 +64,9 @@ def archive(config, weights: bytes | None = None, members=None) -> bytes:
     with zipfile.ZipFile(buffer, "w") as zipped:
         for name, data in (members if members is not None else
                            [("metadata.json", METADATA), ("config.json", json.dumps(config))]):
-            zipped.writestr(name, data)
+            zipped.writestr(zipfile.ZipInfo(name, FIXED_TIME), data)
         if weights is not None:
-            zipped.writestr("model.weights.h5", weights)
+            zipped.writestr(zipfile.ZipInfo("model.weights.h5", FIXED_TIME), weights)
     return buffer.getvalue()
 
 
@@ -79,7 +80,7 @@ def h5(groups: dict) -> bytes:
             variables = file.create_group(f"layers/{key}/vars")
             variables.attrs["name"] = name
             for index, array in enumerate(arrays):
-                variables.create_dataset(str(index), data=array)
+                variables.create_dataset(str(index), data=array, track_times=False)
         file.create_group("vars")
     return buffer.getvalue()
 
@@ -163,6 +164,22 @@ def lambda_layer():
     code = layer("Lambda", "double", {"function": {"class_name": "__lambda__", "config": {"code": "..."}}},
                  [tensor("image", (8, 8, 3))])
     return archive(functional([input_layer(), code], "double"))
+
+
+@case("keras-tfoplambda")
+def tf_op_lambda():
+    """Keras 2 (tf.keras) wrote `x + 1` as a TFOpLambda layer, and inbound nodes as
+    [[layer, node, tensor, {kwargs}]]."""
+    op = layer("TFOpLambda", "tf.math.add", {"function": "math.add"}, [])
+    op["inbound_nodes"] = [[["image", 0, 0, {"y": 1.0}]]]
+    return archive(functional([input_layer(), op], "tf.math.add"))
+
+
+@case("keras-2-inbound-nodes")
+def keras_2_inbound():
+    relu = layer("ReLU", "relu", {}, [])
+    relu["inbound_nodes"] = [[["image", 0, 0, {}]]]
+    return archive(functional([input_layer(), relu], "relu"))
 
 
 @case("keras-custom-layer")

@@ -343,12 +343,14 @@ class Reader:
         for layer in layers:
             if not isinstance(layer, dict) or layer.get("class_name") == "InputLayer":
                 continue
+            self.known(layer)
             nodes = layer.get("inbound_nodes")
             if not isinstance(nodes, list):
                 raise malformed("the layer has no list of inbound_nodes (how it is called)", self.where(layer), self.label(layer))
             for number, node in enumerate(nodes):
                 if not isinstance(node, dict) or not isinstance(node.get("args"), list):
-                    raise malformed("an inbound node is not {args: [...], kwargs: {...}}", self.where(layer), self.label(layer))
+                    raise malformed("an inbound node is not {args: [...], kwargs: {...}} (Keras 2 wrote [[layer, node, tensor, "
+                                    "{}]]: load the model in Keras 3 and save it again)", self.where(layer), self.label(layer))
                 values = self.call(layer, node["args"], node.get("kwargs") or {}, number, prefix, groups, frozen,
                                    functional=True)
                 for index, value in enumerate(values):
@@ -418,12 +420,7 @@ class Reader:
             if constants:
                 raise Unsupported(f"it is called with constants ({', '.join(map(show, constants))}) beside its tensors; "
                                   "supported: a layer called on tensors")
-            if not (module.startswith("keras.layers") or module.startswith("keras.src.layers")):
-                raise Unsupported(f"'{class_name}' from {show(module or None)} is not one of Keras's own layers (a custom "
-                                  f"or Lambda layer computes what cnncalc cannot see); supported: {supported()}")
-            cls = REGISTRY.get(str(class_name)) if class_name not in ("Lambda", "TFOpLambda") else None
-            if cls is None:
-                raise Unsupported(f"Keras's {class_name} has no cnncalc layer type; supported: {supported()}")
+            cls = self.known(layer)
             if not sources:
                 raise Unsupported("it is called on no tensor")
             shapes = tuple(self.shapes[s] for s in sources)
@@ -453,6 +450,25 @@ class Reader:
                 self.weights[f"{name}.{key}"] = array
         outputs = facts.outputs or (facts.output_shape,)
         return [name] if len(outputs) == 1 else [f"{name}.{i}" for i in range(len(outputs))]
+
+    def known(self, layer: dict):
+        """The cnncalc type of one of Keras's own layer classes (None for a model or an
+        operation, read apart), or an error naming the class and what is supported: a
+        Lambda (TFOpLambda in Keras 2) or custom layer runs code cnncalc cannot see."""
+        class_name, module = layer.get("class_name"), layer.get("module") or ""
+        if class_name in MODELS or not isinstance(class_name, str) or not isinstance(module, str):
+            return None
+        if module.startswith(("keras.src.ops", "keras.ops")):
+            return None
+        cls = REGISTRY.get(class_name) if class_name not in ("Lambda", "TFOpLambda") else None
+        if not module.startswith(("keras.layers", "keras.src.layers")):
+            why = f"'{class_name}' from {show(module or None)} is not one of Keras's own layers (a custom layer runs code cnncalc cannot see)"
+        elif cls is None:
+            code = " (it runs Python code cnncalc cannot see)" if class_name in ("Lambda", "TFOpLambda") else ""
+            why = f"Keras's {class_name} has no cnncalc layer type{code}"
+        else:
+            return cls
+        raise CnnError(f"{why}; supported: {supported()}", self.where(layer), self.label(layer))
 
     def arguments(self, args: list, prefix: str) -> tuple[list[str], list]:
         """The values a call reads (its tensors, in order) and its constants."""
