@@ -306,7 +306,7 @@ def run(file, expression, input_shape, batch, seed, weights, data, save, fmt, dt
 
         if save == "":
             raise CnnError("--save needs a file name; received ''")
-        net = load_network(source_of(file, expression), input_shape)
+        net = load_network(source_of(file, expression), input_shape, weights=None if weights is not None else True)
         limit = parse_bytes(max_memory, "--max-memory") if max_memory is not None else None
         given = arrays.load_weights(weights, dtype) if weights is not None else {}
         if data is not None:  # one array, or one per input (an .npz keyed by input name)
@@ -444,20 +444,24 @@ def convert(file, expression, target) -> None:
 @click.option("--input", "input_shape", metavar="SHAPE", help="The input shape when the model's is dynamic, e.g. 3x224x224.")
 @click.option("--weights", "weights_out", metavar="W.npz", help="Also write the model's weights, for run --weights W.npz.")
 def import_(file, target, input_shape, weights_out) -> None:
-    """Print an ONNX model (.onnx) as a cnncalc file: its layers, names and shapes (the
-    weights stay in the model, or go to --weights W.npz)."""
+    """Print an ONNX (.onnx) or Keras (.keras) model as a cnncalc file: its layers, names and
+    shapes (the weights stay in the model, or go to --weights W.npz)."""
 
     def act():
         from dataclasses import replace
 
         from .forward.arrays import save_outputs
-        from .source import onnxformat
+        from .source import kerasformat, onnxformat
         from .source.reading import input_override
         from .source.writers import to_dsl, to_yaml
 
-        if not onnxformat.is_onnx(file):
-            raise CnnError(f"import reads an ONNX model (.onnx); received '{file}' (cnncalc's own files need no import)")
-        spec, weights = onnxformat.read(file, input_override(input_shape))
+        if kerasformat.is_keras(file):
+            spec, weights = kerasformat.read(file, input_override(input_shape), weights=weights_out is not None)
+        elif not onnxformat.is_onnx(file):
+            raise CnnError(f"import reads an ONNX (.onnx) or Keras (.keras) model; received '{file}' (cnncalc's own files "
+                           "need no import)")
+        else:
+            spec, weights = onnxformat.read(file, input_override(input_shape))
         bare = replace(spec, layers=[replace(layer, tensors={}) for layer in spec.layers])
         if weights_out is not None:
             save_outputs(weights_out, weights, protect=(file,))

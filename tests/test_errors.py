@@ -53,6 +53,10 @@ NOT_CATALOGUED = {
     ("files.py", "{} is too large"): "needs a file over 16 MiB; tests/test_hardening_io.py (sparse file, standard input)",
     ("arrays.py", "{} holds {} members"): "needs 100,001 zip members; tests/test_hardening_io.py::test_the_limit_counts_every_array_of_the_file",
     ("base.py", "cnncalc does not know yet what PyTorch keeps for the backward pass of a {} layer"): "every registered type declares it (tests/test_training.py checks that, and the message)",
+    ("kerasformat.py", "reading the weights of a Keras file needs the h5py package"): "depends on what is installed; tests/test_keras_in.py checks it",
+    ("kerasformat.py", "{}: {} holds more than the limit of {} bytes for {}"): "needs a member over 64 MiB; tests/test_keras_in.py checks it under a lower limit",
+    ("kerasformat.py", "model.weights.h5 cannot be read ({}: {})"): "an HDF5 file h5py opens but cannot read a part of (damaged inside); the unreadable file is keras-weights-corrupt",
+    ("base.py", "cnncalc does not know how Keras lays out the weights of a {} layer"): "every type a Keras layer class maps to declares its layout; tests/test_keras_in.py checks the message on one that does not",
     ("files.py", "cannot write to an empty path"): "the CLI refuses an empty --save or -o first (save-empty-name); tests/test_hardening_io.py",
 }
 

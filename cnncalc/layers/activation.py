@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .attrs import REQUIRED, Attr, Axis, Choice, Int, Number, Word
+from .attrs import REQUIRED, Attr, AttrError, Axis, Choice, Int, Number, Word, show
+from ..errors import format_shape
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Registry, Role, Saved, Shape, Working, channel_axis, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Registry, Role, Saved, Shape, Working, channel_axis, keras_axes, nbytes, product
 
 
 class Activation(Layer):
@@ -150,7 +151,7 @@ def in_pieces(part, apply) -> None:
 
 def activation(
     name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras,
-    scratch=None, convention=None,
+    scratch=None, convention=None, from_keras=None,
 ):
     """Register an activation. torch: (its nn module, its functional form); keras: the name
     Keras's `activation=` takes for exactly this function, or None where there is none;
@@ -170,6 +171,26 @@ def activation(
         convention=convention,
         keras_name=keras,
         scratch=staticmethod(scratch) if scratch is not None else None,
+        **({"from_keras": classmethod(from_keras)} if from_keras is not None else {}),
+    )
+
+
+def _keras_relu(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
+    """Keras's ReLU layer (max_value, negative_slope, threshold) as the type computing the
+    same function: relu, relu6 (max_value 6, as MobileNetV2 writes it) or leaky_relu (a
+    slope), each with threshold 0."""
+    own = ("max_value", "negative_slope", "threshold")
+    Layer.from_keras.__func__(cls, {k: v for k, v in config.items() if k not in own}, shapes, layout)
+    top, slope, threshold = config.get("max_value"), config.get("negative_slope") or 0, config.get("threshold") or 0
+    if threshold == 0 and slope == 0 and top is None:
+        return cls, {}
+    if threshold == 0 and slope == 0 and top == 6:
+        return REGISTRY.get("relu6"), {}
+    if threshold == 0 and top is None and isinstance(slope, (int, float)) and slope > 0:
+        return REGISTRY.get("leaky_relu"), {"negative_slope": slope}
+    raise AttrError(
+        f"ReLU with max_value={show(top)}, negative_slope={show(slope)}, threshold={show(threshold)} has no cnncalc type; "
+        "allowed: threshold 0 with max_value null (relu), 6 (relu6), or null and a negative_slope (leaky_relu)"
     )
 
 
@@ -231,6 +252,7 @@ activation(
     scratch=_no_temporaries,
     torch=("ReLU", "F.relu"),
     keras="relu",
+    from_keras=_keras_relu,
 )
 activation(
     "relu6",
@@ -392,6 +414,27 @@ class PReLU(Activation):
     def epilogue(self):
         """None: its slopes are weights, per channel."""
         return None
+    @classmethod
+    def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
+        """Keras's PReLU learns a slope per value, except along its shared_axes: all of them
+        shared is one slope, all but the channels one per channel (num_parameters)."""
+        shape = shapes[0]
+        Layer.from_keras.__func__(cls, {k: v for k, v in config.items() if k != "shared_axes"}, shapes, layout)
+        shared = config.get("shared_axes")
+        shared = set(keras_axes(shared, shape)) if shared is not None else set()
+        channel = layout.channel_axis(len(shape)) if len(shape) > 1 else 0
+        if shared == set(range(len(shape))):
+            return cls, {"num_parameters": 1}
+        if shared == set(range(len(shape))) - {channel}:
+            return cls, {"num_parameters": shape[channel]}
+        raise AttrError(
+            f"shared_axes={show(config.get('shared_axes'))} on a {format_shape(shape)} input learns a slope per "
+            "position; allowed: every axis shared (one slope) or every axis but the channels (one per channel)"
+        )
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict:
+        """Keras's alpha, its shared axes of size 1, is the slopes as a vector."""
+        return self.keras_arrays([a.reshape(-1) for a in arrays], ("weight",), facts)
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         x, weight = inputs[0], params["weight"]

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
 
-from .attrs import Attr, LayerName, show
+from .attrs import Attr, AttrError, LayerName, show
 from ..errors import CnnError, Location, did_you_mean, format_shape
 
 if TYPE_CHECKING:
@@ -134,6 +134,16 @@ class Role(enum.Enum):
         if self is Role.KERNEL:
             return np.full(shape, 1.0 / product(shape[1:]))
         return np.ones(shape) if self in (Role.SCALE, Role.VARIANCE) else np.zeros(shape)  # COUNT: 0
+
+
+# Keys of a Keras layer's config (config.json) that change nothing cnncalc computes: how
+# weights start, are regularised or constrained, seeds, training-only noise, the dtype policy
+# (cnncalc computes in its own --dtype), the name and trainable (read by the reader).
+KERAS_INERT = frozenset({"name", "trainable", "dtype", "seed", "noise_shape", "activity_regularizer", "synchronized",
+                         "renorm_clipping", "renorm_momentum", "lora_alpha"})
+KERAS_INERT_ENDINGS = ("_initializer", "_regularizer", "_constraint")
+# Keras features cnncalc does not compute: refused unless off (null or false).
+KERAS_OFF = frozenset({"lora_rank", "quantization_config", "renorm", "mask_zero", "rms_scaling"})
 
 
 @dataclass(frozen=True)
@@ -297,6 +307,72 @@ class Layer(abc.ABC):
     def output_count(self) -> int:
         """How many values the layer returns (split and chunk: several, read as NAME.i)."""
         return 1
+
+    # -- reading Keras files (source/kerasformat.py) --------------------------------------
+    @classmethod
+    def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout) -> tuple[type["Layer"], dict[str, Any]]:
+        """A Keras layer's config (from a .keras archive's config.json) as a cnncalc type and
+        its attribute values as written (the parser then checks them), for inputs of these
+        shapes. By default this type, with every config key that is one of its attribute
+        names or aliases (they are Keras's spellings; null is not given): keys that change nothing at inference
+        are dropped (initialisers, regularisers, seeds ...), a feature cnncalc lacks must be
+        off, data_format must be the network's layout, and any other key is refused
+        (raise AttrError with the reason). A type whose Keras options need their own rule
+        overrides this."""
+        names = {spelling: attr.name for attr in cls.attributes for spelling in (attr.name, *attr.aliases)}
+        values: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in KERAS_INERT or key.endswith(KERAS_INERT_ENDINGS):
+                continue
+            if key == "data_format":
+                if value != layout.name:
+                    raise AttrError(
+                        f"data_format={show(value)} in a network whose layers are {layout.name}; allowed: one "
+                        "data_format for every layer of the model"
+                    )
+                continue
+            if key in KERAS_OFF:
+                if value not in (None, False):
+                    raise AttrError(f"{key}={show(value)}: cnncalc computes this layer without it; allowed: {key} off (null or false)")
+                continue
+            if key not in names:
+                known = sorted(names)
+                raise AttrError(
+                    f"the option {key}={show(value)} has no cnncalc attribute in {cls.type_name}; supported: "
+                    + (", ".join(known) if known else "no options")
+                )
+            if value is not None:  # null: not given (the type's default, as Keras's)
+                values[names[key]] = value
+        return cls, values
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict[str, Any]:
+        """The Keras layer's variables (model.weights.h5, in the order Keras creates them) in
+        cnncalc's names and layouts (PyTorch's). A type with weights declares its own."""
+        if not arrays and not facts.params and not facts.buffers:
+            return {}
+        raise self.fail(
+            f"cnncalc does not know how Keras lays out the weights of a {self.type_name} layer "
+            f"({len(arrays)} arrays in the file); allowed: a layer type whose Keras weights cnncalc reads"
+        )
+
+    def keras_arrays(self, arrays: list, names: Sequence[str], facts: Facts) -> dict[str, Any]:
+        """Keras's arrays, in order, as the tensors `names` of the shapes cnncalc computes:
+        each array's elements as they are, or an error naming what differs."""
+        wanted = {**facts.params, **facts.buffers}
+        if len(arrays) != len(wanted) or len(names) != len(wanted):
+            raise self.fail(
+                f"the weights file holds {len(arrays)} array{'s' if len(arrays) != 1 else ''} for this layer, but it has {len(wanted)} "
+                f"({', '.join(wanted) or 'none'}); allowed: the weights Keras saved with this config"
+            )
+        tensors = {}
+        for name, array in zip(names, arrays):
+            if tuple(array.shape) != tuple(wanted[name]):
+                raise self.fail(
+                    f"the weights file's {name} has the shape {format_shape(array.shape)} once in cnncalc's layout, "
+                    f"but the layer needs {format_shape(wanted[name])}; allowed: the weights Keras saved with this config"
+                )
+            tensors[name] = array
+        return tensors
 
     def role(self, tensor: str) -> Role:
         """What the weight or buffer named `tensor` does (every type declares its own)."""
@@ -484,6 +560,19 @@ class Layer(abc.ABC):
 
     def received_input_text(self) -> str:
         return f"from '{self.sources[0]}'" if self.sources else "from the input"
+
+
+def keras_axes(axis: Any, shape: Shape) -> tuple[int, ...]:
+    """Keras's `axis` (an int or a list, counted with the batch: 0 is the batch, -1 the
+    last) as a sorted tuple of axes of a sample of this shape (0 its first)."""
+    rank = len(shape) + 1
+    axes = axis if isinstance(axis, list) else [axis]
+    if not axes or not all(isinstance(a, int) and not isinstance(a, bool) and -rank <= a < rank for a in axes):
+        raise AttrError(f"axis={show(axis)} is not an axis of its {format_shape(shape)} input; allowed: 1 to {rank - 1} or -1 to {-rank + 1}")
+    found = sorted({a % rank for a in axes})
+    if found[0] == 0:
+        raise AttrError(f"axis={show(axis)} includes the batch axis; allowed: axes of a sample, 1 to {rank - 1} or -1 to {-rank + 1}")
+    return tuple(a - 1 for a in found)
 
 
 def channels_first(x, layout: Layout):

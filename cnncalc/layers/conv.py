@@ -32,7 +32,7 @@ from .attrs import (
 )
 from ..errors import CnnWarning, WarningKind
 from .windows import TransposedWindow, Window, keras_transposed_size, same_padding, unread_phrases
-from .lazy import numeric
+from .lazy import np, numeric
 from ..i18n import tr
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
@@ -169,6 +169,19 @@ def convolve(x, weight, bias, windows, groups: int, mode: str = "zeros", epilogu
     return numeric.conv(x, weight, bias, strides, pairs, [w.dilation for w in windows], groups, mode, epilogue)
 
 
+def keras_turned(kernel):
+    """A Keras kernel (*kernel, A, B) in PyTorch's order (B, A, *kernel)."""
+    rank = kernel.ndim - 2
+    return np.ascontiguousarray(kernel.transpose(rank + 1, rank, *range(rank)))
+
+
+def keras_depthwise(kernel):
+    """Keras's depthwise kernel (*kernel, in, multiplier) as PyTorch's (in x multiplier, 1, *kernel)."""
+    rank = kernel.ndim - 2
+    flat = kernel.reshape(*kernel.shape[:rank], -1)
+    return np.ascontiguousarray(flat.transpose(rank, *range(rank))[:, None])
+
+
 class Conv(Windowed, FusedActivation):
     """Convolution: out channels, each a sum over in / groups channels of a sliding kernel."""
 
@@ -193,6 +206,12 @@ class Conv(Windowed, FusedActivation):
 
     def check(self) -> None:
         self.check_activation()
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict[str, Any]:
+        """Keras's kernel (*kernel, A, B) is PyTorch's (B, A, *kernel): A = in / groups and
+        B = out for a convolution, A = out and B = in for a transposed one; then the bias."""
+        names = ("weight", "bias")[: len(arrays)]
+        return self.keras_arrays([keras_turned(arrays[0]), *arrays[1:]] if arrays else [], names, facts)
 
     def working(self, shapes: tuple[Shape, ...], facts: Facts, layout: Layout, batch: int) -> Working:
         """params = (kernel volume x in/groups + bias) x out; MACs = output positions x out x
@@ -449,6 +468,12 @@ class DepthwiseConv(Conv):
     def channels(self, channels: int) -> tuple[int, int]:
         return channels * self["multiplier"], channels
 
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict[str, Any]:
+        """Keras's depthwise kernel (*kernel, in, multiplier) is PyTorch's grouped weight
+        (in x multiplier, 1, *kernel), channel i x multiplier + m; then the bias."""
+        names = ("weight", "bias")[: len(arrays)]
+        return self.keras_arrays([keras_depthwise(arrays[0]), *arrays[1:]] if arrays else [], names, facts)
+
     def keras_layer(self, channels: int, kernel, rank: int, options: dict) -> Call:
         if rank == 3:
             raise self.fail("Keras has no 3-D depthwise convolution; allowed for export to Keras: 1-D or 2-D")
@@ -466,6 +491,13 @@ class SeparableConv(Conv):
     summary = "depthwise conv then pointwise 1x1 conv, Keras's SeparableConv"
     roles = {"depthwise.weight": Role.KERNEL, "pointwise.weight": Role.KERNEL, "pointwise.bias": Role.SHIFT}
     attributes = (OUT(), KERNEL(), STRIDE(), PADDING, DILATION(), MULTIPLIER, BIAS(), ACTIVATION(), IN_CHECK())
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict[str, Any]:
+        """Keras's depthwise_kernel, pointwise_kernel (*1s, in x multiplier, out) and bias, as
+        the two PyTorch convs' weights."""
+        names = ("depthwise.weight", "pointwise.weight", "pointwise.bias")[: len(arrays)]
+        turned = [keras_depthwise(arrays[0]), keras_turned(arrays[1])] if len(arrays) >= 2 else list(arrays)
+        return self.keras_arrays([*turned, *arrays[2:]], names, facts)
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, Flag, Int, Ints, Number
+from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, AttrError, Flag, Int, Ints, Number, show
+from ..errors import format_shape
 from .lazy import np
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
-from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channel_axis, channels_back, channels_first, nbytes, product
+from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channel_axis, channels_back, channels_first, keras_axes, nbytes, product
 
 
 @REGISTRY.register("linear", "Dense", "fc", "fully_connected")
@@ -37,6 +38,11 @@ class Linear(Layer, FusedActivation):
 
     def check(self) -> None:
         self.check_activation()
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict:
+        """Keras's kernel (in, out) is PyTorch's weight transposed; then the bias."""
+        turned = [np.ascontiguousarray(arrays[0].T), *arrays[1:]] if arrays else []
+        return self.keras_arrays(turned, ("weight", "bias")[: len(arrays)], facts)
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]
@@ -141,6 +147,27 @@ class Norm(Layer):
     convention: ClassVar[str] = "pytorch"  # whose defaults the attributes take: "pytorch" or "keras"
     stats_per_element = 0  # FLOPs per element for computing statistics (0: running stats)
     roles = {"weight": Role.SCALE, "bias": Role.SHIFT, "running_mean": Role.MEAN, "running_var": Role.VARIANCE}
+
+    @classmethod
+    def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
+        """Keras's `axis` (counted with the batch) must be the channel axis, which cnncalc
+        normalises along; the rest as for any type."""
+        rest = {k: v for k, v in config.items() if k != "axis"}
+        if "axis" in config:
+            rank = len(shapes[0])
+            channel = layout.channel_axis(rank) if rank > 1 else 0
+            if keras_axes(config["axis"], shapes[0]) != (channel,):
+                raise AttrError(
+                    f"axis={show(config['axis'])} is not the channel axis of its {format_shape(shapes[0])} input; cnncalc "
+                    f"normalises along the channels; allowed: {channel + 1} or {channel - rank - 1} (0 is the batch)"
+                )
+        return super().from_keras(rest, shapes, layout)
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict:
+        """Keras's gamma (when it scales), beta (when it centres), then moving_mean and
+        moving_variance: PyTorch's weight, bias, running_mean, running_var."""
+        names = [n for n in ("weight", "bias") if n in facts.params] + list(facts.buffers)
+        return self.keras_arrays(list(arrays), names, facts)
 
     def for_probing(self, tensors: dict) -> Layer:
         """Statistics over positions (or over the batch) mix every position: under the
@@ -431,6 +458,21 @@ class LayerNorm(Norm):
         CENTER,
         EPS,
     )
+
+    @classmethod
+    def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
+        """Keras's `axis` (one or several, counted with the batch) must be the trailing axes,
+        which become `shape`: the normalised dimensions."""
+        rest = {k: v for k, v in config.items() if k != "axis"}
+        shape = shapes[0]
+        axes = keras_axes(config.get("axis", -1), shape)
+        if axes != tuple(range(len(shape) - len(axes), len(shape))):
+            raise AttrError(
+                f"axis={show(config.get('axis'))} normalises over axes that are not the last ones of its "
+                f"{format_shape(shape)} input; allowed: the last axes (-1, or a list ending with -1)"
+            )
+        layer_type, values = super().from_keras(rest, shapes, layout)
+        return layer_type, {**values, "shape": [shape[a] for a in axes]}
 
     def infer(self, shapes: tuple[Shape, ...], layout: Layout) -> Facts:
         shape = shapes[0]

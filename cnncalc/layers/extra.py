@@ -117,6 +117,10 @@ class Embedding(Layer):
         Attr("padding_idx", Int(0), None, (), "PyTorch: a row kept at zero in training (export)"),
     )
 
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict:
+        """Keras's embeddings table is PyTorch's weight, (num, dim)."""
+        return self.keras_arrays(list(arrays), ("weight",), facts)
+
     def check(self) -> None:
         for attr, example in (("num", "num: 10000"), ("dim", "dim: 128")):
             if self[attr] is None:

@@ -215,6 +215,18 @@ class Normalization(PerChannel):
         buffers = {} if self["mean"] is not None else {"mean": (channels,), "variance": (channels,), "count": ()}
         return Facts(shape, buffers=buffers, flops=2 * product(shape) + 2 * channels, field=PASS)
 
+    @classmethod
+    def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
+        """Keras saves `axis` as a list ([3]); one axis is this type's axis."""
+        axis = config.get("axis")
+        if isinstance(axis, list) and len(axis) == 1:
+            config = {**config, "axis": axis[0]}
+        return super().from_keras(config, shapes, layout)
+
+    def keras_tensors(self, arrays: list, facts: Facts) -> dict:
+        """Keras's stored mean, variance and count (none with constant mean and variance)."""
+        return self.keras_arrays([a.reshape(-1) if a.ndim else a for a in arrays], tuple(facts.buffers), facts)
+
     def statistics(self, x, params: dict, layout: Layout):
         """(mean, deviation) shaped to broadcast along x's channels, in x's type."""
         if self["mean"] is not None:

@@ -319,6 +319,16 @@ class Spatial(Layer):
     def pairs(self, attr: str, rank: int) -> tuple[tuple[int, int], ...]:
         return tuple(p if isinstance(p, tuple) else (p, p) for p in self.per_dim(attr, rank))
 
+    @classmethod
+    def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
+        """Keras's 1-D padding and cropping (ZeroPadding1D, Cropping1D) write one axis's
+        (before, after) as a flat pair, [1, 2]; cnncalc reads a flat list as one value per
+        axis, so the pair is nested: [[1, 2]]."""
+        if cls.rank == 1:
+            config = {key: [value] if key in ("padding", "cropping") and isinstance(value, list) and len(value) == 2
+                      and all(isinstance(v, int) for v in value) else value for key, value in config.items()}
+        return super().from_keras(config, shapes, layout)
+
 
 class Pad(Spatial):
     """Adds positions around the spatial dimensions: int, per dimension, or [before, after] pairs."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
 from ..graph import Network, NetworkSpec, build, parse_shape
-from . import dsl, onnxformat, yamlformat
+from . import dsl, kerasformat, onnxformat, yamlformat
 from .blocks import expand
 from .yamltree import check_printable, location_of
 
@@ -106,6 +106,9 @@ def read_spec(source: Source) -> NetworkSpec:
     if source.expression is None and onnxformat.is_onnx(source.path):
         spec, _ = onnxformat.read(source.path)
         return replace(spec, layers=[replace(layer, tensors={}) for layer in spec.layers])
+    if source.expression is None and kerasformat.is_keras(source.path):
+        spec, _ = kerasformat.read(source.path, weights=False)
+        return spec
     text, path = read_text(source)
     if source.expression is not None:
         return parse(text, path, is_yaml=False)
@@ -130,10 +133,15 @@ def load_spec(spec: NetworkSpec, input_shape: tuple[int, ...] | None = None) -> 
     return replace(network, warnings=network.warnings + hints) if hints else network
 
 
-def load_source(source: Source, input_shape: str | None = None) -> Network:
+def load_source(source: Source, input_shape: str | None = None, weights: bool | None = None) -> Network:
     """The built network of a FILE argument, '-' or -e TEXT, with --input applied. An ONNX
-    model (.onnx) is read by onnxformat, its weights inline and its inputs already shaped."""
+    model (.onnx) is read by onnxformat, its weights inline and its inputs already shaped;
+    a Keras model (.keras) by kerasformat, its weights inline when `weights` is True (h5py
+    needed) or None and h5py is installed."""
     if source.expression is None and onnxformat.is_onnx(source.path):
         spec, _ = onnxformat.read(source.path, input_override(input_shape))
+        return build(spec)
+    if source.expression is None and kerasformat.is_keras(source.path):
+        spec, _ = kerasformat.read(source.path, input_override(input_shape), weights)
         return build(spec)
     return load_spec(read_spec(source), input_override(input_shape))

@@ -1,0 +1,1 @@
+summary tests/bad/keras-2-inbound-nodes.keras

@@ -1,0 +1,1 @@
+summary tests/bad/keras-data-format.keras

@@ -1,0 +1,1 @@
+summary tests/bad/keras-dynamic-input.keras

@@ -1,0 +1,1 @@
+summary tests/bad/keras-input-axes.keras --input 8x8

@@ -1,0 +1,1 @@
+summary tests/bad/keras-input-several.keras --input 8x8x3

@@ -1,0 +1,1 @@
+summary tests/bad/keras-unknown-layer.keras

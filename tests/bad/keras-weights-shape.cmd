@@ -1,0 +1,1 @@
+run tests/bad/keras-weights-shape.keras
