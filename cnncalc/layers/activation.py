@@ -414,6 +414,7 @@ class PReLU(Activation):
     def epilogue(self):
         """None: its slopes are weights, per channel."""
         return None
+
     @classmethod
     def from_keras(cls, config: dict, shapes: tuple[Shape, ...], layout: Layout):
         """Keras's PReLU learns a slope per value, except along its shared_axes: all of them
