@@ -57,6 +57,8 @@ class Mapped:
     tensors: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] | None = None  # data inputs, when not the node's first
     name: str | None = None  # from the weights' names
+    outputs: list[str] | None = None  # the ONNX values it gives, when not the node's (a fused pattern's last)
+    take: int | None = None  # the node's one output is this output of a layer with several
 
 
 def load_model(path: str, onnx):
@@ -124,6 +126,7 @@ class Reader:
         self.to_array = numpy_helper.to_array
         self.override = input_shape
         self.constants: dict[str, Any] = {t.name: self.to_array(t) for t in self.graph.initializer}
+        self.initializers = set(self.constants)  # the file's weights (not the Constant nodes' numbers)
         self.values: dict[str, str] = {}  # ONNX value name -> cnncalc value (layer name, NAME.i or input)
         self.taken: set[str] = set()
         self.layers: list[LayerSpec] = []
@@ -131,6 +134,16 @@ class Reader:
         self.owners: dict[tuple, str] = {}  # a layer's initializer names -> the layer (for shared weights)
         self.products: set[str] = set()  # layers read from a MatMul: a constant added next is their bias
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.consumed: set[int] = set()  # nodes read as part of a pattern begun earlier
+        self.readers: dict[str, list[int]] = {}  # ONNX value -> the nodes reading it
+        self.producer: dict[str, int] = {}  # ONNX value -> the node writing it
+        for index, node in enumerate(self.graph.node):
+            for name in node.input:
+                self.readers.setdefault(name, []).append(index)
+            for name in node.output:
+                self.producer[name] = index
+        self.results = {o.name for o in self.graph.output}
+        self.computed: set[str] = set()  # values found to depend on the data (not constants)
 
     # -- the whole graph ---------------------------------------------------------------
     def spec(self) -> tuple[NetworkSpec, dict]:
@@ -214,14 +227,18 @@ class Reader:
         label = f"node '{node.name or '(unnamed)'}' ({node.op_type})"
         if node.domain not in ("", "ai.onnx"):
             raise CnnError(f"operator domain '{node.domain}' is not ONNX's; supported: {supported()}", where, label)
+        if index in self.consumed:  # part of a pattern read as one layer at its first node
+            return
         try:
             if self.fold(node):
                 return
+            mapped = self.fuse(index, node)
             handler = HANDLERS.get(node.op_type)
-            if handler is None:
+            if mapped is None and handler is None:
                 control = " (control flow: cnncalc computes one fixed graph)" if node.op_type in ("Loop", "If", "Scan") else ""
                 raise Unsupported(f"operator {node.op_type} has no cnncalc layer{control}; supported: {supported()}")
-            mapped = handler(self, node, attributes(node, self.onnx))
+            if mapped is None:
+                mapped = handler(self, node, attributes(node, self.onnx))
         except Unsupported as exc:
             raise CnnError(str(exc), where, label) from None
         if mapped is None:  # passes its input on
@@ -230,7 +247,7 @@ class Reader:
             return
         refs = mapped.inputs if mapped.inputs is not None else [node.input[0]]
         sources = [self.value(r, where) for r in refs]
-        weights = tuple(i for i in node.input[1:] if i in self.constants) if mapped.tensors else ()
+        weights = tuple(i for i in node.input if i in self.constants) if mapped.tensors else ()
         shared = weights in self.owners  # the same initializers as an earlier layer: its weights, applied again
         name = self.fresh(self.name_of(node) if shared or not mapped.name else mapped.name)
         spec = LayerSpec(Written(mapped.type, where), where, name=Written(name, where))
@@ -248,8 +265,10 @@ class Reader:
                 self.weights[f"{name}.{key}"] = array
         self.infer(spec, sources)
         self.layers.append(spec)
-        outputs = [o for o in node.output if o]
-        if len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
+        outputs = mapped.outputs or [o for o in node.output if o]
+        if mapped.take is not None:
+            self.values[outputs[0]] = f"{name}.{mapped.take}"
+        elif len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
             self.values[outputs[0]] = name
         else:
             for i, output in enumerate(outputs):
@@ -351,6 +370,8 @@ class Reader:
         if op == "Constant":
             self.constants[node.output[0]] = constant_value(node, self.onnx, self.to_array)
             return True
+        if op == "Identity" and node.input[0] in self.initializers:  # the exporter's alias of a shared weight
+            self.initializers.add(node.output[0])
         if op == "Shape" and node.input[0] not in self.constants:
             if node.input[0] not in self.values:
                 return False
@@ -368,6 +389,64 @@ class Reader:
             self.constants[output] = np.asarray(value)
         return True
 
+    def resolve(self, name: str):
+        """The constant value of an ONNX value, folding the nodes that compute it if they
+        come later in the file than the node asking (a pattern read at its first node meets
+        the Constant nodes of its later steps), or None when it is computed from data."""
+        if name in self.constants:
+            return self.constants[name]
+        index = self.producer.get(name)
+        if index is None or name in self.values or name in self.computed:
+            return None
+        node = self.graph.node[index]
+        foldable = node.op_type in ("Constant", "Shape") or (
+            node.op_type in FOLDERS and all(not i or self.resolve(i) is not None for i in node.input)
+        )
+        try:
+            if foldable and self.fold(node):
+                return self.constants.get(name)
+        except Unsupported:
+            pass
+        self.computed.add(name)
+        return None
+
+    # -- patterns: several nodes that are one layer ---------------------------------------------
+    def fuse(self, index: int, node) -> Mapped | None:
+        """A pattern of nodes beginning here that is one cnncalc layer (GELU written out with
+        Erf or Tanh, SiLU as x * sigmoid(x), a channel shuffle as Reshape, Transpose,
+        Reshape): the layer, its later nodes marked as read."""
+        for pattern in PATTERNS.get(node.op_type, ()):
+            found = pattern(self, node)
+            if found is not None:
+                mapped, steps = found
+                self.consumed.update(steps)
+                return mapped
+        return None
+
+    def next_step(self, value: str, op: str, other=None, near: float | None = None):
+        """The one node reading `value` (which nothing else reads, nor the graph's outputs),
+        when it is `op` and its other input is `other` or a constant scalar near `near`:
+        (its index, its node); else None."""
+        readers = self.readers.get(value, [])
+        if len(readers) != 1 or value in self.results:
+            return None
+        index = readers[0]
+        node = self.graph.node[index]
+        if node.op_type != op or index in self.consumed:
+            return None
+        if other is None and near is None:
+            return (index, node) if len(node.input) == 1 else None
+        rest = [i for i in node.input if i != value] or [value]  # x * x reads x twice
+        if len(node.input) != 2 or len(rest) != 1:
+            return None
+        if other is not None:
+            return (index, node) if rest[0] == other else None
+        return (index, node) if self.scalar_near(rest[0], near) else None
+
+    def scalar_near(self, name: str, target: float) -> bool:
+        value = self.resolve(name)
+        return value is not None and value.size == 1 and math.isclose(float(value.reshape(-1)[0]), target, rel_tol=1e-6)
+
     def const(self, node, index: int, what: str, required: bool = True):
         """Input `index` of a node as a constant array (a weight, a shape), or an error."""
         if index >= len(node.input) or not node.input[index]:
@@ -375,7 +454,7 @@ class Reader:
                 raise Unsupported(f"needs its {what} (input {index + 1})")
             return None
         name = node.input[index]
-        if name not in self.constants:
+        if self.resolve(name) is None:
             raise Unsupported(
                 f"its {what} ('{name}') is computed in the graph, not a constant; cnncalc needs it fixed "
                 "(weights as initializers, shapes known once the input shape is; give --input if it is dynamic)"
@@ -799,22 +878,54 @@ def softmax(reader: Reader, node, attrs):
 @handles("Add", "Mul")
 def merge(reader: Reader, node, attrs):
     a, b = node.input[0], node.input[1]
-    if node.op_type == "Add" and (a in reader.constants) != (b in reader.constants):
-        bias = reader.linear_bias(a if b in reader.constants else b, reader.constants[b if b in reader.constants else a])
-        if bias:
-            return None
-    if a in reader.constants or b in reader.constants:
-        producer = reader.values.get(a if b in reader.constants else b, "")
+    if (a in reader.constants) == (b in reader.constants):
+        return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
+    data, constant = (a, b) if b in reader.constants else (b, a)
+    value = reader.constants[constant]
+    if node.op_type == "Add" and reader.linear_bias(data, value):
+        return None
+    shape = reader.shape(data)
+    per = channel_values(value, shape)
+    if per is None:
         raise Unsupported(
-            f"{node.op_type} with a constant ('{b if b in reader.constants else a}' after '{producer}'); supported: "
-            f"{node.op_type} of two computed values (a bias after MatMul is read as a linear layer's bias)"
+            f"{node.op_type} with the constant '{constant}' of shape {tuple(value.shape)} on a value of shape "
+            f"{tuple(shape)} (after '{reader.values.get(data, data)}'); supported: a number, or one value per channel "
+            "(axis 1), or a bias after MatMul (read as the linear layer's)"
         )
-    return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
+    initializer = constant in reader.initializers
+    if node.op_type == "Mul" and initializer and per.size > 1:  # a learnt per-channel scale (ConvNeXt's layer scale)
+        name = PIECE.sub("_", constant) if "::" not in constant and not constant.startswith("/") else None
+        return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=name)
+    if initializer:
+        raise Unsupported(
+            f"{node.op_type} with the weight '{constant}' of shape {tuple(value.shape)}; supported: a per-channel "
+            "weight multiplied (layer scale), a fixed number added or multiplied, a bias after MatMul"
+        )
+    number = float(per[0]) if per.size == 1 else [float(v) for v in per]
+    return Mapped("rescaling", {"scale" if node.op_type == "Mul" else "offset": number}, inputs=[data])
+
+
+def channel_values(value, shape):
+    """A constant that broadcasts onto a value of `shape` (batch first) as one number or one
+    number per channel (axis 1): those numbers (float32), else None."""
+    import numpy as np
+
+    value = np.asarray(value)
+    if value.size == 1:
+        return value.reshape(1).astype(np.float32)
+    if value.ndim > len(shape) or len(shape) < 2:
+        return None
+    dims = (1,) * (len(shape) - value.ndim) + tuple(value.shape)
+    if dims[1] != shape[1] or any(d != 1 for i, d in enumerate(dims) if i != 1):
+        return None
+    return value.reshape(-1).astype(np.float32)
 
 
 @handles("Concat")
 def concat(reader: Reader, node, attrs):
     rank = len(reader.shape(node.input[0]))
+    if len([i for i in node.input if i]) == 1:  # torch.cat of one tensor (DenseNet's first layer)
+        return None
     return Mapped("concat", {"axis": attrs["axis"] % rank}, inputs=list(node.input))
 
 
@@ -972,26 +1083,41 @@ def split(reader: Reader, node, attrs):
 
 @handles("Slice")
 def slice_(reader: Reader, node, attrs):
-    """A slice of spatial axes with step 1 (`skip[:, :, a:b, c:d]`) is a crop."""
-    import numpy as np
-
+    """A slice by step 1: of spatial axes (`skip[:, :, a:b, c:d]`) a crop; of one other axis
+    of a sample (`x[:, :c]`, torch.chunk as PyTorch exports it) the part of a split."""
     shape = reader.shape(node.input[0])
-    starts = [int(v) for v in reader.const(node, 1, "starts")]
-    ends = [int(v) for v in reader.const(node, 2, "ends")]
-    axes = [int(v) for v in reader.const(node, 3, "axes", required=False)] if len(node.input) > 3 and node.input[3] \
-        else list(range(len(starts)))
-    steps = reader.const(node, 4, "steps", required=False) if len(node.input) > 4 and node.input[4] else np.ones(len(starts))
-    pairs = [[0, 0] for _ in shape[2:]]
+    if "starts" in attrs:  # before opset 10
+        starts, ends = list(attrs["starts"]), list(attrs["ends"])
+        axes, steps = list(attrs.get("axes", range(len(starts)))), [1] * len(starts)
+    else:
+        starts = [int(v) for v in reader.const(node, 1, "starts")]
+        ends = [int(v) for v in reader.const(node, 2, "ends")]
+        axes = [int(v) for v in reader.const(node, 3, "axes")] if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+        steps = [int(v) for v in reader.const(node, 4, "steps")] if len(node.input) > 4 and node.input[4] else [1] * len(starts)
+    cuts = {}
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis %= len(shape)
         size = shape[axis]
         begin = min(max(start + size if start < 0 else start, 0), size)
         stop = min(max(end + size if end < 0 else end, 0), size)
-        if axis < 2 or int(step) != 1 or stop <= begin:
-            raise Unsupported(f"a slice of axis {axis} from {start} to {end} by {int(step)}; supported: a crop of the "
-                              "spatial axes (axis 2 on) by step 1")
-        pairs[axis - 2] = [begin, size - stop]
-    return Mapped("crop", {"cropping": pairs})
+        if axis == 0 or int(step) != 1 or stop <= begin:
+            raise Unsupported(f"a slice of axis {axis} from {start} to {end} by {int(step)}; supported: by step 1, of "
+                              "the spatial axes (a crop) or of one other axis of a sample (a part of a split)")
+        if (begin, stop) != (0, size):
+            cuts[axis] = (begin, stop)
+    if not cuts:
+        return None  # everything: the input itself
+    spatial = len(shape) > 2
+    if spatial and all(axis >= 2 for axis in cuts):
+        pairs = [[0, 0] for _ in shape[2:]]
+        for axis, (begin, stop) in cuts.items():
+            pairs[axis - 2] = [begin, shape[axis] - stop]
+        return Mapped("crop", {"cropping": pairs})
+    if len(cuts) > 1:
+        raise Unsupported(f"a slice of axes {sorted(cuts)} at once; supported: spatial axes only (a crop) or one other axis")
+    (axis, (begin, stop)), = cuts.items()
+    sizes = [n for n in (begin, stop - begin, shape[axis] - stop) if n]
+    return Mapped("split", {"sizes": sizes, "axis": axis}, take=1 if begin else 0)
 
 
 @handles("LayerNormalization")
@@ -1006,3 +1132,155 @@ def layernorm(reader: Reader, node, attrs):
         values["bias"] = False
     tensors = {"weight": scale} | ({} if bias is None else {"bias": bias})
     return Mapped("layernorm", values, tensors, name=reader.weight_name(node, 1))
+
+
+@handles("Transpose")
+def transpose(reader: Reader, node, attrs):
+    rank = len(reader.shape(node.input[0]))
+    perm = [int(p) for p in attrs.get("perm", reversed(range(rank)))]
+    if perm[0] != 0:
+        raise Unsupported(f"perm={perm} moves the batch axis; supported: a new order of a sample's axes (perm starting with 0)")
+    if perm == list(range(rank)):
+        return None
+    return Mapped("permute", {"dims": perm[1:]})
+
+
+# -- patterns: several nodes that are one layer ---------------------------------------------------
+PATTERNS: dict[str, list[Callable]] = {}
+
+
+def pattern(*ops: str):
+    def register(function):
+        for op in ops:
+            PATTERNS.setdefault(op, []).append(function)
+        return function
+
+    return register
+
+
+def chain(reader: Reader, value: str, steps) -> tuple[list[int], str] | None:
+    """Follows `value` through steps (op, other input or None, scalar or None), each the one
+    reader of the last: (the nodes' indices, the last output), or None when it differs."""
+    indices = []
+    for op, other, near in steps:
+        found = reader.next_step(value, op, other, near)
+        if found is None:
+            return None
+        indices.append(found[0])
+        value = found[1].output[0]
+    return indices, value
+
+
+def gelu_tail(reader: Reader, x: str, value: str, indices: list[int], approximate: str, name: str):
+    """The end of both GELU forms: value = 1 + erf(..) or 1 + tanh(..), then x * value * 0.5
+    in either order."""
+    for steps in ((("Mul", x, None), ("Mul", None, 0.5)), (("Mul", None, 0.5), ("Mul", x, None))):
+        found = chain(reader, value, steps)
+        if found is not None:
+            return Mapped("gelu", {"approximate": approximate}, inputs=[x], outputs=[found[1]], name=name), indices + found[0]
+    return None
+
+
+SQRT2 = math.sqrt(2)
+
+
+@pattern("Div", "Mul")
+def gelu_erf(reader: Reader, node):
+    """0.5 x (1 + erf(x / sqrt 2)): nn.GELU() as torch.onnx.export writes it before opset 20."""
+    if len(node.input) != 2:
+        return None
+    for x, c in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):
+        if x in reader.constants or (node.op_type == "Div" and x != node.input[0]):
+            continue
+        if reader.scalar_near(c, SQRT2 if node.op_type == "Div" else 1 / SQRT2):
+            found = chain(reader, node.output[0], (("Erf", None, None), ("Add", None, 1.0)))
+            if found is not None:
+                return gelu_tail(reader, x, found[1], found[0], "none", reader.name_of(node))
+    return None
+
+
+@pattern("Mul", "Pow")
+def gelu_tanh(reader: Reader, node):
+    """0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))): nn.GELU(approximate='tanh')."""
+    x = node.input[0]
+    if x in reader.constants:
+        return None
+    if node.op_type == "Mul":
+        if list(node.input) != [x, x]:
+            return None
+        cube = chain(reader, node.output[0], (("Mul", x, None),))
+    else:
+        if not reader.scalar_near(node.input[1], 3.0):
+            return None
+        cube = ([], node.output[0])
+    if cube is None:
+        return None
+    rest = chain(reader, cube[1], (("Mul", None, 0.044715), ("Add", x, None), ("Mul", None, math.sqrt(2 / math.pi)),
+                                   ("Tanh", None, None), ("Add", None, 1.0)))
+    if rest is None:
+        return None
+    return gelu_tail(reader, x, rest[1], cube[0] + rest[0], "tanh", reader.name_of(node))
+
+
+@pattern("Sigmoid", "HardSigmoid")
+def gated_by_itself(reader: Reader, node):
+    """x * sigmoid(x) is SiLU (nn.SiLU before opset 20 has no operator of its own); x *
+    hardsigmoid(x) with PyTorch's constants is hardswish (as Keras-to-ONNX converters write it)."""
+    x = node.input[0]
+    if node.op_type == "HardSigmoid":
+        attrs = attributes(node, reader.onnx)
+        if not (math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6) and math.isclose(attrs.get("beta", 0.5), 0.5)):
+            return None
+    found = chain(reader, node.output[0], (("Mul", x, None),))
+    if found is None:
+        return None
+    kind = "silu" if node.op_type == "Sigmoid" else "hardswish"
+    return Mapped(kind, inputs=[x], outputs=[found[1]], name=reader.name_of(node)), found[0]
+
+
+@pattern("Reshape")
+def shuffle(reader: Reader, node):
+    """(N, C, *S) viewed as (N, g, C / g, *S), axes 1 and 2 swapped, viewed back as (N, C, *S):
+    ShuffleNet's channel_shuffle."""
+    if node.input[0] not in reader.values:
+        return None
+    before = reader.shape(node.input[0])
+    split = reshaped(reader, node, before)
+    if split is None or len(split) != len(before) + 1 or split[0] != before[0] or split[3:] != before[2:]:
+        return None
+    if split[1] * split[2] != before[1] or split[1] < 2:
+        return None
+    rank = len(split)
+    swap = reader.next_step(node.output[0], "Transpose")
+    if swap is None:
+        return None
+    perm = attributes(swap[1], reader.onnx).get("perm")
+    if perm is None or list(perm) != [0, 2, 1, *range(3, rank)]:
+        return None
+    readers = reader.readers.get(swap[1].output[0], [])
+    if len(readers) != 1 or swap[1].output[0] in reader.results:
+        return None
+    last = reader.graph.node[readers[0]]
+    if last.op_type != "Reshape" or last.input[0] != swap[1].output[0]:
+        return None
+    after = reshaped(reader, last, tuple(split[i] for i in perm))
+    if after is None or tuple(after) != tuple(before):
+        return None
+    return Mapped("channel_shuffle", {"groups": int(split[1])}, outputs=[last.output[0]], name=reader.name_of(node)), \
+        [swap[0], readers[0]]
+
+
+def reshaped(reader: Reader, node, before) -> tuple | None:
+    """The shape a Reshape gives, from its constant target (None when it is not constant)."""
+    import numpy as np
+
+    target = reader.resolve(node.input[1]) if len(node.input) > 1 else None
+    if target is None:
+        return None
+    allowzero = attributes(node, reader.onnx).get("allowzero", 0)
+    target = [before[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(target)]
+    total = int(np.prod(before))
+    known = int(np.prod([d for d in target if d != -1]))
+    if known == 0 or total % known:
+        return None
+    return tuple(total // known if d == -1 else d for d in target)
