@@ -185,6 +185,56 @@ def clip_range():
     return model(nodes, initializers=[weight("conv.weight", [4, 3, 3, 3]), low, high]).SerializeToString()
 
 
+def after_conv(node, *initializers):
+    """A model of the conv (4 channels, 6x6) then `node` reading its output y."""
+    return model([conv(), node], initializers=[weight("conv.weight", [4, 3, 3, 3]), *initializers]).SerializeToString()
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+@case("onnx-slice-step")
+def slice_step():
+    node = helper.make_node("Slice", ["y", "starts", "ends", "axes", "steps"], ["z"], name="/every_other/Slice")
+    return after_conv(node, ints("starts", [0]), ints("ends", [6]), ints("axes", [2]), ints("steps", [2]))
+
+
+@case("onnx-slice-two-axes")
+def slice_two_axes():
+    node = helper.make_node("Slice", ["y", "starts", "ends", "axes"], ["z"], name="/corner/Slice")
+    return after_conv(node, ints("starts", [0, 1]), ints("ends", [2, 5]), ints("axes", [1, 2]))
+
+
+@case("onnx-transpose-batch")
+def transpose_batch():
+    return after_conv(helper.make_node("Transpose", ["y"], ["z"], name="/swap/Transpose", perm=[1, 0, 2, 3]))
+
+
+@case("onnx-mul-weight-shape")
+def mul_weight_shape():
+    node = helper.make_node("Mul", ["y", "gate.weight"], ["z"], name="/gate/Mul")
+    return after_conv(node, weight("gate.weight", [6]))
+
+
+@case("onnx-mul-weight-scalar")
+def mul_weight_scalar():
+    node = helper.make_node("Mul", ["y", "gain"], ["z"], name="/gain/Mul")
+    return after_conv(node, weight("gain", [1]))
+
+
+@case("onnx-erf-alone")
+def erf_alone():
+    return after_conv(helper.make_node("Erf", ["y"], ["z"], name="/erf/Erf"))
+
+
+@case("onnx-resize-nearest-mode")
+def resize_nearest_mode():
+    node = helper.make_node("Resize", ["y", "", "scales"], ["z"], name="/up/Resize", mode="nearest",
+                            coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_floor")
+    return after_conv(node, numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales"))
+
+
 @case("import-not-onnx", "import examples/lenet5.yaml")
 def not_onnx():
     return None

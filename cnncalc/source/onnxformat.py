@@ -144,6 +144,7 @@ class Reader:
                 self.producer[name] = index
         self.results = {o.name for o in self.graph.output}
         self.computed: set[str] = set()  # values found to depend on the data (not constants)
+        self.parts: dict[tuple, str] = {}  # a split read from a Slice -> its layer (the other parts' Slices read it too)
 
     # -- the whole graph ---------------------------------------------------------------
     def spec(self) -> tuple[NetworkSpec, dict]:
@@ -236,11 +237,14 @@ class Reader:
             handler = HANDLERS.get(node.op_type)
             if mapped is None and handler is None:
                 control = " (control flow: cnncalc computes one fixed graph)" if node.op_type in ("Loop", "If", "Scan") else ""
-                raise Unsupported(f"operator {node.op_type} has no cnncalc layer{control}; supported: {supported()}")
+                within = f" ({WITHIN[node.op_type]})" if node.op_type in WITHIN else ""
+                raise Unsupported(f"operator {node.op_type} has no cnncalc layer{control}{within}; supported: {supported()}")
             if mapped is None:
                 mapped = handler(self, node, attributes(node, self.onnx))
         except Unsupported as exc:
             raise CnnError(str(exc), where, label) from None
+        if mapped is None and node.output[0] in self.values:  # an output of a layer already read
+            return
         if mapped is None:  # passes its input on
             data = next(i for i in node.input if i and i not in self.constants)
             self.values[node.output[0]] = self.value(data, where)
@@ -268,6 +272,7 @@ class Reader:
         outputs = mapped.outputs or [o for o in node.output if o]
         if mapped.take is not None:
             self.values[outputs[0]] = f"{name}.{mapped.take}"
+            self.parts[part_key(sources[0], mapped)] = name
         elif len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
             self.values[outputs[0]] = name
         else:
@@ -322,22 +327,24 @@ class Reader:
         self.taken.add(candidate)
         return candidate
 
-    def name_of(self, node) -> str:
+    def name_of(self, node, kind: str | None = None) -> str:
         """The module path of a node from its name: '/layer1/layer1.0/relu/Relu' is
         'layer1.0.relu'. An operator in a module that holds others (a block's forward's `+`,
-        '/layer1/layer1.0/Add') is named after it: 'layer1.0.add'."""
+        '/layer1/layer1.0/Add') is named after it: 'layer1.0.add', or after the layer `kind`
+        a pattern of nodes begun here is read as."""
+        op = kind or node.op_type.lower()
         parts = [p for p in node.name.split("/") if p]
         if len(parts) < 2:
             base = re.sub(r"_\d+$", "", parts[0]) if parts and "::" not in parts[0] else ""
             if not base or base.lower() == node.op_type.lower():
-                return node.op_type.lower()
+                return op
             return PIECE.sub("_", parts[0])
         path = ""
         for part in parts[:-1]:
             part = PIECE.sub("_", part)
             path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
         if tuple(parts[:-1]) in self.outer_scopes():
-            return f"{path}.{node.op_type.lower()}"
+            return f"{path}.{op}"
         return path
 
     def outer_scopes(self) -> set:
@@ -889,20 +896,30 @@ def merge(reader: Reader, node, attrs):
     if per is None:
         raise Unsupported(
             f"{node.op_type} with the constant '{constant}' of shape {tuple(value.shape)} on a value of shape "
-            f"{tuple(shape)} (after '{reader.values.get(data, data)}'); supported: a number, or one value per channel "
-            "(axis 1), or a bias after MatMul (read as the linear layer's)"
+            f"{tuple(shape)} (after '{reader.values.get(data, data)}'); supported: a number or one value per channel "
+            f"(axis 1){bias_text(node)}"
         )
-    initializer = constant in reader.initializers
-    if node.op_type == "Mul" and initializer and per.size > 1:  # a learnt per-channel scale (ConvNeXt's layer scale)
-        name = PIECE.sub("_", constant) if "::" not in constant and not constant.startswith("/") else None
-        return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=name)
-    if initializer:
+    if learnt(reader, constant):
+        if node.op_type == "Mul" and per.size > 1:  # a learnt per-channel scale (ConvNeXt's layer scale)
+            return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=PIECE.sub("_", constant))
         raise Unsupported(
-            f"{node.op_type} with the weight '{constant}' of shape {tuple(value.shape)}; supported: a per-channel "
-            "weight multiplied (layer scale), a fixed number added or multiplied, a bias after MatMul"
+            f"{node.op_type} with the weight '{constant}' of shape {tuple(value.shape)}; supported: a weight of one "
+            "value per channel multiplied (a layer scale), a fixed number or one per channel added or multiplied"
+            f"{bias_text(node)}"
         )
     number = float(per[0]) if per.size == 1 else [float(v) for v in per]
     return Mapped("rescaling", {"scale" if node.op_type == "Mul" else "offset": number}, inputs=[data])
+
+
+def bias_text(node) -> str:
+    return ", or the bias after a MatMul (the linear layer's)" if node.op_type == "Add" else ""
+
+
+def learnt(reader: Reader, name: str) -> bool:
+    """Whether a constant is one of the model's weights (an initializer named as a module's
+    parameter, 'features.1.0.layer_scale'), not a number the exporter wrote or folded
+    ('/Constant_output_0', 'onnx::Mul_42')."""
+    return name in reader.initializers and "::" not in name and not name.startswith(("/", "_v_")) and not name.isdigit()
 
 
 def channel_values(value, shape):
@@ -1117,7 +1134,17 @@ def slice_(reader: Reader, node, attrs):
         raise Unsupported(f"a slice of axes {sorted(cuts)} at once; supported: spatial axes only (a crop) or one other axis")
     (axis, (begin, stop)), = cuts.items()
     sizes = [n for n in (begin, stop - begin, shape[axis] - stop) if n]
-    return Mapped("split", {"sizes": sizes, "axis": axis}, take=1 if begin else 0)
+    mapped = Mapped("split", {"sizes": sizes, "axis": axis}, take=1 if begin else 0)
+    source = reader.values.get(node.input[0])
+    earlier = reader.parts.get(part_key(source, mapped))
+    if earlier is not None:  # torch.chunk: one Slice per part of the same split
+        reader.values[node.output[0]] = f"{earlier}.{mapped.take}"
+        return None
+    return mapped
+
+
+def part_key(source: str, mapped: Mapped) -> tuple:
+    return source, mapped.type, mapped.attrs["axis"], tuple(mapped.attrs["sizes"])
 
 
 @handles("LayerNormalization")
@@ -1147,6 +1174,12 @@ def transpose(reader: Reader, node, attrs):
 
 # -- patterns: several nodes that are one layer ---------------------------------------------------
 PATTERNS: dict[str, list[Callable]] = {}
+WITHIN = {  # operators read only as a step of a pattern, or on constants
+    "Erf": "read only within GELU, 0.5 x (1 + erf(x / sqrt(2)))",
+    "Div": "read only within GELU, x / sqrt(2), or between constants",
+    "Pow": "read only within GELU's tanh form, x^3",
+    "Sub": "read only between constants",
+}
 
 
 def pattern(*ops: str):
@@ -1195,7 +1228,7 @@ def gelu_erf(reader: Reader, node):
         if reader.scalar_near(c, SQRT2 if node.op_type == "Div" else 1 / SQRT2):
             found = chain(reader, node.output[0], (("Erf", None, None), ("Add", None, 1.0)))
             if found is not None:
-                return gelu_tail(reader, x, found[1], found[0], "none", reader.name_of(node))
+                return gelu_tail(reader, x, found[1], found[0], "none", reader.name_of(node, "gelu"))
     return None
 
 
@@ -1219,7 +1252,7 @@ def gelu_tanh(reader: Reader, node):
                                    ("Tanh", None, None), ("Add", None, 1.0)))
     if rest is None:
         return None
-    return gelu_tail(reader, x, rest[1], cube[0] + rest[0], "tanh", reader.name_of(node))
+    return gelu_tail(reader, x, rest[1], cube[0] + rest[0], "tanh", reader.name_of(node, "gelu"))
 
 
 @pattern("Sigmoid", "HardSigmoid")
@@ -1235,7 +1268,7 @@ def gated_by_itself(reader: Reader, node):
     if found is None:
         return None
     kind = "silu" if node.op_type == "Sigmoid" else "hardswish"
-    return Mapped(kind, inputs=[x], outputs=[found[1]], name=reader.name_of(node)), found[0]
+    return Mapped(kind, inputs=[x], outputs=[found[1]], name=reader.name_of(node, kind)), found[0]
 
 
 @pattern("Reshape")
@@ -1266,7 +1299,7 @@ def shuffle(reader: Reader, node):
     after = reshaped(reader, last, tuple(split[i] for i in perm))
     if after is None or tuple(after) != tuple(before):
         return None
-    return Mapped("channel_shuffle", {"groups": int(split[1])}, outputs=[last.output[0]], name=reader.name_of(node)), \
+    return Mapped("channel_shuffle", {"groups": int(split[1])}, outputs=[last.output[0]], name=reader.name_of(node, "channel_shuffle")), \
         [swap[0], readers[0]]
 
 
