@@ -223,6 +223,18 @@ def mul_weight_scalar():
     return after_conv(node, weight("gain", [1]))
 
 
+@case("onnx-div-by-zero")
+def div_by_zero():
+    node = helper.make_node("Div", ["y", "zero"], ["z"], name="/ratio/Div")
+    return after_conv(node, numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"))
+
+
+@case("onnx-constant-divided")
+def constant_divided():
+    node = helper.make_node("Div", ["one", "y"], ["z"], name="/inverse/Div")
+    return after_conv(node, numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"))
+
+
 @case("onnx-erf-alone")
 def erf_alone():
     return after_conv(helper.make_node("Erf", ["y"], ["z"], name="/erf/Erf"))

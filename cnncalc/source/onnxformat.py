@@ -144,6 +144,7 @@ class Reader:
                 self.producer[name] = index
         self.results = {o.name for o in self.graph.output}
         self.computed: set[str] = set()  # values found to depend on the data (not constants)
+        self.bases: list[str] = []  # each layer's name before it was made unique
         self.parts: dict[tuple, str] = {}  # a split read from a Slice -> its layer (the other parts' Slices read it too)
 
     # -- the whole graph ---------------------------------------------------------------
@@ -157,6 +158,7 @@ class Reader:
             self.node(index, node)
         if not self.layers:
             raise CnnError("the model has no layers once its constants are evaluated (it computes nothing from its input)", first)
+        self.name_mixed_modules()
         outputs = [self.value(o.name, first) for o in self.graph.output]
         several = len(inputs) > 1
         if several:
@@ -175,6 +177,38 @@ class Reader:
         spec = NetworkSpec(self.path, input_written, self.layers, name=name, inputs=inputs_written,
                            outputs=written_outputs, groups=self.groups())
         return spec, self.weights
+
+    def name_mixed_modules(self) -> None:
+        """A module whose forward writes layers of several types (ConvNeXt's LayerNorm2d:
+        permute, layer_norm, permute) becomes a group of them, each named after its type
+        (features.0.1.permute, features.0.1.layernorm, features.0.1.permute_1), so the
+        group's output is the module's. A module applied twice (ResNet's one ReLU) keeps
+        its name with a count: relu, relu_1."""
+        scopes: dict[str, list[LayerSpec]] = {}
+        for spec, base in zip(self.layers, self.bases):
+            scopes.setdefault(base, []).append(spec)
+        renamed = {}
+        for base, specs in scopes.items():
+            if len(specs) > 1 and len({spec.type.value for spec in specs}) > 1:
+                for spec in specs:
+                    renamed[spec.name.value] = self.fresh(f"{base}.{spec.type.value}")
+        if not renamed:
+            return
+
+        def new(value: str) -> str:
+            head, _, tail = value.rpartition(".")
+            if value not in renamed and head in renamed and tail.isdigit():
+                return f"{renamed[head]}.{tail}"
+            return renamed.get(value, value)
+
+        for spec in self.layers:
+            spec.name = Written(new(spec.name.value), spec.name.location)
+            if spec.inputs:
+                spec.inputs = [Written(new(i.value), i.location) for i in spec.inputs]
+            if spec.share is not None:
+                spec.share = Written(new(spec.share.value), spec.share.location)
+        self.weights = {f"{new(key.rsplit('.', 1)[0])}.{key.rsplit('.', 1)[1]}": array for key, array in self.weights.items()}
+        self.values = {key: new(value) for key, value in self.values.items()}
 
     def read_inputs(self) -> dict[str, tuple[int, ...]]:
         """The graph's inputs (initializers listed as inputs are weights, not inputs) by
@@ -253,7 +287,9 @@ class Reader:
         sources = [self.value(r, where) for r in refs]
         weights = tuple(i for i in node.input if i in self.constants) if mapped.tensors else ()
         shared = weights in self.owners  # the same initializers as an earlier layer: its weights, applied again
-        name = self.fresh(self.name_of(node) if shared or not mapped.name else mapped.name)
+        base = self.name_of(node) if shared or not mapped.name else mapped.name
+        name = self.fresh(base)
+        self.bases.append(base)
         spec = LayerSpec(Written(mapped.type, where), where, name=Written(name, where))
         spec.attrs = {k: Written(v, where) for k, v in mapped.attrs.items()}
         previous = self.layers[-1].name.value if self.layers else INPUT  # what a layer reads by default
@@ -341,8 +377,7 @@ class Reader:
             return PIECE.sub("_", parts[0])
         path = ""
         for part in parts[:-1]:
-            part = PIECE.sub("_", part)
-            path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+            path = join_scope(path, PIECE.sub("_", part))
         if tuple(parts[:-1]) in self.outer_scopes():
             return f"{path}.{op}"
         return path
@@ -501,6 +536,18 @@ class Reader:
         return None
 
 
+def join_scope(path: str, part: str) -> str:
+    """A module path with the next scope of a node's name. The exporter names a scope after
+    its module as its parent knows it, prefixed with the parent's own scope: in
+    '/features/features.1/features.1.0/block/block.3/MatMul', 'block.3' is child 3 of
+    'block', so the path is features.1.0.block.3."""
+    pieces = path.split(".") if path else []
+    for start in range(len(pieces)):
+        if part.startswith(".".join(pieces[start:]) + "."):
+            return ".".join(pieces[:start] + [part])
+    return f"{path}.{part}" if path else part
+
+
 def show_dims(dims) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"
 
@@ -650,7 +697,8 @@ def handles(*ops: str):
 
 
 def supported() -> str:
-    return ", ".join(sorted(HANDLERS))
+    return (", ".join(sorted(HANDLERS)) + "; read as one layer: x * Sigmoid(x) (SiLU), GELU written out with Erf or "
+            "Tanh, Reshape -> Transpose -> Reshape (channel shuffle)")
 
 
 def spatial_pads(attrs, rank: int, what: str):
@@ -882,12 +930,17 @@ def softmax(reader: Reader, node, attrs):
     return Mapped("softmax", {"dim": axis % rank})
 
 
-@handles("Add", "Mul")
+@handles("Add", "Mul", "Sub", "Div")
 def merge(reader: Reader, node, attrs):
     a, b = node.input[0], node.input[1]
     if (a in reader.constants) == (b in reader.constants):
+        if node.op_type in ("Sub", "Div"):
+            raise Unsupported(f"operator {node.op_type} of two computed values has no cnncalc layer (only with a fixed "
+                              f"number or one per channel, read as rescaling); supported: {supported()}")
         return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
     data, constant = (a, b) if b in reader.constants else (b, a)
+    if node.op_type == "Div" and data != a:
+        raise Unsupported("a constant divided by a computed value; supported: a computed value divided by a fixed number")
     value = reader.constants[constant]
     if node.op_type == "Add" and reader.linear_bias(data, value):
         return None
@@ -899,6 +952,8 @@ def merge(reader: Reader, node, attrs):
             f"{tuple(shape)} (after '{reader.values.get(data, data)}'); supported: a number or one value per channel "
             f"(axis 1){bias_text(node)}"
         )
+    if node.op_type == "Div" and not per.all():
+        raise Unsupported(f"a division by the constant '{constant}', which holds 0; supported: a divisor without zeros")
     if learnt(reader, constant):
         if node.op_type == "Mul" and per.size > 1:  # a learnt per-channel scale (ConvNeXt's layer scale)
             return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=PIECE.sub("_", constant))
@@ -907,8 +962,23 @@ def merge(reader: Reader, node, attrs):
             "value per channel multiplied (a layer scale), a fixed number or one per channel added or multiplied"
             f"{bias_text(node)}"
         )
-    number = float(per[0]) if per.size == 1 else [float(v) for v in per]
-    return Mapped("rescaling", {"scale" if node.op_type == "Mul" else "offset": number}, inputs=[data])
+    if node.op_type == "Sub" and data == a:  # x - c
+        per = -per
+    elif node.op_type == "Div":  # x / c
+        per = (1 / per.astype("float64")).astype("float32")
+    number = short(per[0]) if per.size == 1 else [short(v) for v in per]
+    values = {"scale" if node.op_type in ("Mul", "Div") else "offset": number}
+    if node.op_type == "Sub" and data == b:  # c - x
+        values["scale"] = -1.0
+    return Mapped("rescaling", values, inputs=[data])
+
+
+def short(value) -> float:
+    """A float32 as the shortest decimal that reads back as the same float32 (0.485, not
+    0.48500001430511475)."""
+    import numpy as np
+
+    return float(str(np.float32(value)))
 
 
 def bias_text(node) -> str:
@@ -1176,9 +1246,7 @@ def transpose(reader: Reader, node, attrs):
 PATTERNS: dict[str, list[Callable]] = {}
 WITHIN = {  # operators read only as a step of a pattern, or on constants
     "Erf": "read only within GELU, 0.5 x (1 + erf(x / sqrt(2)))",
-    "Div": "read only within GELU, x / sqrt(2), or between constants",
     "Pow": "read only within GELU's tanh form, x^3",
-    "Sub": "read only between constants",
 }
 
 
