@@ -202,3 +202,61 @@ def test_totals_at_224_are_torchvisions(exported, name):
     summary = cnncalc.summary(cnncalc.load(exported[name][1], input_shape=(3, 224, 224)))
     assert summary.totals.params == params
     assert round(summary.totals.macs / 1e9, 3) == gmacs
+
+
+# -- the patterns as other exporters write them -----------------------------------------------
+def hand_built(nodes, constants, outputs=None):
+    """A model of one 3x5x5 input x and the nodes given, its output the last node's."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.asarray(v, dtype=np.float32), k) for k, v in constants.items()]
+    results = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs or [nodes[-1].output[0]]]
+    graph = helper.make_graph(nodes, "pattern", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 5, 5])],
+                              results, inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def steps(*specs):
+    """Nodes from (operator, inputs, output[, attributes])."""
+    from onnx import helper
+
+    return [helper.make_node(op, inputs, [out], name=f"/act/{op}_{i}", **(rest[0] if rest else {}))
+            for i, (op, inputs, out, *rest) in enumerate(specs)]
+
+
+HAND_BUILT = {  # name: (nodes, constants, the one layer they are, its approximate)
+    "gelu-erf-by-multiplying": (steps(("Mul", ["x", "r"], "a"), ("Erf", ["a"], "b"), ("Add", ["one", "b"], "c"),
+                                      ("Mul", ["c", "half"], "d"), ("Mul", ["x", "d"], "y")),
+                                {"r": 2 ** -0.5, "one": 1.0, "half": 0.5}, "gelu", "none"),
+    "gelu-tanh-with-pow": (steps(("Pow", ["x", "three"], "a"), ("Mul", ["a", "k"], "b"), ("Add", ["x", "b"], "c"),
+                                 ("Mul", ["c", "s"], "d"), ("Tanh", ["d"], "e"), ("Add", ["e", "one"], "f"),
+                                 ("Mul", ["f", "x"], "g"), ("Mul", ["g", "half"], "y")),
+                           {"three": 3.0, "k": 0.044715, "s": (2 / np.pi) ** 0.5, "one": 1.0, "half": 0.5}, "gelu", "tanh"),
+    "silu-gate-first": (steps(("Sigmoid", ["x"], "s"), ("Mul", ["s", "x"], "y")), {}, "silu", None),
+    "hardswish-written-out": (steps(("HardSigmoid", ["x"], "s", {"alpha": 1 / 6, "beta": 0.5}), ("Mul", ["x", "s"], "y")),
+                              {}, "hardswish", None),
+}
+
+
+@pytest.mark.parametrize("name", HAND_BUILT)
+def test_patterns_other_exporters_write_are_one_layer(name, tmp_path):
+    nodes, constants, kind, approximate = HAND_BUILT[name]
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(hand_built(nodes, constants), path)
+    net = cnncalc.load(path)
+    assert [row.type for row in cnncalc.summary(net).layers] == [kind]
+    if approximate:
+        assert net.nodes[0].layer["approximate"] == approximate
+    x = np.random.default_rng(3).standard_normal((2, 3, 5, 5)).astype(np.float32) * 3
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    outcome = runner.run(net, cnncalc.summary(net, 2), batch=2, dtype="float32", seed=0, weights={}, data=x,
+                         data_location=None, keep=False)
+    np.testing.assert_allclose(outcome.output, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_pattern_whose_step_is_read_elsewhere_stays_its_operators(tmp_path):
+    """x * sigmoid(x) where sigmoid(x) is also an output of the model is not folded: the
+    sigmoid's value is needed on its own."""
+    path = tmp_path / "both.onnx"
+    onnx.save(hand_built(steps(("Sigmoid", ["x"], "s"), ("Mul", ["x", "s"], "y")), {}, outputs=["s", "y"]), path)
+    assert [row.type for row in cnncalc.summary(cnncalc.load(path)).layers] == ["sigmoid", "multiply"]

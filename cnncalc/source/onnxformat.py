@@ -321,7 +321,7 @@ class Reader:
         moved into that layer."""
         name = self.values.get(value)
         layer = next((spec for spec in reversed(self.layers) if spec.name.value == name), None)
-        readers = sum(value in node.input for node in self.graph.node)
+        readers = len(set(self.readers.get(value, ())))
         if layer is None or name not in self.products or "bias" in layer.tensors or readers != 1:
             return False
         out = layer.tensors["weight"].value.shape[0]
