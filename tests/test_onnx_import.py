@@ -204,6 +204,26 @@ def test_totals_at_224_are_torchvisions(exported, name):
     assert round(summary.totals.macs / 1e9, 3) == gmacs
 
 
+@pytest.mark.parametrize("target", ["yaml", "dsl"])
+@pytest.mark.parametrize("name", ["shufflenet_v2_x0_5", "convnext_tiny", "decoder"])
+def test_import_round_trip_gives_the_same_totals_and_outputs(exported, tmp_path, name, target):
+    """The imported text (permutes, layer scales, rescalings, a split's parts named
+    stage2.1.slice.1, channel shuffles) reads back to the same totals, and with the weights
+    import wrote, the same output."""
+    _, path = exported[name]
+    weights = tmp_path / "w.npz"
+    done = CliRunner().invoke(main, ["import", str(path), "--to", target, "--input", "3x64x64", "--weights", str(weights)])
+    assert done.exit_code == 0, done.output
+    net, original = cnncalc.loads(done.output, format=target), cnncalc.load(path, input_shape=SMALL)
+    assert cnncalc.summary(net).to_dict()["totals"] == cnncalc.summary(original).to_dict()["totals"]
+    if name == "convnext_tiny":
+        return  # its forward takes a second; its layers are the decoder's and the shapes' above
+    x = np.random.default_rng(4).standard_normal((1, *SMALL)).astype(np.float32)
+    outputs = [runner.run(n, cnncalc.summary(n), batch=1, dtype="float32", seed=0, weights=w, data=x, data_location=None,
+                          keep=False).output for n, w in ((net, dict(np.load(weights))), (original, {}))]
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+
+
 # -- the patterns as other exporters write them -----------------------------------------------
 def hand_built(nodes, constants, outputs=None):
     """A model of one 3x5x5 input x and the nodes given, its output the last node's."""

@@ -905,7 +905,8 @@ def softplus(reader: Reader, node, attrs):
 
 @handles("Gelu")
 def gelu(reader: Reader, node, attrs):
-    return Mapped("gelu", {"approximate": attrs.get("approximate", "none")})
+    approximate = attrs.get("approximate", "none")
+    return Mapped("gelu", {"approximate": approximate} if approximate != "none" else {})
 
 
 @handles("Clip")
@@ -1239,7 +1240,7 @@ def transpose(reader: Reader, node, attrs):
         raise Unsupported(f"perm={perm} moves the batch axis; supported: a new order of a sample's axes (perm starting with 0)")
     if perm == list(range(rank)):
         return None
-    return Mapped("permute", {"dims": perm[1:]})
+    return Mapped("permute", {"dims": perm})  # with the batch's 0, as torch.permute: the DSL reads (0,2,3,1)
 
 
 # -- patterns: several nodes that are one layer ---------------------------------------------------
@@ -1278,7 +1279,8 @@ def gelu_tail(reader: Reader, x: str, value: str, indices: list[int], approximat
     for steps in ((("Mul", x, None), ("Mul", None, 0.5)), (("Mul", None, 0.5), ("Mul", x, None))):
         found = chain(reader, value, steps)
         if found is not None:
-            return Mapped("gelu", {"approximate": approximate}, inputs=[x], outputs=[found[1]], name=name), indices + found[0]
+            values = {"approximate": approximate} if approximate != "none" else {}
+            return Mapped("gelu", values, inputs=[x], outputs=[found[1]], name=name), indices + found[0]
     return None
 
 
