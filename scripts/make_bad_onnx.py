@@ -235,6 +235,16 @@ def constant_divided():
     return after_conv(node, numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"))
 
 
+@case("onnx-reduce-channels")
+def reduce_channels():
+    return after_conv(helper.make_node("ReduceMean", ["y"], ["z"], name="/average/ReduceMean", axes=[1]))
+
+
+@case("onnx-lppool-odd")
+def lppool_odd():
+    return after_conv(helper.make_node("LpPool", ["y"], ["z"], name="/pool/LpPool", p=3, kernel_shape=[2, 2]))
+
+
 @case("onnx-erf-alone")
 def erf_alone():
     return after_conv(helper.make_node("Erf", ["y"], ["z"], name="/erf/Erf"))

@@ -255,11 +255,15 @@ HAND_BUILT = {  # name: (nodes, constants, the one layer they are, its approxima
     "silu-gate-first": (steps(("Sigmoid", ["x"], "s"), ("Mul", ["s", "x"], "y")), {}, "silu", None),
     "hardswish-written-out": (steps(("HardSigmoid", ["x"], "s", {"alpha": 1 / 6, "beta": 0.5}), ("Mul", ["x", "s"], "y")),
                               {}, "hardswish", None),
+    # and operators torch.onnx.export does not write for these layers
+    "lppool-p2": (steps(("LpPool", ["x"], "y", {"p": 2, "kernel_shape": [2, 2], "strides": [2, 2]})), {}, "lppool2d", None),
+    "lppool-p4-overlapping": (steps(("LpPool", ["x"], "y", {"p": 4, "kernel_shape": [3, 3]})), {}, "lppool2d", None),
+    "reducemax-spatial": (steps(("ReduceMax", ["x"], "y", {"axes": [2, 3], "keepdims": 0})), {}, "global_maxpool", None),
 }
 
 
 @pytest.mark.parametrize("name", HAND_BUILT)
-def test_patterns_other_exporters_write_are_one_layer(name, tmp_path):
+def test_what_other_exporters_write_is_one_layer(name, tmp_path):
     nodes, constants, kind, approximate = HAND_BUILT[name]
     path = tmp_path / f"{name}.onnx"
     onnx.save(hand_built(nodes, constants), path)

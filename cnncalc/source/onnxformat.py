@@ -858,17 +858,42 @@ def global_pool(reader: Reader, node, attrs):
     return Mapped(kind, {"keepdims": True})
 
 
-@handles("ReduceMean")
-def reduce_mean(reader: Reader, node, attrs):
+@handles("ReduceMean", "ReduceMax")
+def reduce_spatial(reader: Reader, node, attrs):
+    """The mean (x.mean((2, 3))) or maximum (x.amax((2, 3))) over every spatial axis: global pooling."""
     shape = reader.shape(node.input[0])
     axes = attrs.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = list(reader.const(node, 1, "axes"))
+    if not axes and attrs.get("noop_with_empty_axes", 0):
+        return None  # no axes: the input itself
     rank = len(shape)
-    axes = sorted(int(a) % rank for a in (axes if axes is not None else range(rank)))
+    axes = sorted(int(a) % rank for a in (axes if axes else range(rank)))
+    kind = "mean" if node.op_type == "ReduceMean" else "maximum"
     if rank < 3 or axes != list(range(2, rank)):
-        raise Unsupported(f"a mean over axes {axes} of a {rank}-axis value; supported: the mean over all spatial axes (global average pooling)")
-    return Mapped("global_avgpool", {"keepdims": bool(attrs.get("keepdims", 1))})
+        raise Unsupported(f"a {kind} over axes {axes} of a {rank}-axis value; supported: the {kind} over all spatial axes "
+                          "(axes 2 on: global pooling)")
+    return Mapped("global_avgpool" if kind == "mean" else "global_maxpool", {"keepdims": bool(attrs.get("keepdims", 1))})
+
+
+@handles("LpPool")
+def lp_pool(reader: Reader, node, attrs):
+    """(sum of x^p over each window)^(1/p) for an even p, where ONNX's |x|^p is PyTorch's x^p."""
+    kernel = attrs["kernel_shape"]
+    rank = len(kernel)
+    p = attrs.get("p", 2)
+    if rank not in (1, 2) or p <= 0 or p % 2:
+        raise Unsupported(f"p={p} over {rank} spatial axes; supported: an even p (where |x|^p is x^p, as PyTorch's LPPool "
+                          "computes) over 1 or 2 spatial axes")
+    if spatial_pads(attrs, rank, "pooling") != 0 or any(d != 1 for d in attrs.get("dilations", [1])):
+        raise Unsupported(f"pads {attrs.get('pads')} or dilations {attrs.get('dilations')}; supported: neither (PyTorch's LPPool)")
+    values = {"norm_type": p, "kernel": one_or_list(kernel)}
+    strides = attrs.get("strides", [1] * rank)
+    if list(strides) != list(kernel):
+        values["stride"] = one_or_list(strides)
+    if attrs.get("ceil_mode", 0):
+        values["ceil_mode"] = True
+    return Mapped(f"lppool{rank}d", values)
 
 
 SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softsign": "softsign", "HardSwish": "hardswish",
@@ -999,9 +1024,11 @@ def channel_values(value, shape):
     import numpy as np
 
     value = np.asarray(value)
+    if value.ndim > len(shape):  # it would add axes
+        return None
     if value.size == 1:
         return value.reshape(1).astype(np.float32)
-    if value.ndim > len(shape) or len(shape) < 2:
+    if len(shape) < 2:
         return None
     dims = (1,) * (len(shape) - value.ndim) + tuple(value.shape)
     if dims[1] != shape[1] or any(d != 1 for i, d in enumerate(dims) if i != 1):
