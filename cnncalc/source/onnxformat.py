@@ -4,7 +4,9 @@ initializers as the layers' weights.
 The file is read with the `onnx` package (the optional extra cnncalc[onnx]). Constant
 subgraphs (Shape -> Gather -> Concat -> Reshape, as PyTorch writes `x.view(x.size(0), -1)`)
 are evaluated here with the shapes ONNX infers; what remains must be an operator with a
-cnncalc layer, or it is an error naming the node, its operator and what is supported.
+cnncalc layer, or a pattern of nodes that is one (GELU written out with Erf, x * sigmoid(x),
+ShuffleNet's Reshape -> Transpose -> Reshape), or it is an error naming the node, its
+operator and what is supported.
 Layer names come from the PyTorch module path the exporter leaves in weight names
 (`layer1.0.conv1.weight`) and node names (`/layer1/layer1.0/relu/Relu`), so the module
 structure folds with `--depth`. Errors point at `FILE:N:1`, N being the node's position in
