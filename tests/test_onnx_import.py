@@ -3,15 +3,17 @@
 ShuffleNetV2 (torch.chunk as Slices, the channel shuffle as Reshape -> Transpose -> Reshape),
 ConvNeXt-Tiny (Transpose, LayerNormalization, Linear as MatMul + Add, GELU written out with
 Erf, the layer scale as a Mul by a weight) and a decoder head (Resize bilinear with
-align_corners, bicubic, GELU's tanh form, a channel slice, fixed numbers added and
-multiplied).
+align_corners, bicubic, GELU's tanh form, a channel slice, fixed numbers added, multiplied,
+subtracted and divided by).
 
 Each is exported once (at 32x32: the trace is the slow part; the height and width stay free)
 and read at 64x64, then required to agree with PyTorch and onnxruntime: parameters and
 running statistics, MACs with torch's FlopCounterMode, every named module's output shape,
 the layers the patterns become with the modules that wrote them, and `cnncalc run` with
 onnxruntime's output (float32, relative 1e-4). At 224x224 the totals are torchvision's
-published figures.
+published figures. Then: `import` to YAML and DSL and back, a file exported with
+torch.onnx.export's defaults, and small graphs built by hand with the forms other exporters
+write (GELU by multiplying, x^3 by Pow, x * HardSigmoid(x), LpPool, ReduceMax).
 """
 
 from __future__ import annotations
