@@ -245,6 +245,11 @@ def lppool_odd():
     return after_conv(helper.make_node("LpPool", ["y"], ["z"], name="/pool/LpPool", p=3, kernel_shape=[2, 2]))
 
 
+@case("onnx-squeeze-no-axes")
+def squeeze_no_axes():
+    return after_conv(helper.make_node("Squeeze", ["y"], ["z"], name="/squeeze/Squeeze"))
+
+
 @case("onnx-erf-alone")
 def erf_alone():
     return after_conv(helper.make_node("Erf", ["y"], ["z"], name="/erf/Erf"))

@@ -1071,6 +1071,34 @@ def reshape(reader: Reader, node, attrs):
     return Mapped("reshape", {"shape": list(target[1:])})
 
 
+@handles("Squeeze", "Unsqueeze")
+def squeeze(reader: Reader, node, attrs):
+    """Axes of size 1 removed or inserted (x.squeeze(-1), x.unsqueeze(2)) after the batch: a
+    reshape of each sample."""
+    before = reader.shape(node.input[0])
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in reader.const(node, 1, "axes")]
+    if not axes:
+        raise Unsupported("no axes (every axis of size 1, so the batch's size would decide); supported: the axes given")
+    after = list(before)
+    if node.op_type == "Squeeze":
+        axes = sorted({int(a) % len(before) for a in axes})
+        if 0 in axes or any(before[a] != 1 for a in axes):
+            raise Unsupported(f"axes {axes} of a value of shape {tuple(before)}; supported: axes of size 1 after the batch")
+        after = [d for i, d in enumerate(before) if i not in axes]
+    else:
+        rank = len(before) + len(axes)
+        axes = sorted({int(a) % rank for a in axes})
+        if 0 in axes:
+            raise Unsupported(f"axes {axes} put a new axis before the batch; supported: new axes after it")
+        for axis in axes:
+            after.insert(axis, 1)
+    if len(after) == 2:
+        return Mapped("flatten")
+    return Mapped("reshape", {"shape": after[1:]})
+
+
 @handles("Dropout")
 def dropout(reader: Reader, node, attrs):
     ratio = reader.const(node, 1, "ratio", required=False)
