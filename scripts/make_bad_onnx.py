@@ -185,9 +185,11 @@ def clip_range():
     return model(nodes, initializers=[weight("conv.weight", [4, 3, 3, 3]), low, high]).SerializeToString()
 
 
-def after_conv(node, *initializers):
-    """A model of the conv (4 channels, 6x6) then `node` reading its output y."""
-    return model([conv(), node], initializers=[weight("conv.weight", [4, 3, 3, 3]), *initializers]).SerializeToString()
+def after_conv(*nodes_and_initializers):
+    """A model of the conv (4 channels, 6x6) then the nodes given, the first reading its output y."""
+    nodes = [n for n in nodes_and_initializers if isinstance(n, onnx.NodeProto)]
+    initializers = [t for t in nodes_and_initializers if isinstance(t, onnx.TensorProto)]
+    return model([conv(), *nodes], initializers=[weight("conv.weight", [4, 3, 3, 3]), *initializers]).SerializeToString()
 
 
 def ints(name, values):
@@ -248,6 +250,18 @@ def lppool_odd():
 @case("onnx-squeeze-no-axes")
 def squeeze_no_axes():
     return after_conv(helper.make_node("Squeeze", ["y"], ["z"], name="/squeeze/Squeeze"))
+
+
+@case("onnx-depth-to-space-dcr")
+def depth_to_space_dcr():
+    return after_conv(helper.make_node("DepthToSpace", ["y"], ["z"], name="/shuffle/DepthToSpace", blocksize=2))
+
+
+@case("onnx-prelu-fixed-slope")
+def prelu_fixed_slope():
+    slope = helper.make_node("Constant", [], ["slope"], name="/act/Constant",
+                             value=numpy_helper.from_array(np.full((4, 1, 1), 0.25, dtype=np.float32)))
+    return after_conv(slope, helper.make_node("PRelu", ["y", "slope"], ["z"], name="/act/PRelu"))
 
 
 @case("onnx-erf-alone")

@@ -62,12 +62,33 @@ class Decoder(nn.Module):
         return F.interpolate(self.head(y), size=(x.shape[2], x.shape[3]), mode="bicubic", align_corners=False)
 
 
+class Extras(nn.Module):
+    """PReLU (one slope per channel, and one in all), SELU, InstanceNorm2d with its affine
+    weights, GroupNorm (exported as Reshape -> InstanceNormalization -> Reshape -> Mul -> Add),
+    PixelShuffle (DepthToSpace) and log_softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.prelu = nn.PReLU(8)
+        self.selu = nn.SELU()
+        self.instance = nn.InstanceNorm2d(8, affine=True)
+        self.group = nn.GroupNorm(2, 8)
+        self.shuffle = nn.PixelShuffle(2)
+        self.prelu1 = nn.PReLU()
+
+    def forward(self, x):
+        y = self.group(self.instance(self.selu(self.prelu(self.conv(x)))))
+        return torch.log_softmax(self.prelu1(self.shuffle(y)).mean((2, 3)), 1)
+
+
 MODELS = {
     "efficientnet_b0": EfficientNetB0,
     "densenet121": densenet121,
     "shufflenet_v2_x0_5": shufflenet_v2_x0_5,
     "convnext_tiny": ConvNeXtTiny,
     "decoder": Decoder,
+    "extras": Extras,
 }
 PUBLISHED = {  # torchvision's num_params and _ops (GMACs) at 224x224
     "efficientnet_b0": (5_288_548, 0.386),

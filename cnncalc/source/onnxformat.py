@@ -128,13 +128,16 @@ class Reader:
         self.to_array = numpy_helper.to_array
         self.override = input_shape
         self.constants: dict[str, Any] = {t.name: self.to_array(t) for t in self.graph.initializer}
-        self.initializers = set(self.constants)  # the file's weights (not the Constant nodes' numbers)
+        # constant -> the initializer it holds the values of (itself, or reshaped: PyTorch writes
+        # nn.PReLU's weight unsqueezed); the Constant nodes' numbers are no weights
+        self.initializers: dict[str, str] = {name: name for name in self.constants}
         self.values: dict[str, str] = {}  # ONNX value name -> cnncalc value (layer name, NAME.i or input)
         self.taken: set[str] = set()
         self.layers: list[LayerSpec] = []
         self.weights: dict[str, Any] = {}
         self.owners: dict[tuple, str] = {}  # a layer's initializer names -> the layer (for shared weights)
         self.products: set[str] = set()  # layers read from a MatMul: a constant added next is their bias
+        self.scales: set[str] = set()  # layers read from a Mul by a weight: a weight added next is their shift
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         self.consumed: set[int] = set()  # nodes read as part of a pattern begun earlier
         self.readers: dict[str, list[int]] = {}  # ONNX value -> the nodes reading it
@@ -334,6 +337,21 @@ class Reader:
         self.weights[f"{name}.bias"] = bias.reshape(-1)
         return True
 
+    def scale_shift(self, value: str, shift) -> bool:
+        """Whether a learnt per-channel shift added to `value` is the shift of the scale layer
+        that produced it (nn.GroupNorm as PyTorch exports it: x * weight + bias after the
+        normalisation), now moved into that layer as its beta."""
+        name = self.values.get(value)
+        layer = next((spec for spec in reversed(self.layers) if spec.name.value == name), None)
+        if layer is None or name not in self.scales or "beta" in layer.tensors or len(set(self.readers.get(value, ()))) != 1:
+            return False
+        if layer.tensors["gamma"].value.shape != shift.shape:
+            return False
+        layer.attrs["bias"] = Written(True, layer.location)
+        layer.tensors["beta"] = Written(shift, layer.location)
+        self.weights[f"{name}.beta"] = shift
+        return True
+
     def value(self, onnx_name: str, where: Location) -> str:
         if onnx_name in self.values:
             return self.values[onnx_name]
@@ -414,8 +432,9 @@ class Reader:
         if op == "Constant":
             self.constants[node.output[0]] = constant_value(node, self.onnx, self.to_array)
             return True
-        if op == "Identity" and node.input[0] in self.initializers:  # the exporter's alias of a shared weight
-            self.initializers.add(node.output[0])
+        if op in MOVES and node.input and node.input[0] in self.initializers:  # a weight's values, reshaped or aliased
+            alias = op == "Identity" and parameter_like(node.output[0])  # the exporter's name for an equal weight
+            self.initializers[node.output[0]] = node.output[0] if alias else self.initializers[node.input[0]]
         if op == "Shape" and node.input[0] not in self.constants:
             if node.input[0] not in self.values:
                 return False
@@ -661,6 +680,8 @@ def _div(a, b):
 
     return a // b if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer) else a / b
 
+
+MOVES = {"Identity", "Unsqueeze", "Squeeze", "Reshape", "Transpose", "Cast"}  # values kept, only arranged
 
 FOLDERS: dict[str, Callable] = {
     "Identity": lambda args, attrs: args[0],
@@ -982,9 +1003,13 @@ def merge(reader: Reader, node, attrs):
         )
     if node.op_type == "Div" and not per.all():
         raise Unsupported(f"a division by the constant '{constant}', which holds 0; supported: a divisor without zeros")
-    if learnt(reader, constant):
+    parameter = learnt(reader, constant)
+    if parameter:
         if node.op_type == "Mul" and per.size > 1:  # a learnt per-channel scale (ConvNeXt's layer scale)
-            return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=PIECE.sub("_", constant))
+            reader.scales.add(reader.fresh_preview(module_of(parameter)))
+            return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=module_of(parameter))
+        if node.op_type == "Add" and per.size > 1 and reader.scale_shift(data, per):
+            return None
         raise Unsupported(
             f"{node.op_type} with the weight '{constant}' of shape {tuple(value.shape)}; supported: a weight of one "
             "value per channel multiplied (a layer scale), a fixed number or one per channel added or multiplied"
@@ -1009,15 +1034,28 @@ def short(value) -> float:
     return float(str(np.float32(value)))
 
 
+def module_of(parameter: str) -> str:
+    """The layer name of a parameter: its module's path ('layer1.0.conv1' of
+    'layer1.0.conv1.weight'), or its whole name for a module's own ('features.1.0.layer_scale')."""
+    head, _, tail = parameter.rpartition(".")
+    return PIECE.sub("_", head if head and tail in ("weight", "bias") else parameter)
+
+
 def bias_text(node) -> str:
     return ", or the bias after a MatMul (the linear layer's)" if node.op_type == "Add" else ""
 
 
-def learnt(reader: Reader, name: str) -> bool:
-    """Whether a constant is one of the model's weights (an initializer named as a module's
-    parameter, 'features.1.0.layer_scale'), not a number the exporter wrote or folded
-    ('/Constant_output_0', 'onnx::Mul_42')."""
-    return name in reader.initializers and "::" not in name and not name.startswith(("/", "_v_")) and not name.isdigit()
+def learnt(reader: Reader, name: str) -> str | None:
+    """The module parameter a constant holds ('features.1.0.layer_scale', also through an
+    Unsqueeze), or None for a number the exporter wrote or folded ('/Constant_output_0',
+    'onnx::Mul_42')."""
+    origin = reader.initializers.get(name)
+    return origin if origin is not None and parameter_like(origin) else None
+
+
+def parameter_like(name: str) -> bool:
+    """A name PyTorch gives a parameter (a module path), not one it makes up for a number."""
+    return "::" not in name and not name.startswith(("/", "_v_")) and not name.isdigit()
 
 
 def channel_values(value, shape):
@@ -1444,3 +1482,62 @@ def reshaped(reader: Reader, node, before) -> tuple | None:
     if known == 0 or total % known:
         return None
     return tuple(total // known if d == -1 else d for d in target)
+
+
+# -- more activations and normalisations ------------------------------------------------------------
+@handles("PRelu")
+def prelu(reader: Reader, node, attrs):
+    """max(0, x) + slope * min(0, x), one learnt slope or one per channel (nn.PReLU; PyTorch
+    writes its weight unsqueezed to (C, 1, 1))."""
+    slope = reader.const(node, 1, "slope")
+    per = channel_values(slope, reader.shape(node.input[0]))
+    parameter = learnt(reader, node.input[1])
+    if per is None or not parameter:
+        raise Unsupported(f"a slope '{node.input[1]}' of shape {tuple(slope.shape)}{'' if parameter else ' that is no weight'}; "
+                          "supported: a weight of one value or one per channel (axis 1), as nn.PReLU's")
+    return Mapped("prelu", {"num_parameters": int(per.size)}, {"weight": per}, name=module_of(parameter))
+
+
+@handles("Selu")
+def selu(reader: Reader, node, attrs):
+    alpha, gamma = attrs.get("alpha", 1.67326319217681884765625), attrs.get("gamma", 1.05070102214813232421875)
+    if not (math.isclose(alpha, 1.6732632423543772, rel_tol=1e-6) and math.isclose(gamma, 1.0507009873554805, rel_tol=1e-6)):
+        raise Unsupported(f"alpha={alpha}, gamma={gamma}; supported: the SELU constants (alpha 1.6733, gamma 1.0507)")
+    return Mapped("selu")
+
+
+@handles("LogSoftmax")
+def log_softmax(reader: Reader, node, attrs):
+    rank = len(reader.shape(node.input[0]))
+    axis = attrs.get("axis", -1 if reader.opset >= 13 else 1)
+    if reader.opset < 13 and axis % rank != rank - 1:
+        raise Unsupported(f"axis={axis} before opset 13 (over flattened trailing axes); supported: the last axis")
+    return Mapped("log_softmax", {"dim": axis % rank})
+
+
+@handles("DepthToSpace")
+def depth_to_space(reader: Reader, node, attrs):
+    mode = attrs.get("mode", "DCR")
+    if mode != "CRD":
+        raise Unsupported(f"mode={mode}; supported: CRD (PyTorch's pixel_shuffle; DCR orders the channels otherwise)")
+    return Mapped("pixel_shuffle", {"factor": int(attrs["blocksize"])})
+
+
+@handles("InstanceNormalization")
+def instance_norm(reader: Reader, node, attrs):
+    """Each sample's channels normalised over their positions: learnt scale and shift
+    (affine), or ones and zeros the exporter wrote (nn.InstanceNorm2d's default, and the
+    inside of nn.GroupNorm as PyTorch exports it)."""
+    import numpy as np
+
+    scale, bias = reader.const(node, 1, "scale"), reader.const(node, 2, "bias")
+    eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")
+    values: dict[str, Any] = {} if eps == 1e-5 else {"eps": eps}
+    parameters = [learnt(reader, node.input[1]), learnt(reader, node.input[2])]
+    if all(parameters):
+        return Mapped("instancenorm", {"affine": True, **values}, {"weight": scale.reshape(-1), "bias": bias.reshape(-1)},
+                      name=module_of(parameters[0]))
+    if not any(parameters) and np.all(scale == 1) and np.all(bias == 0):
+        return Mapped("instancenorm", values)
+    raise Unsupported("a scale and a shift of which one is a weight and the other fixed, or fixed but not ones and zeros; "
+                      "supported: both weights (affine) or ones and zeros (no affine)")
