@@ -63,7 +63,7 @@ class Decoder(nn.Module):
 
 
 class Extras(nn.Module):
-    """PReLU (one slope per channel, and one in all), SELU, InstanceNorm2d with its affine
+    """PReLU (one slope per channel, applied twice: one weight; and one slope in all), SELU, InstanceNorm2d with its affine
     weights, GroupNorm (exported as Reshape -> InstanceNormalization -> Reshape -> Mul -> Add),
     PixelShuffle (DepthToSpace) and log_softmax."""
 
@@ -78,7 +78,7 @@ class Extras(nn.Module):
         self.prelu1 = nn.PReLU()
 
     def forward(self, x):
-        y = self.group(self.instance(self.selu(self.prelu(self.conv(x)))))
+        y = self.prelu(self.group(self.instance(self.selu(self.prelu(self.conv(x))))))  # one PReLU, applied twice
         return torch.log_softmax(self.prelu1(self.shuffle(y)).mean((2, 3)), 1)
 
 

@@ -290,7 +290,8 @@ class Reader:
             return
         refs = mapped.inputs if mapped.inputs is not None else [node.input[0]]
         sources = [self.value(r, where) for r in refs]
-        weights = tuple(i for i in node.input if i in self.constants) if mapped.tensors else ()
+        # the initializers read (through an Unsqueeze of them: each use of nn.PReLU unsqueezes its weight again)
+        weights = tuple(self.initializers.get(i, i) for i in node.input if i in self.constants) if mapped.tensors else ()
         shared = weights in self.owners  # the same initializers as an earlier layer: its weights, applied again
         base = self.name_of(node) if shared or not mapped.name else mapped.name
         name = self.fresh(base)
