@@ -5,8 +5,9 @@
 Each command runs as its own process (wall time, median of --repeat runs). The reference
 does the least a user needs before any figure: `onnx.load` the file and create an
 onnxruntime InferenceSession for it (which parses, checks and optimises the graph; it
-prints no parameters nor MACs). The files: examples/small-resnet.onnx, and ResNet-18
-(tests/zoo_torch.py, torchvision's layout) exported at 3x224x224 into a temporary folder.
+prints no parameters nor MACs). The files: examples/small-resnet.onnx, and ResNet-18 and
+ConvNeXt-Tiny (tests/zoo_torch.py, torchvision's layout; ConvNeXt's GELU written out with Erf,
+its permutes and layer scales) exported at 3x224x224 into a temporary folder.
 """
 
 from __future__ import annotations
@@ -39,17 +40,18 @@ def seconds(command: list[str], repeat: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def export_resnet18(folder: Path) -> Path:
+def export(builder: str, folder: Path) -> Path:
+    """The torchvision-layout model tests/zoo_torch.py builds with `builder`, exported at 3x224x224."""
     import torch
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from zoo_torch import resnet18
+    import zoo_torch
 
-    path = folder / "resnet18.onnx"
+    path = folder / f"{builder}.onnx"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(resnet18().eval(), torch.zeros(1, 3, 224, 224), path, dynamo=False, opset_version=17,
-                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+        torch.onnx.export(getattr(zoo_torch, builder)().eval(), torch.zeros(1, 3, 224, 224), path, dynamo=False,
+                          opset_version=17, training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     return path
 
 
@@ -59,7 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     python = sys.executable
     with tempfile.TemporaryDirectory() as folder:
-        files = [("small-resnet.onnx", ROOT / "examples" / "small-resnet.onnx"), ("ResNet-18", export_resnet18(Path(folder)))]
+        files = [("small-resnet.onnx", ROOT / "examples" / "small-resnet.onnx"), ("ResNet-18", export("resnet18", Path(folder))),
+                 ("ConvNeXt-Tiny", export("ConvNeXtTiny", Path(folder)))]
         print(f"median of {args.repeat} runs each\n")
         print("| file | size | cnncalc summary: wall (CPU) | onnx.load + InferenceSession: wall (CPU) | ratio of CPU |")
         print("|---|--:|--:|--:|--:|")

@@ -185,6 +185,97 @@ def clip_range():
     return model(nodes, initializers=[weight("conv.weight", [4, 3, 3, 3]), low, high]).SerializeToString()
 
 
+def after_conv(*nodes_and_initializers):
+    """A model of the conv (4 channels, 6x6) then the nodes given, the first reading its output y."""
+    nodes = [n for n in nodes_and_initializers if isinstance(n, onnx.NodeProto)]
+    initializers = [t for t in nodes_and_initializers if isinstance(t, onnx.TensorProto)]
+    return model([conv(), *nodes], initializers=[weight("conv.weight", [4, 3, 3, 3]), *initializers]).SerializeToString()
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+@case("onnx-slice-step")
+def slice_step():
+    node = helper.make_node("Slice", ["y", "starts", "ends", "axes", "steps"], ["z"], name="/every_other/Slice")
+    return after_conv(node, ints("starts", [0]), ints("ends", [6]), ints("axes", [2]), ints("steps", [2]))
+
+
+@case("onnx-slice-two-axes")
+def slice_two_axes():
+    node = helper.make_node("Slice", ["y", "starts", "ends", "axes"], ["z"], name="/corner/Slice")
+    return after_conv(node, ints("starts", [0, 1]), ints("ends", [2, 5]), ints("axes", [1, 2]))
+
+
+@case("onnx-transpose-batch")
+def transpose_batch():
+    return after_conv(helper.make_node("Transpose", ["y"], ["z"], name="/swap/Transpose", perm=[1, 0, 2, 3]))
+
+
+@case("onnx-mul-weight-shape")
+def mul_weight_shape():
+    node = helper.make_node("Mul", ["y", "gate.weight"], ["z"], name="/gate/Mul")
+    return after_conv(node, weight("gate.weight", [6]))
+
+
+@case("onnx-mul-weight-scalar")
+def mul_weight_scalar():
+    node = helper.make_node("Mul", ["y", "gain"], ["z"], name="/gain/Mul")
+    return after_conv(node, weight("gain", [1]))
+
+
+@case("onnx-div-by-zero")
+def div_by_zero():
+    node = helper.make_node("Div", ["y", "zero"], ["z"], name="/ratio/Div")
+    return after_conv(node, numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"))
+
+
+@case("onnx-constant-divided")
+def constant_divided():
+    node = helper.make_node("Div", ["one", "y"], ["z"], name="/inverse/Div")
+    return after_conv(node, numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one"))
+
+
+@case("onnx-reduce-channels")
+def reduce_channels():
+    return after_conv(helper.make_node("ReduceMean", ["y"], ["z"], name="/average/ReduceMean", axes=[1]))
+
+
+@case("onnx-lppool-odd")
+def lppool_odd():
+    return after_conv(helper.make_node("LpPool", ["y"], ["z"], name="/pool/LpPool", p=3, kernel_shape=[2, 2]))
+
+
+@case("onnx-squeeze-no-axes")
+def squeeze_no_axes():
+    return after_conv(helper.make_node("Squeeze", ["y"], ["z"], name="/squeeze/Squeeze"))
+
+
+@case("onnx-depth-to-space-dcr")
+def depth_to_space_dcr():
+    return after_conv(helper.make_node("DepthToSpace", ["y"], ["z"], name="/shuffle/DepthToSpace", blocksize=2))
+
+
+@case("onnx-prelu-fixed-slope")
+def prelu_fixed_slope():
+    slope = helper.make_node("Constant", [], ["slope"], name="/act/Constant",
+                             value=numpy_helper.from_array(np.full((4, 1, 1), 0.25, dtype=np.float32)))
+    return after_conv(slope, helper.make_node("PRelu", ["y", "slope"], ["z"], name="/act/PRelu"))
+
+
+@case("onnx-erf-alone")
+def erf_alone():
+    return after_conv(helper.make_node("Erf", ["y"], ["z"], name="/erf/Erf"))
+
+
+@case("onnx-resize-nearest-mode")
+def resize_nearest_mode():
+    node = helper.make_node("Resize", ["y", "", "scales"], ["z"], name="/up/Resize", mode="nearest",
+                            coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_floor")
+    return after_conv(node, numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales"))
+
+
 @case("import-not-onnx", "import examples/lenet5.yaml")
 def not_onnx():
     return None

@@ -173,8 +173,8 @@ class _Expander:
                 return replace(ref, value=outputs[name])
             if prefix + name in self.instances:  # layer1.0: an instance of a repeated block
                 return replace(ref, value=self.instances[prefix + name])
-            head = name.split(".")[0]
-            if name in local or (head in local and "." in name):
+            head, layer = name.split(".")[0], name.rpartition(".")[0]  # NAME.i: output i of NAME (which may hold dots)
+            if name in local or ("." in name and (head in local or layer in local)):
                 return replace(ref, value=prefix + name)  # a later name: build reports it
             if outer is not None:
                 try:

@@ -4,7 +4,9 @@ initializers as the layers' weights.
 The file is read with the `onnx` package (the optional extra cnncalc[onnx]). Constant
 subgraphs (Shape -> Gather -> Concat -> Reshape, as PyTorch writes `x.view(x.size(0), -1)`)
 are evaluated here with the shapes ONNX infers; what remains must be an operator with a
-cnncalc layer, or it is an error naming the node, its operator and what is supported.
+cnncalc layer, or a pattern of nodes that is one (GELU written out with Erf, x * sigmoid(x),
+ShuffleNet's Reshape -> Transpose -> Reshape), or it is an error naming the node, its
+operator and what is supported.
 Layer names come from the PyTorch module path the exporter leaves in weight names
 (`layer1.0.conv1.weight`) and node names (`/layer1/layer1.0/relu/Relu`), so the module
 structure folds with `--depth`. Errors point at `FILE:N:1`, N being the node's position in
@@ -57,6 +59,8 @@ class Mapped:
     tensors: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] | None = None  # data inputs, when not the node's first
     name: str | None = None  # from the weights' names
+    outputs: list[str] | None = None  # the ONNX values it gives, when not the node's (a fused pattern's last)
+    take: int | None = None  # the node's one output is this output of a layer with several
 
 
 def load_model(path: str, onnx):
@@ -124,13 +128,29 @@ class Reader:
         self.to_array = numpy_helper.to_array
         self.override = input_shape
         self.constants: dict[str, Any] = {t.name: self.to_array(t) for t in self.graph.initializer}
+        # constant -> the initializer it holds the values of (itself, or reshaped: PyTorch writes
+        # nn.PReLU's weight unsqueezed); the Constant nodes' numbers are no weights
+        self.initializers: dict[str, str] = {name: name for name in self.constants}
         self.values: dict[str, str] = {}  # ONNX value name -> cnncalc value (layer name, NAME.i or input)
         self.taken: set[str] = set()
         self.layers: list[LayerSpec] = []
         self.weights: dict[str, Any] = {}
         self.owners: dict[tuple, str] = {}  # a layer's initializer names -> the layer (for shared weights)
         self.products: set[str] = set()  # layers read from a MatMul: a constant added next is their bias
+        self.scales: set[str] = set()  # layers read from a Mul by a weight: a weight added next is their shift
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.consumed: set[int] = set()  # nodes read as part of a pattern begun earlier
+        self.readers: dict[str, list[int]] = {}  # ONNX value -> the nodes reading it
+        self.producer: dict[str, int] = {}  # ONNX value -> the node writing it
+        for index, node in enumerate(self.graph.node):
+            for name in node.input:
+                self.readers.setdefault(name, []).append(index)
+            for name in node.output:
+                self.producer[name] = index
+        self.results = {o.name for o in self.graph.output}
+        self.computed: set[str] = set()  # values found to depend on the data (not constants)
+        self.bases: list[str] = []  # each layer's name before it was made unique
+        self.parts: dict[tuple, str] = {}  # a split read from a Slice -> its layer (the other parts' Slices read it too)
 
     # -- the whole graph ---------------------------------------------------------------
     def spec(self) -> tuple[NetworkSpec, dict]:
@@ -143,6 +163,7 @@ class Reader:
             self.node(index, node)
         if not self.layers:
             raise CnnError("the model has no layers once its constants are evaluated (it computes nothing from its input)", first)
+        self.name_mixed_modules()
         outputs = [self.value(o.name, first) for o in self.graph.output]
         several = len(inputs) > 1
         if several:
@@ -161,6 +182,38 @@ class Reader:
         spec = NetworkSpec(self.path, input_written, self.layers, name=name, inputs=inputs_written,
                            outputs=written_outputs, groups=self.groups())
         return spec, self.weights
+
+    def name_mixed_modules(self) -> None:
+        """A module whose forward writes layers of several types (ConvNeXt's LayerNorm2d:
+        permute, layer_norm, permute) becomes a group of them, each named after its type
+        (features.0.1.permute, features.0.1.layernorm, features.0.1.permute_1), so the
+        group's output is the module's. A module applied twice (ResNet's one ReLU) keeps
+        its name with a count: relu, relu_1."""
+        scopes: dict[str, list[LayerSpec]] = {}
+        for spec, base in zip(self.layers, self.bases):
+            scopes.setdefault(base, []).append(spec)
+        renamed = {}
+        for base, specs in scopes.items():
+            if len(specs) > 1 and len({spec.type.value for spec in specs}) > 1:
+                for spec in specs:
+                    renamed[spec.name.value] = self.fresh(f"{base}.{spec.type.value}")
+        if not renamed:
+            return
+
+        def new(value: str) -> str:
+            head, _, tail = value.rpartition(".")
+            if value not in renamed and head in renamed and tail.isdigit():
+                return f"{renamed[head]}.{tail}"
+            return renamed.get(value, value)
+
+        for spec in self.layers:
+            spec.name = Written(new(spec.name.value), spec.name.location)
+            if spec.inputs:
+                spec.inputs = [Written(new(i.value), i.location) for i in spec.inputs]
+            if spec.share is not None:
+                spec.share = Written(new(spec.share.value), spec.share.location)
+        self.weights = {f"{new(key.rsplit('.', 1)[0])}.{key.rsplit('.', 1)[1]}": array for key, array in self.weights.items()}
+        self.values = {key: new(value) for key, value in self.values.items()}
 
     def read_inputs(self) -> dict[str, tuple[int, ...]]:
         """The graph's inputs (initializers listed as inputs are weights, not inputs) by
@@ -214,25 +267,35 @@ class Reader:
         label = f"node '{node.name or '(unnamed)'}' ({node.op_type})"
         if node.domain not in ("", "ai.onnx"):
             raise CnnError(f"operator domain '{node.domain}' is not ONNX's; supported: {supported()}", where, label)
+        if index in self.consumed:  # part of a pattern read as one layer at its first node
+            return
         try:
             if self.fold(node):
                 return
+            mapped = self.fuse(index, node)
             handler = HANDLERS.get(node.op_type)
-            if handler is None:
+            if mapped is None and handler is None:
                 control = " (control flow: cnncalc computes one fixed graph)" if node.op_type in ("Loop", "If", "Scan") else ""
-                raise Unsupported(f"operator {node.op_type} has no cnncalc layer{control}; supported: {supported()}")
-            mapped = handler(self, node, attributes(node, self.onnx))
+                within = f" ({WITHIN[node.op_type]})" if node.op_type in WITHIN else ""
+                raise Unsupported(f"operator {node.op_type} has no cnncalc layer{control}{within}; supported: {supported()}")
+            if mapped is None:
+                mapped = handler(self, node, attributes(node, self.onnx))
         except Unsupported as exc:
             raise CnnError(str(exc), where, label) from None
+        if mapped is None and node.output[0] in self.values:  # an output of a layer already read
+            return
         if mapped is None:  # passes its input on
             data = next(i for i in node.input if i and i not in self.constants)
             self.values[node.output[0]] = self.value(data, where)
             return
         refs = mapped.inputs if mapped.inputs is not None else [node.input[0]]
         sources = [self.value(r, where) for r in refs]
-        weights = tuple(i for i in node.input[1:] if i in self.constants) if mapped.tensors else ()
+        # the initializers read (through an Unsqueeze of them: each use of nn.PReLU unsqueezes its weight again)
+        weights = tuple(self.initializers.get(i, i) for i in node.input if i in self.constants) if mapped.tensors else ()
         shared = weights in self.owners  # the same initializers as an earlier layer: its weights, applied again
-        name = self.fresh(self.name_of(node) if shared or not mapped.name else mapped.name)
+        base = self.name_of(node) if shared or not mapped.name else mapped.name
+        name = self.fresh(base)
+        self.bases.append(base)
         spec = LayerSpec(Written(mapped.type, where), where, name=Written(name, where))
         spec.attrs = {k: Written(v, where) for k, v in mapped.attrs.items()}
         previous = self.layers[-1].name.value if self.layers else INPUT  # what a layer reads by default
@@ -248,8 +311,11 @@ class Reader:
                 self.weights[f"{name}.{key}"] = array
         self.infer(spec, sources)
         self.layers.append(spec)
-        outputs = [o for o in node.output if o]
-        if len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
+        outputs = mapped.outputs or [o for o in node.output if o]
+        if mapped.take is not None:
+            self.values[outputs[0]] = f"{name}.{mapped.take}"
+            self.parts[part_key(sources[0], mapped)] = name
+        elif len(outputs) == 1 or f"{name}.0" not in self.shapes:  # one output, or a layer with several
             self.values[outputs[0]] = name
         else:
             for i, output in enumerate(outputs):
@@ -261,7 +327,7 @@ class Reader:
         moved into that layer."""
         name = self.values.get(value)
         layer = next((spec for spec in reversed(self.layers) if spec.name.value == name), None)
-        readers = sum(value in node.input for node in self.graph.node)
+        readers = len(set(self.readers.get(value, ())))
         if layer is None or name not in self.products or "bias" in layer.tensors or readers != 1:
             return False
         out = layer.tensors["weight"].value.shape[0]
@@ -270,6 +336,21 @@ class Reader:
         layer.attrs.pop("bias", None)
         layer.tensors["bias"] = Written(bias.reshape(-1), layer.location)
         self.weights[f"{name}.bias"] = bias.reshape(-1)
+        return True
+
+    def scale_shift(self, value: str, shift) -> bool:
+        """Whether a learnt per-channel shift added to `value` is the shift of the scale layer
+        that produced it (nn.GroupNorm as PyTorch exports it: x * weight + bias after the
+        normalisation), now moved into that layer as its beta."""
+        name = self.values.get(value)
+        layer = next((spec for spec in reversed(self.layers) if spec.name.value == name), None)
+        if layer is None or name not in self.scales or "beta" in layer.tensors or len(set(self.readers.get(value, ()))) != 1:
+            return False
+        if layer.tensors["gamma"].value.shape != shift.shape:
+            return False
+        layer.attrs["bias"] = Written(True, layer.location)
+        layer.tensors["beta"] = Written(shift, layer.location)
+        self.weights[f"{name}.beta"] = shift
         return True
 
     def value(self, onnx_name: str, where: Location) -> str:
@@ -303,22 +384,23 @@ class Reader:
         self.taken.add(candidate)
         return candidate
 
-    def name_of(self, node) -> str:
+    def name_of(self, node, kind: str | None = None) -> str:
         """The module path of a node from its name: '/layer1/layer1.0/relu/Relu' is
         'layer1.0.relu'. An operator in a module that holds others (a block's forward's `+`,
-        '/layer1/layer1.0/Add') is named after it: 'layer1.0.add'."""
+        '/layer1/layer1.0/Add') is named after it: 'layer1.0.add', or after the layer `kind`
+        a pattern of nodes begun here is read as."""
+        op = kind or node.op_type.lower()
         parts = [p for p in node.name.split("/") if p]
         if len(parts) < 2:
             base = re.sub(r"_\d+$", "", parts[0]) if parts and "::" not in parts[0] else ""
             if not base or base.lower() == node.op_type.lower():
-                return node.op_type.lower()
+                return op
             return PIECE.sub("_", parts[0])
         path = ""
         for part in parts[:-1]:
-            part = PIECE.sub("_", part)
-            path = part if not path or part.startswith(path + ".") else f"{path}.{part}"
+            path = join_scope(path, PIECE.sub("_", part))
         if tuple(parts[:-1]) in self.outer_scopes():
-            return f"{path}.{node.op_type.lower()}"
+            return f"{path}.{op}"
         return path
 
     def outer_scopes(self) -> set:
@@ -351,6 +433,9 @@ class Reader:
         if op == "Constant":
             self.constants[node.output[0]] = constant_value(node, self.onnx, self.to_array)
             return True
+        if op in MOVES and node.input and node.input[0] in self.initializers:  # a weight's values, reshaped or aliased
+            alias = op == "Identity" and parameter_like(node.output[0])  # the exporter's name for an equal weight
+            self.initializers[node.output[0]] = node.output[0] if alias else self.initializers[node.input[0]]
         if op == "Shape" and node.input[0] not in self.constants:
             if node.input[0] not in self.values:
                 return False
@@ -368,6 +453,64 @@ class Reader:
             self.constants[output] = np.asarray(value)
         return True
 
+    def resolve(self, name: str):
+        """The constant value of an ONNX value, folding the nodes that compute it if they
+        come later in the file than the node asking (a pattern read at its first node meets
+        the Constant nodes of its later steps), or None when it is computed from data."""
+        if name in self.constants:
+            return self.constants[name]
+        index = self.producer.get(name)
+        if index is None or name in self.values or name in self.computed:
+            return None
+        node = self.graph.node[index]
+        foldable = node.op_type in ("Constant", "Shape") or (
+            node.op_type in FOLDERS and all(not i or self.resolve(i) is not None for i in node.input)
+        )
+        try:
+            if foldable and self.fold(node):
+                return self.constants.get(name)
+        except Unsupported:
+            pass
+        self.computed.add(name)
+        return None
+
+    # -- patterns: several nodes that are one layer ---------------------------------------------
+    def fuse(self, index: int, node) -> Mapped | None:
+        """A pattern of nodes beginning here that is one cnncalc layer (GELU written out with
+        Erf or Tanh, SiLU as x * sigmoid(x), a channel shuffle as Reshape, Transpose,
+        Reshape): the layer, its later nodes marked as read."""
+        for pattern in PATTERNS.get(node.op_type, ()):
+            found = pattern(self, node)
+            if found is not None:
+                mapped, steps = found
+                self.consumed.update(steps)
+                return mapped
+        return None
+
+    def next_step(self, value: str, op: str, other=None, near: float | None = None):
+        """The one node reading `value` (which nothing else reads, nor the graph's outputs),
+        when it is `op` and its other input is `other` or a constant scalar near `near`:
+        (its index, its node); else None."""
+        readers = self.readers.get(value, [])
+        if len(readers) != 1 or value in self.results:
+            return None
+        index = readers[0]
+        node = self.graph.node[index]
+        if node.op_type != op or index in self.consumed:
+            return None
+        if other is None and near is None:
+            return (index, node) if len(node.input) == 1 else None
+        rest = [i for i in node.input if i != value] or [value]  # x * x reads x twice
+        if len(node.input) != 2 or len(rest) != 1:
+            return None
+        if other is not None:
+            return (index, node) if rest[0] == other else None
+        return (index, node) if self.scalar_near(rest[0], near) else None
+
+    def scalar_near(self, name: str, target: float) -> bool:
+        value = self.resolve(name)
+        return value is not None and value.size == 1 and math.isclose(float(value.reshape(-1)[0]), target, rel_tol=1e-6)
+
     def const(self, node, index: int, what: str, required: bool = True):
         """Input `index` of a node as a constant array (a weight, a shape), or an error."""
         if index >= len(node.input) or not node.input[index]:
@@ -375,7 +518,7 @@ class Reader:
                 raise Unsupported(f"needs its {what} (input {index + 1})")
             return None
         name = node.input[index]
-        if name not in self.constants:
+        if self.resolve(name) is None:
             raise Unsupported(
                 f"its {what} ('{name}') is computed in the graph, not a constant; cnncalc needs it fixed "
                 "(weights as initializers, shapes known once the input shape is; give --input if it is dynamic)"
@@ -413,6 +556,18 @@ class Reader:
         if head and tail in ("weight", "bias", "running_mean", "running_var") and "::" not in name:
             return PIECE.sub("_", head)
         return None
+
+
+def join_scope(path: str, part: str) -> str:
+    """A module path with the next scope of a node's name. The exporter names a scope after
+    its module as its parent knows it, prefixed with the parent's own scope: in
+    '/features/features.1/features.1.0/block/block.3/MatMul', 'block.3' is child 3 of
+    'block', so the path is features.1.0.block.3."""
+    pieces = path.split(".") if path else []
+    for start in range(len(pieces)):
+        if part.startswith(".".join(pieces[start:]) + "."):
+            return ".".join(pieces[:start] + [part])
+    return f"{path}.{part}" if path else part
 
 
 def show_dims(dims) -> str:
@@ -527,6 +682,8 @@ def _div(a, b):
     return a // b if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer) else a / b
 
 
+MOVES = {"Identity", "Unsqueeze", "Squeeze", "Reshape", "Transpose", "Cast"}  # values kept, only arranged
+
 FOLDERS: dict[str, Callable] = {
     "Identity": lambda args, attrs: args[0],
     "Shape": lambda args, attrs: __import__("numpy").array(args[0].shape[attrs.get("start", 0):attrs.get("end")], dtype="int64"),
@@ -564,7 +721,8 @@ def handles(*ops: str):
 
 
 def supported() -> str:
-    return ", ".join(sorted(HANDLERS))
+    return (", ".join(sorted(HANDLERS)) + "; read as one layer: x * Sigmoid(x) (SiLU), GELU written out with Erf or "
+            "Tanh, Reshape -> Transpose -> Reshape (channel shuffle)")
 
 
 def spatial_pads(attrs, rank: int, what: str):
@@ -724,17 +882,42 @@ def global_pool(reader: Reader, node, attrs):
     return Mapped(kind, {"keepdims": True})
 
 
-@handles("ReduceMean")
-def reduce_mean(reader: Reader, node, attrs):
+@handles("ReduceMean", "ReduceMax")
+def reduce_spatial(reader: Reader, node, attrs):
+    """The mean (x.mean((2, 3))) or maximum (x.amax((2, 3))) over every spatial axis: global pooling."""
     shape = reader.shape(node.input[0])
     axes = attrs.get("axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = list(reader.const(node, 1, "axes"))
+    if not axes and attrs.get("noop_with_empty_axes", 0):
+        return None  # no axes: the input itself
     rank = len(shape)
-    axes = sorted(int(a) % rank for a in (axes if axes is not None else range(rank)))
+    axes = sorted(int(a) % rank for a in (axes if axes else range(rank)))
+    kind = "mean" if node.op_type == "ReduceMean" else "maximum"
     if rank < 3 or axes != list(range(2, rank)):
-        raise Unsupported(f"a mean over axes {axes} of a {rank}-axis value; supported: the mean over all spatial axes (global average pooling)")
-    return Mapped("global_avgpool", {"keepdims": bool(attrs.get("keepdims", 1))})
+        raise Unsupported(f"a {kind} over axes {axes} of a {rank}-axis value; supported: the {kind} over all spatial axes "
+                          "(axes 2 on: global pooling)")
+    return Mapped("global_avgpool" if kind == "mean" else "global_maxpool", {"keepdims": bool(attrs.get("keepdims", 1))})
+
+
+@handles("LpPool")
+def lp_pool(reader: Reader, node, attrs):
+    """(sum of x^p over each window)^(1/p) for an even p, where ONNX's |x|^p is PyTorch's x^p."""
+    kernel = attrs["kernel_shape"]
+    rank = len(kernel)
+    p = attrs.get("p", 2)
+    if rank not in (1, 2) or p <= 0 or p % 2:
+        raise Unsupported(f"p={p} over {rank} spatial axes; supported: an even p (where |x|^p is x^p, as PyTorch's LPPool "
+                          "computes) over 1 or 2 spatial axes")
+    if spatial_pads(attrs, rank, "pooling") != 0 or any(d != 1 for d in attrs.get("dilations", [1])):
+        raise Unsupported(f"pads {attrs.get('pads')} or dilations {attrs.get('dilations')}; supported: neither (PyTorch's LPPool)")
+    values = {"norm_type": p, "kernel": one_or_list(kernel)}
+    strides = attrs.get("strides", [1] * rank)
+    if list(strides) != list(kernel):
+        values["stride"] = one_or_list(strides)
+    if attrs.get("ceil_mode", 0):
+        values["ceil_mode"] = True
+    return Mapped(f"lppool{rank}d", values)
 
 
 SIMPLE = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softsign": "softsign", "HardSwish": "hardswish",
@@ -771,7 +954,8 @@ def softplus(reader: Reader, node, attrs):
 
 @handles("Gelu")
 def gelu(reader: Reader, node, attrs):
-    return Mapped("gelu", {"approximate": attrs.get("approximate", "none")})
+    approximate = attrs.get("approximate", "none")
+    return Mapped("gelu", {"approximate": approximate} if approximate != "none" else {})
 
 
 @handles("Clip")
@@ -796,25 +980,108 @@ def softmax(reader: Reader, node, attrs):
     return Mapped("softmax", {"dim": axis % rank})
 
 
-@handles("Add", "Mul")
+@handles("Add", "Mul", "Sub", "Div")
 def merge(reader: Reader, node, attrs):
     a, b = node.input[0], node.input[1]
-    if node.op_type == "Add" and (a in reader.constants) != (b in reader.constants):
-        bias = reader.linear_bias(a if b in reader.constants else b, reader.constants[b if b in reader.constants else a])
-        if bias:
-            return None
-    if a in reader.constants or b in reader.constants:
-        producer = reader.values.get(a if b in reader.constants else b, "")
+    if (a in reader.constants) == (b in reader.constants):
+        if node.op_type in ("Sub", "Div"):
+            raise Unsupported(f"operator {node.op_type} of two computed values has no cnncalc layer (only with a fixed "
+                              f"number or one per channel, read as rescaling); supported: {supported()}")
+        return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
+    data, constant = (a, b) if b in reader.constants else (b, a)
+    if node.op_type == "Div" and data != a:
+        raise Unsupported("a constant divided by a computed value; supported: a computed value divided by a fixed number")
+    value = reader.constants[constant]
+    if node.op_type == "Add" and reader.linear_bias(data, value):
+        return None
+    shape = reader.shape(data)
+    per = channel_values(value, shape)
+    if per is None:
         raise Unsupported(
-            f"{node.op_type} with a constant ('{b if b in reader.constants else a}' after '{producer}'); supported: "
-            f"{node.op_type} of two computed values (a bias after MatMul is read as a linear layer's bias)"
+            f"{node.op_type} with the constant '{constant}' of shape {tuple(value.shape)} on a value of shape "
+            f"{tuple(shape)} (after '{reader.values.get(data, data)}'); supported: a number or one value per channel "
+            f"(axis 1){bias_text(node)}"
         )
-    return Mapped("add" if node.op_type == "Add" else "multiply", inputs=[a, b])
+    if node.op_type == "Div" and not per.all():
+        raise Unsupported(f"a division by the constant '{constant}', which holds 0; supported: a divisor without zeros")
+    parameter = learnt(reader, constant)
+    if parameter:
+        if node.op_type == "Mul" and per.size > 1:  # a learnt per-channel scale (ConvNeXt's layer scale)
+            reader.scales.add(reader.fresh_preview(module_of(parameter)))
+            return Mapped("scale", {}, {"gamma": per}, inputs=[data], name=module_of(parameter))
+        if node.op_type == "Add" and per.size > 1 and reader.scale_shift(data, per):
+            return None
+        raise Unsupported(
+            f"{node.op_type} with the weight '{constant}' of shape {tuple(value.shape)}; supported: a weight of one "
+            "value per channel multiplied (a layer scale), a fixed number or one per channel added or multiplied"
+            f"{bias_text(node)}"
+        )
+    if node.op_type == "Sub" and data == a:  # x - c
+        per = -per
+    elif node.op_type == "Div":  # x / c
+        per = (1 / per.astype("float64")).astype("float32")
+    number = short(per[0]) if per.size == 1 else [short(v) for v in per]
+    values = {"scale" if node.op_type in ("Mul", "Div") else "offset": number}
+    if node.op_type == "Sub" and data == b:  # c - x
+        values["scale"] = -1.0
+    return Mapped("rescaling", values, inputs=[data])
+
+
+def short(value) -> float:
+    """A float32 as the shortest decimal that reads back as the same float32 (0.485, not
+    0.48500001430511475)."""
+    import numpy as np
+
+    return float(str(np.float32(value)))
+
+
+def module_of(parameter: str) -> str:
+    """The layer name of a parameter: its module's path ('layer1.0.conv1' of
+    'layer1.0.conv1.weight'), or its whole name for a module's own ('features.1.0.layer_scale')."""
+    head, _, tail = parameter.rpartition(".")
+    return PIECE.sub("_", head if head and tail in ("weight", "bias") else parameter)
+
+
+def bias_text(node) -> str:
+    return ", or the bias after a MatMul (the linear layer's)" if node.op_type == "Add" else ""
+
+
+def learnt(reader: Reader, name: str) -> str | None:
+    """The module parameter a constant holds ('features.1.0.layer_scale', also through an
+    Unsqueeze), or None for a number the exporter wrote or folded ('/Constant_output_0',
+    'onnx::Mul_42')."""
+    origin = reader.initializers.get(name)
+    return origin if origin is not None and parameter_like(origin) else None
+
+
+def parameter_like(name: str) -> bool:
+    """A name PyTorch gives a parameter (a module path), not one it makes up for a number."""
+    return "::" not in name and not name.startswith(("/", "_v_")) and not name.isdigit()
+
+
+def channel_values(value, shape):
+    """A constant that broadcasts onto a value of `shape` (batch first) as one number or one
+    number per channel (axis 1): those numbers (float32), else None."""
+    import numpy as np
+
+    value = np.asarray(value)
+    if value.ndim > len(shape):  # it would add axes
+        return None
+    if value.size == 1:
+        return value.reshape(1).astype(np.float32)
+    if len(shape) < 2:
+        return None
+    dims = (1,) * (len(shape) - value.ndim) + tuple(value.shape)
+    if dims[1] != shape[1] or any(d != 1 for i, d in enumerate(dims) if i != 1):
+        return None
+    return value.reshape(-1).astype(np.float32)
 
 
 @handles("Concat")
 def concat(reader: Reader, node, attrs):
     rank = len(reader.shape(node.input[0]))
+    if len([i for i in node.input if i]) == 1:  # torch.cat of one tensor (DenseNet's first layer)
+        return None
     return Mapped("concat", {"axis": attrs["axis"] % rank}, inputs=list(node.input))
 
 
@@ -841,6 +1108,34 @@ def reshape(reader: Reader, node, attrs):
     if len(target) == 2:
         return Mapped("flatten")
     return Mapped("reshape", {"shape": list(target[1:])})
+
+
+@handles("Squeeze", "Unsqueeze")
+def squeeze(reader: Reader, node, attrs):
+    """Axes of size 1 removed or inserted (x.squeeze(-1), x.unsqueeze(2)) after the batch: a
+    reshape of each sample."""
+    before = reader.shape(node.input[0])
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1]:
+        axes = [int(a) for a in reader.const(node, 1, "axes")]
+    if not axes:
+        raise Unsupported("no axes (every axis of size 1, so the batch's size would decide); supported: the axes given")
+    after = list(before)
+    if node.op_type == "Squeeze":
+        axes = sorted({int(a) % len(before) for a in axes})
+        if 0 in axes or any(before[a] != 1 for a in axes):
+            raise Unsupported(f"axes {axes} of a value of shape {tuple(before)}; supported: axes of size 1 after the batch")
+        after = [d for i, d in enumerate(before) if i not in axes]
+    else:
+        rank = len(before) + len(axes)
+        axes = sorted({int(a) % rank for a in axes})
+        if 0 in axes:
+            raise Unsupported(f"axes {axes} put a new axis before the batch; supported: new axes after it")
+        for axis in axes:
+            after.insert(axis, 1)
+    if len(after) == 2:
+        return Mapped("flatten")
+    return Mapped("reshape", {"shape": after[1:]})
 
 
 @handles("Dropout")
@@ -972,26 +1267,51 @@ def split(reader: Reader, node, attrs):
 
 @handles("Slice")
 def slice_(reader: Reader, node, attrs):
-    """A slice of spatial axes with step 1 (`skip[:, :, a:b, c:d]`) is a crop."""
-    import numpy as np
-
+    """A slice by step 1: of spatial axes (`skip[:, :, a:b, c:d]`) a crop; of one other axis
+    of a sample (`x[:, :c]`, torch.chunk as PyTorch exports it) the part of a split."""
     shape = reader.shape(node.input[0])
-    starts = [int(v) for v in reader.const(node, 1, "starts")]
-    ends = [int(v) for v in reader.const(node, 2, "ends")]
-    axes = [int(v) for v in reader.const(node, 3, "axes", required=False)] if len(node.input) > 3 and node.input[3] \
-        else list(range(len(starts)))
-    steps = reader.const(node, 4, "steps", required=False) if len(node.input) > 4 and node.input[4] else np.ones(len(starts))
-    pairs = [[0, 0] for _ in shape[2:]]
+    if "starts" in attrs:  # before opset 10
+        starts, ends = list(attrs["starts"]), list(attrs["ends"])
+        axes, steps = list(attrs.get("axes", range(len(starts)))), [1] * len(starts)
+    else:
+        starts = [int(v) for v in reader.const(node, 1, "starts")]
+        ends = [int(v) for v in reader.const(node, 2, "ends")]
+        axes = [int(v) for v in reader.const(node, 3, "axes")] if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+        steps = [int(v) for v in reader.const(node, 4, "steps")] if len(node.input) > 4 and node.input[4] else [1] * len(starts)
+    cuts = {}
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis %= len(shape)
         size = shape[axis]
         begin = min(max(start + size if start < 0 else start, 0), size)
         stop = min(max(end + size if end < 0 else end, 0), size)
-        if axis < 2 or int(step) != 1 or stop <= begin:
-            raise Unsupported(f"a slice of axis {axis} from {start} to {end} by {int(step)}; supported: a crop of the "
-                              "spatial axes (axis 2 on) by step 1")
-        pairs[axis - 2] = [begin, size - stop]
-    return Mapped("crop", {"cropping": pairs})
+        if axis == 0 or int(step) != 1 or stop <= begin:
+            raise Unsupported(f"a slice of axis {axis} from {start} to {end} by {int(step)}; supported: by step 1, of "
+                              "the spatial axes (a crop) or of one other axis of a sample (a part of a split)")
+        if (begin, stop) != (0, size):
+            cuts[axis] = (begin, stop)
+    if not cuts:
+        return None  # everything: the input itself
+    spatial = len(shape) > 2
+    if spatial and all(axis >= 2 for axis in cuts):
+        pairs = [[0, 0] for _ in shape[2:]]
+        for axis, (begin, stop) in cuts.items():
+            pairs[axis - 2] = [begin, shape[axis] - stop]
+        return Mapped("crop", {"cropping": pairs})
+    if len(cuts) > 1:
+        raise Unsupported(f"a slice of axes {sorted(cuts)} at once; supported: spatial axes only (a crop) or one other axis")
+    (axis, (begin, stop)), = cuts.items()
+    sizes = [n for n in (begin, stop - begin, shape[axis] - stop) if n]
+    mapped = Mapped("split", {"sizes": sizes, "axis": axis}, take=1 if begin else 0)
+    source = reader.values.get(node.input[0])
+    earlier = reader.parts.get(part_key(source, mapped))
+    if earlier is not None:  # torch.chunk: one Slice per part of the same split
+        reader.values[node.output[0]] = f"{earlier}.{mapped.take}"
+        return None
+    return mapped
+
+
+def part_key(source: str, mapped: Mapped) -> tuple:
+    return source, mapped.type, mapped.attrs["axis"], tuple(mapped.attrs["sizes"])
 
 
 @handles("LayerNormalization")
@@ -1006,3 +1326,219 @@ def layernorm(reader: Reader, node, attrs):
         values["bias"] = False
     tensors = {"weight": scale} | ({} if bias is None else {"bias": bias})
     return Mapped("layernorm", values, tensors, name=reader.weight_name(node, 1))
+
+
+@handles("Transpose")
+def transpose(reader: Reader, node, attrs):
+    rank = len(reader.shape(node.input[0]))
+    perm = [int(p) for p in attrs.get("perm", reversed(range(rank)))]
+    if perm[0] != 0:
+        raise Unsupported(f"perm={perm} moves the batch axis; supported: a new order of a sample's axes (perm starting with 0)")
+    if perm == list(range(rank)):
+        return None
+    return Mapped("permute", {"dims": perm})  # with the batch's 0, as torch.permute: the DSL reads (0,2,3,1)
+
+
+# -- patterns: several nodes that are one layer ---------------------------------------------------
+PATTERNS: dict[str, list[Callable]] = {}
+WITHIN = {  # operators read only as a step of a pattern, or on constants
+    "Erf": "read only within GELU, 0.5 x (1 + erf(x / sqrt(2)))",
+    "Pow": "read only within GELU's tanh form, x^3",
+}
+
+
+def pattern(*ops: str):
+    def register(function):
+        for op in ops:
+            PATTERNS.setdefault(op, []).append(function)
+        return function
+
+    return register
+
+
+def chain(reader: Reader, value: str, steps) -> tuple[list[int], str] | None:
+    """Follows `value` through steps (op, other input or None, scalar or None), each the one
+    reader of the last: (the nodes' indices, the last output), or None when it differs."""
+    indices = []
+    for op, other, near in steps:
+        found = reader.next_step(value, op, other, near)
+        if found is None:
+            return None
+        indices.append(found[0])
+        value = found[1].output[0]
+    return indices, value
+
+
+def gelu_tail(reader: Reader, x: str, value: str, indices: list[int], approximate: str, name: str):
+    """The end of both GELU forms: value = 1 + erf(..) or 1 + tanh(..), then x * value * 0.5
+    in either order."""
+    for steps in ((("Mul", x, None), ("Mul", None, 0.5)), (("Mul", None, 0.5), ("Mul", x, None))):
+        found = chain(reader, value, steps)
+        if found is not None:
+            values = {"approximate": approximate} if approximate != "none" else {}
+            return Mapped("gelu", values, inputs=[x], outputs=[found[1]], name=name), indices + found[0]
+    return None
+
+
+SQRT2 = math.sqrt(2)
+
+
+@pattern("Div", "Mul")
+def gelu_erf(reader: Reader, node):
+    """0.5 x (1 + erf(x / sqrt 2)): nn.GELU() as torch.onnx.export writes it before opset 20."""
+    if len(node.input) != 2:
+        return None
+    for x, c in ((node.input[0], node.input[1]), (node.input[1], node.input[0])):
+        if x in reader.constants or (node.op_type == "Div" and x != node.input[0]):
+            continue
+        if reader.scalar_near(c, SQRT2 if node.op_type == "Div" else 1 / SQRT2):
+            found = chain(reader, node.output[0], (("Erf", None, None), ("Add", None, 1.0)))
+            if found is not None:
+                return gelu_tail(reader, x, found[1], found[0], "none", reader.name_of(node, "gelu"))
+    return None
+
+
+@pattern("Mul", "Pow")
+def gelu_tanh(reader: Reader, node):
+    """0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))): nn.GELU(approximate='tanh')."""
+    x = node.input[0]
+    if x in reader.constants:
+        return None
+    if node.op_type == "Mul":
+        if list(node.input) != [x, x]:
+            return None
+        cube = chain(reader, node.output[0], (("Mul", x, None),))
+    else:
+        if not reader.scalar_near(node.input[1], 3.0):
+            return None
+        cube = ([], node.output[0])
+    if cube is None:
+        return None
+    rest = chain(reader, cube[1], (("Mul", None, 0.044715), ("Add", x, None), ("Mul", None, math.sqrt(2 / math.pi)),
+                                   ("Tanh", None, None), ("Add", None, 1.0)))
+    if rest is None:
+        return None
+    return gelu_tail(reader, x, rest[1], cube[0] + rest[0], "tanh", reader.name_of(node, "gelu"))
+
+
+@pattern("Sigmoid", "HardSigmoid")
+def gated_by_itself(reader: Reader, node):
+    """x * sigmoid(x) is SiLU (nn.SiLU before opset 20 has no operator of its own); x *
+    hardsigmoid(x) with PyTorch's constants is hardswish (as Keras-to-ONNX converters write it)."""
+    x = node.input[0]
+    if node.op_type == "HardSigmoid":
+        attrs = attributes(node, reader.onnx)
+        if not (math.isclose(attrs.get("alpha", 0.2), 1 / 6, rel_tol=1e-6) and math.isclose(attrs.get("beta", 0.5), 0.5)):
+            return None
+    found = chain(reader, node.output[0], (("Mul", x, None),))
+    if found is None:
+        return None
+    kind = "silu" if node.op_type == "Sigmoid" else "hardswish"
+    return Mapped(kind, inputs=[x], outputs=[found[1]], name=reader.name_of(node, kind)), found[0]
+
+
+@pattern("Reshape")
+def shuffle(reader: Reader, node):
+    """(N, C, *S) viewed as (N, g, C / g, *S), axes 1 and 2 swapped, viewed back as (N, C, *S):
+    ShuffleNet's channel_shuffle."""
+    if node.input[0] not in reader.values:
+        return None
+    before = reader.shape(node.input[0])
+    split = reshaped(reader, node, before)
+    if split is None or len(split) != len(before) + 1 or split[0] != before[0] or split[3:] != before[2:]:
+        return None
+    if split[1] * split[2] != before[1] or split[1] < 2:
+        return None
+    rank = len(split)
+    swap = reader.next_step(node.output[0], "Transpose")
+    if swap is None:
+        return None
+    perm = attributes(swap[1], reader.onnx).get("perm")
+    if perm is None or list(perm) != [0, 2, 1, *range(3, rank)]:
+        return None
+    readers = reader.readers.get(swap[1].output[0], [])
+    if len(readers) != 1 or swap[1].output[0] in reader.results:
+        return None
+    last = reader.graph.node[readers[0]]
+    if last.op_type != "Reshape" or last.input[0] != swap[1].output[0]:
+        return None
+    after = reshaped(reader, last, tuple(split[i] for i in perm))
+    if after is None or tuple(after) != tuple(before):
+        return None
+    return Mapped("channel_shuffle", {"groups": int(split[1])}, outputs=[last.output[0]], name=reader.name_of(node, "channel_shuffle")), \
+        [swap[0], readers[0]]
+
+
+def reshaped(reader: Reader, node, before) -> tuple | None:
+    """The shape a Reshape gives, from its constant target (None when it is not constant)."""
+    import numpy as np
+
+    target = reader.resolve(node.input[1]) if len(node.input) > 1 else None
+    if target is None:
+        return None
+    allowzero = attributes(node, reader.onnx).get("allowzero", 0)
+    target = [before[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(target)]
+    total = int(np.prod(before))
+    known = int(np.prod([d for d in target if d != -1]))
+    if known == 0 or total % known:
+        return None
+    return tuple(total // known if d == -1 else d for d in target)
+
+
+# -- more activations and normalisations ------------------------------------------------------------
+@handles("PRelu")
+def prelu(reader: Reader, node, attrs):
+    """max(0, x) + slope * min(0, x), one learnt slope or one per channel (nn.PReLU; PyTorch
+    writes its weight unsqueezed to (C, 1, 1))."""
+    slope = reader.const(node, 1, "slope")
+    per = channel_values(slope, reader.shape(node.input[0]))
+    parameter = learnt(reader, node.input[1])
+    if per is None or not parameter:
+        raise Unsupported(f"a slope '{node.input[1]}' of shape {tuple(slope.shape)}{'' if parameter else ' that is no weight'}; "
+                          "supported: a weight of one value or one per channel (axis 1), as nn.PReLU's")
+    return Mapped("prelu", {"num_parameters": int(per.size)}, {"weight": per}, name=module_of(parameter))
+
+
+@handles("Selu")
+def selu(reader: Reader, node, attrs):
+    alpha, gamma = attrs.get("alpha", 1.67326319217681884765625), attrs.get("gamma", 1.05070102214813232421875)
+    if not (math.isclose(alpha, 1.6732632423543772, rel_tol=1e-6) and math.isclose(gamma, 1.0507009873554805, rel_tol=1e-6)):
+        raise Unsupported(f"alpha={alpha}, gamma={gamma}; supported: the SELU constants (alpha 1.6733, gamma 1.0507)")
+    return Mapped("selu")
+
+
+@handles("LogSoftmax")
+def log_softmax(reader: Reader, node, attrs):
+    rank = len(reader.shape(node.input[0]))
+    axis = attrs.get("axis", -1 if reader.opset >= 13 else 1)
+    if reader.opset < 13 and axis % rank != rank - 1:
+        raise Unsupported(f"axis={axis} before opset 13 (over flattened trailing axes); supported: the last axis")
+    return Mapped("log_softmax", {"dim": axis % rank})
+
+
+@handles("DepthToSpace")
+def depth_to_space(reader: Reader, node, attrs):
+    mode = attrs.get("mode", "DCR")
+    if mode != "CRD":
+        raise Unsupported(f"mode={mode}; supported: CRD (PyTorch's pixel_shuffle; DCR orders the channels otherwise)")
+    return Mapped("pixel_shuffle", {"factor": int(attrs["blocksize"])})
+
+
+@handles("InstanceNormalization")
+def instance_norm(reader: Reader, node, attrs):
+    """Each sample's channels normalised over their positions: learnt scale and shift
+    (affine), or ones and zeros the exporter wrote (nn.InstanceNorm2d's default, and the
+    inside of nn.GroupNorm as PyTorch exports it)."""
+    import numpy as np
+
+    scale, bias = reader.const(node, 1, "scale"), reader.const(node, 2, "bias")
+    eps = float(f"{attrs.get('epsilon', 1e-5):.6g}")
+    values: dict[str, Any] = {} if eps == 1e-5 else {"eps": eps}
+    parameters = [learnt(reader, node.input[1]), learnt(reader, node.input[2])]
+    if all(parameters):
+        return Mapped("instancenorm", {"affine": True, **values}, {"weight": scale.reshape(-1), "bias": bias.reshape(-1)},
+                      name=module_of(parameters[0]))
+    if not any(parameters) and np.all(scale == 1) and np.all(bias == 0):
+        return Mapped("instancenorm", values)
+    raise Unsupported("a scale and a shift of which one is a weight and the other fixed, or fixed but not ones and zeros; "
+                      "supported: both weights (affine) or ones and zeros (no affine)")

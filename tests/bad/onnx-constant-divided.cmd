@@ -1,0 +1,1 @@
+summary tests/bad/onnx-constant-divided.onnx

@@ -1,0 +1,1 @@
+summary tests/bad/onnx-depth-to-space-dcr.onnx

@@ -1,0 +1,1 @@
+summary tests/bad/onnx-erf-alone.onnx

@@ -1,0 +1,1 @@
+summary tests/bad/onnx-mul-weight-shape.onnx

@@ -1,0 +1,1 @@
+summary tests/bad/onnx-prelu-fixed-slope.onnx
