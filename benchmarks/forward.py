@@ -73,7 +73,9 @@ def build(tool: str, name: str, batch: int, dtype: str):
         def forward():
             runner.execute(net, params, x, folded=folded | fused, epilogues=epilogues)
 
-        threads = os.cpu_count()
+        from cnncalc.layers import kernels
+
+        threads = kernels.THREADS
     forward()
     return forward, threads
 
@@ -175,7 +177,7 @@ def main() -> None:
             print(f"{name} batch {batch}: {result['ratio']:.2f}x", file=sys.stderr, flush=True)
     threads = rows[0][2]["threads"]
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {args.dtype} BLAS matmul "
-          f"{rate:.0f} GFLOP/s; threads: PyTorch {threads['pytorch']}, NumPy's BLAS {threads['cnncalc']}; "
+          f"{rate:.0f} GFLOP/s; threads: PyTorch {threads['pytorch']}, cnncalc's {threads['cnncalc']} (and NumPy's BLAS as many); "
           f"{args.rounds} A/B rounds\n")
     print(f"| network ({args.dtype}) | batch | PyTorch | cnncalc run | time ratio (median of rounds) | rounds' range "
           "| PyTorch peak | cnncalc peak | cnncalc / BLAS rate |")

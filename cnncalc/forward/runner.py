@@ -21,6 +21,7 @@ import numpy as np
 from ..analysis.summary import Summary
 from ..errors import CnnError, CnnWarning, Location, WarningKind, format_shape
 from ..graph import Network
+from ..layers.activation import chained, epilogue_workspace
 from ..layers.base import Shape, nbytes
 from .arrays import convert
 
@@ -165,17 +166,9 @@ def fuse_epilogues(network: Network, folded: frozenset = frozenset()) -> tuple[d
         if uses.get(source.name) != 1 or source.name in returned:
             continue
         earlier = epilogues.get(source.name)
-        epilogues[source.name] = epilogue if earlier is None else _chained(earlier, epilogue)
+        epilogues[source.name] = chained(earlier, epilogue)
         fused.add(node.name)
     return epilogues, frozenset(fused)
-
-
-def _chained(first, second):
-    def both(part):
-        first(part)
-        second(part)
-
-    return both
 
 
 def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
@@ -363,6 +356,8 @@ def forward_peak(summary: Summary, network: Network, batch: int, itemsize: int, 
         first = next(iter(outputs.values()))
         made = sum(nbytes(shape, batch, itemsize) for shape in outputs.values())
         work = node.layer.workspace(inputs, first, layout, batch, itemsize)
+        if node.layer.takes_epilogue:  # the activation after it may be applied as it writes (fuse_epilogues)
+            work += epilogue_workspace(itemsize)
         records += RECORD_BYTES
         if live + made + work + records > peak.bytes:
             peak = Peak(live + made + work + records, node.name)

@@ -110,9 +110,9 @@ class Activation(Layer):
         return type(self).function(inputs[0], self.values)
 
     def epilogue(self):
-        """Its function over a part of an array, in place (a copy of the part's size for a
-        function without out=)."""
-        function, values = type(self).function, self.values
+        """Its function over a part of an array, in place; a function without out= runs on
+        pieces of the part (in_pieces), each computed beside it and copied in."""
+        function, values = type(self).function, self.values  # its pieces' temporaries: epilogue_workspace
         if self.in_place:
             return lambda part: function(part, values, out=part)
         return lambda part: in_pieces(part, lambda piece: np.copyto(piece, function(piece, values)))
@@ -134,11 +134,39 @@ class Activation(Layer):
 EPILOGUE_VALUES = 16384  # values a copying epilogue hands its function at a time: its temporaries stay small
 
 
+def chained(*steps):
+    """The epilogue applying each of these epilogues (None: none) in turn; None for none."""
+    steps = [step for step in steps if step is not None]
+    if len(steps) < 2:
+        return steps[0] if steps else None
+
+    def each(part):
+        for step in steps:
+            step(part)
+
+    return each
+
+
+def epilogue_workspace(itemsize: int) -> int:
+    """Bytes an epilogue allocates at most while a layer writes its output, on every one of
+    the kernels' threads at once: one piece's copy and its function's temporaries (the
+    most any element-wise activation registers)."""
+    scratch = max(
+        (cls.scratch(EPILOGUE_VALUES, itemsize, {a.name: a.default for a in cls.attributes}) if cls.scratch else EPILOGUE_VALUES * (itemsize + 1))
+        for cls in REGISTRY.types if issubclass(cls, Activation) and cls.epilogue is Activation.epilogue
+    )
+    return numeric.THREADS * (EPILOGUE_VALUES * itemsize + scratch)
+
+
 def in_pieces(part, apply) -> None:
     """`apply` to pieces of `part` of at most EPILOGUE_VALUES values (slabs along its first
-    axis; a last axis longer than that whole), on the kernels' threads."""
-    if part.size <= EPILOGUE_VALUES or part.ndim == 1:
+    axis, or stretches of a long last axis), on the kernels' threads."""
+    if part.size <= EPILOGUE_VALUES:
         apply(part)
+        return
+    if part.ndim == 1:
+        for start in range(0, part.size, EPILOGUE_VALUES):
+            apply(part[start : start + EPILOGUE_VALUES])
         return
     inner = product(part.shape[1:])
     if inner > EPILOGUE_VALUES:
@@ -146,7 +174,8 @@ def in_pieces(part, apply) -> None:
             in_pieces(part[i], apply)
         return
     step = EPILOGUE_VALUES // inner
-    numeric.parallel(lambda i: apply(part[i : i + step]), range(0, part.shape[0], step), part.nbytes * 8)  # a function's passes
+    # an activation makes several passes over its values (exp, add, divide, ...): worth a thread sooner
+    numeric.parallel(lambda i: apply(part[i : i + step]), range(0, part.shape[0], step), part.nbytes * 8)
 
 
 def activation(
@@ -605,10 +634,13 @@ class FusedActivation:
 
     def with_activation(self: Layer, kernel: int, out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """The workspace of a layer computing its result with `kernel` bytes besides it, then
-        its fused activation: that result stays while the activation makes the output."""
+        its fused activation: that result stays while the activation makes the output; or,
+        for an element-wise one applied to each part as it is written, the epilogue's."""
         fused = FusedActivation.fused(self)
         if fused is None:
             return kernel
+        if fused.epilogue() is not None and self.takes_epilogue:  # applied to each part as it is written
+            return kernel + epilogue_workspace(itemsize)
         return max(kernel, nbytes(out, batch, itemsize) + fused.workspace((out,), out, layout, batch, itemsize))
 
     def fused(self: Layer) -> Activation | None:

@@ -423,8 +423,10 @@ class Layer(abc.ABC):
 
     def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue):
         """forward, with `epilogue` (the next layer's Layer.epilogue) applied in place to its
-        output as it is made (where takes_epilogue)."""
-        raise NotImplementedError(f"{self.type_name} takes no epilogue")
+        output as it is made (where takes_epilogue); by default to the whole output after."""
+        out = self.forward(inputs, params, layout)
+        epilogue(out)
+        return out
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """Bytes the NumPy forward pass allocates besides its output, at its busiest, for a

@@ -34,7 +34,7 @@ from ..errors import CnnWarning, WarningKind
 from .windows import TransposedWindow, Window, keras_transposed_size, same_padding, unread_phrases
 from .lazy import np, numeric
 from ..i18n import tr
-from .activation import FusedActivation
+from .activation import FusedActivation, chained
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
 from .base import REGISTRY, SPATIAL_NAMES, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channels_back, channels_first, nbytes, product
 
@@ -313,8 +313,7 @@ class Conv(Windowed, FusedActivation):
             if epilogue is not None:
                 epilogue(y)
             return y
-        steps = [step for step in (own, epilogue) if step is not None]
-        after = None if not steps else steps[0] if len(steps) == 1 else lambda part: [step(part) for step in steps]
+        after = chained(own, epilogue)
         return channels_back(convolve(x, params["weight"], params.get("bias"), windows, groups, mode, after), layout)
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
@@ -488,6 +487,8 @@ class SeparableConv(Conv):
     (out, in x m, 1, ...) and pointwise.bias (out).
     """
 
+    takes_epilogue = False  # its own forward, not Conv.forward_fused
+
     summary = "depthwise conv then pointwise 1x1 conv, Keras's SeparableConv"
     roles = {"depthwise.weight": Role.KERNEL, "pointwise.weight": Role.KERNEL, "pointwise.bias": Role.SHIFT}
     attributes = (OUT(), KERNEL(), STRIDE(), PADDING, DILATION(), MULTIPLIER, BIAS(), ACTIVATION(), IN_CHECK())
@@ -604,6 +605,8 @@ class ConvTranspose(Conv):
     Integer padding follows PyTorch: out = (in - 1)*s - before - after + d*(k - 1) + 1 +
     output_padding. 'valid' and 'same' follow Keras's Conv*DTranspose.
     """
+
+    takes_epilogue = False  # its own forward, not Conv.forward_fused
 
     summary = "transposed convolution (PyTorch padding, or Keras 'same'/'valid')"
     attributes = (

@@ -22,7 +22,8 @@ peak memory of `cnncalc run` is known before it starts). Zero padding is never
 materialised for a whole input: a tap reads only the input positions it really covers
 (`tap_region`) and the rest of its gathered window is zero; gathered windows, products,
 scatter buffers and padded channel blocks are built one tile of at most TILE_BYTES (or
-DEPTHWISE_BYTES, winograd.BAND_BYTES) at a time, one sample at a time.
+DEPTHWISE_BYTES, a Winograd band) at a time, one sample at a time unless the samples are
+small (batch_sample, Winograd's bands of whole samples).
 """
 
 from __future__ import annotations
@@ -41,37 +42,49 @@ from . import winograd
 def thread_count() -> int:
     """Threads for the kernels' element-wise work, which NumPy runs on one core (BLAS has
     its own): CNNCALC_THREADS, else OMP_NUM_THREADS or OPENBLAS_NUM_THREADS (what limits
-    BLAS limits these too), else every core."""
+    BLAS limits these too; OpenMP's '4,2' means 4 at the outer level), else every core."""
     for name in ("CNNCALC_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(name, "")
+        value = os.environ.get(name, "").split(",")[0].strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
     return os.cpu_count() or 1
 
 
 THREADS = thread_count()
-_pool: list = []
-
-
 PARALLEL_BYTES = 2**20  # work below this runs in the calling thread: handing it over costs more
+_pool: list = []  # the executor, made on first use
+_pool_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a forked child has the executor but none of its threads
+    os.register_at_fork(after_in_child=_pool.clear)
 
 
 def parallel(function, items: Sequence, work: int) -> None:
     """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
-    the items dealt into THREADS runs, each run in one thread, in order. `work` is the
-    bytes they touch in all: below PARALLEL_BYTES, or called from one of those threads,
-    it runs them all in the calling thread."""
+    the items dealt into THREADS runs, each run in one thread, in order, under the caller's
+    NumPy error settings (np.errstate is per thread). `work` is the bytes they touch in all:
+    below PARALLEL_BYTES, or called from one of those threads, it runs them all in the
+    calling thread. Returns once every run has ended; the first failure is raised then."""
     if THREADS == 1 or len(items) < 2 or work < PARALLEL_BYTES or threading.current_thread().name.startswith("cnncalc"):
         for item in items:
             function(item)
         return
-    if not _pool:
-        from concurrent.futures import ThreadPoolExecutor
+    with _pool_lock:
+        if not _pool:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _pool.append(ThreadPoolExecutor(THREADS, thread_name_prefix="cnncalc"))
-    runs = [items[i::THREADS] for i in range(min(THREADS, len(items)))]
-    for done in [_pool[0].submit(lambda run=run: [function(item) for item in run]) for run in runs]:
-        done.result()
+            _pool.append(ThreadPoolExecutor(THREADS, thread_name_prefix="cnncalc"))
+    settings = np.geterr()
+
+    def run(part):
+        with np.errstate(**settings):
+            for item in part:
+                function(item)
+
+    futures = [_pool[0].submit(run, items[i::THREADS]) for i in range(min(THREADS, len(items)))]
+    failures = [future.exception() for future in futures]  # waits for each
+    for failure in failures:
+        if failure is not None:
+            raise failure
 
 
 TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
@@ -188,7 +201,7 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
     out_channels, _, *kernel = weight.shape
     rank = len(kernel)
     tile = conv_algorithm(x.shape, weight.shape, stride, pairs, dilation, groups, mode, x.itemsize)
-    if tile:
+    if tile and winograd.moderate(x):
         return winograd.conv2d(x, weight, bias, pairs, tile, epilogue)
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
     depthwise = is_depthwise(channels, weight.shape, groups)
@@ -256,10 +269,15 @@ def tile_cost(channels: int, weight_shape, groups: int, itemsize: int) -> int:
 def conv_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, itemsize) -> int:
     """Bytes `conv` allocates besides its result for a batch of `shape` (N, C, *spatial):
     one tile (tile_cost) and, for a padding mode other than zeros, a padded sample; or
-    Winograd's (winograd.workspace)."""
+    Winograd's (winograd.workspace), or the direct form's when the input turns out too
+    large for it (winograd.moderate)."""
+    direct = direct_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, itemsize)
     tile = conv_algorithm(shape, weight_shape, stride, pairs, dilation, groups, mode, itemsize)
-    if tile:
-        return winograd.workspace(shape, weight_shape, pairs, tile, itemsize)
+    return max(direct, winograd.workspace(shape, weight_shape, pairs, tile, itemsize)) if tile else direct
+
+
+def direct_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode, itemsize) -> int:
+    """conv_workspace without Winograd."""
     _, channels, *size = shape
     _, _, *kernel = weight_shape
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)

@@ -14,12 +14,13 @@ summing over the input channels, and the outputs' A^T M A (two products).
 
 The price is rounding: the transforms' coefficients grow with the tile (B^T of F(4x4) has
 entries up to 5, A^T up to 8), so a float32 result differs from the exact one by more than
-the direct form's. tests/test_winograd.py measures it against a float64 reference (BOUND
-below); cnncalc.layers.kernels picks the direct form or a tile per layer by cost, in
-float32 only.
+the direct form's. BOUND below states it, measured against a float64 reference (and held
+by tests/test_fast_forward.py); cnncalc.layers.kernels picks the direct form or a tile per
+layer by cost, in float32 only.
 
 Tiles are processed in bands (several whole samples, or some tile rows of one sample)
-whose buffers together stay within BAND_BYTES, so the working memory is bounded per layer.
+whose two buffers together stay within BAND_BYTES, or the transformed weights' size when
+that is larger, so the working memory is bounded per layer.
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ TRANSFORMS = {
 # The float32 rounding bound of each tile, per output map: in every sample and output
 # channel, |y32 - y| <= BOUND * max sum |w| |x| (the largest, over the map's positions, of
 # the sum of its terms' magnitudes, bias included). A tile's outputs share its inputs'
-# rounding, so the bound is on the map, not on each output's own terms. Measured
-# (tests/test_fast_forward.py; 3,000 random layers of 1 to 256 channels, inputs over ten
-# orders of magnitude): at most 3.9e-7 for F(2x2) and 5.4e-6 for F(4x4), against 3.0e-7
-# for the direct form. The bounds leave a margin of 4 to 5.
+# rounding, so the bound is on the map, not on each output's own terms. Measured once over
+# 3,000 random layers of 1 to 256 channels with inputs over ten orders of magnitude (the
+# tests hold fewer to the bound on every run): at most 3.9e-7 for F(2x2) and 5.4e-6 for
+# F(4x4), against 3.0e-7 for the direct form. The bounds leave a margin of 4 to 5.
 BOUND = {2: 2e-6, 4: 2e-5}
 BAND_BYTES = 6 * 2**20  # the band's two buffers: fit the last-level cache with the weights' share
 
@@ -78,17 +79,30 @@ def transformed_weights(weight: np.ndarray, m: int) -> np.ndarray:
     return u.reshape(-1, out_channels, channels)
 
 
+LARGEST = 2.0**60  # inputs above this (or not finite) take the direct form
+
+
+def moderate(x: np.ndarray) -> bool:
+    """Is every value of x finite and at most LARGEST in magnitude? A tile's transform adds
+    up to 36 of its inputs with factors up to 25: an infinite or huge one would spread over
+    the whole tile (inf - inf), where the direct form keeps it to the outputs that read it."""
+    return x.size == 0 or bool(x.max() <= LARGEST and x.min() >= -LARGEST)
+
+
 def output_size(size, pairs) -> list[int]:
     return [n + a + b - 2 for n, (a, b) in zip(size, pairs)]
 
 
 def band_plan(batch: int, size, pairs, channels: int, out_channels: int, m: int, itemsize: int):
-    """(samples, rows): a band is `samples` whole samples when one sample's tiles fit
-    BAND_BYTES, else `rows` tile rows of one sample (samples = 0)."""
+    """(samples, rows): a band is `samples` whole samples when one sample's tiles fit its
+    budget, else `rows` tile rows of one sample (samples = 0)."""
     alpha = m + 2
     heights, widths = (-(-n // m) for n in output_size(size, pairs))
     per_tile = 2 * alpha * alpha * max(channels, out_channels) * itemsize
-    tiles = max(BAND_BYTES // per_tile, 1)
+    # at least as large as the transformed weights, which every band reads whole: fewer,
+    # wider products over more tiles when the weights are large (512 x 512 channels: 38 MB)
+    budget = max(BAND_BYTES, alpha * alpha * channels * out_channels * itemsize)
+    tiles = max(budget // per_tile, 1)
     if heights * widths <= tiles:
         return max(1, min(batch, tiles // (heights * widths))), heights
     return 0, max(1, min(heights, tiles // widths))
