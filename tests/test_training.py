@@ -182,7 +182,10 @@ def test_the_activation_peak_is_what_a_forward_pass_really_holds(name):
     finally:
         tracemalloc.stop()
     alive = summary.totals.activation_peak_bytes - x.nbytes  # the input was made before tracing
-    assert alive <= measured <= 3 * alive
+    # besides the activations, a layer's own workspace (a tile of gathered windows, a Winograd
+    # band, several small samples' columns side by side): what `run`'s estimate adds to them
+    workspaces = runner.forward_peak(summary, net, batch, 4, keep=False).bytes - summary.totals.activation_peak_bytes
+    assert alive <= measured <= 3 * alive + workspaces + runner.SCRATCH_BYTES
     assert summary.totals.activation_peak_bytes < summary.totals.input_bytes + summary.totals.activation_bytes
 
 

@@ -21,8 +21,7 @@ import numpy as np
 from ..analysis.summary import Summary
 from ..errors import CnnError, CnnWarning, Location, WarningKind, format_shape
 from ..graph import Network
-from ..layers.activation import chained, epilogue_workspace
-from ..layers.base import Shape, nbytes
+from ..layers.base import Layer, Shape, chained, epilogue_workspace, nbytes
 from .arrays import convert
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -143,16 +142,20 @@ def fuse_epilogues(network: Network, folded: frozenset = frozenset()) -> tuple[d
     where nothing else reads the value between them (through folded layers, which pass it
     on) and it is not an output. Returns ({maker: epilogue}, the fused layers), which then
     pass their input through."""
+    fusions = epilogue_fusions(network, folded)
+    epilogues = {maker: chained(*(node.layer.epilogue() for node in nodes)) for maker, nodes in fusions.items()}
+    return epilogues, frozenset(node.name for nodes in fusions.values() for node in nodes)
+
+
+def epilogue_fusions(network: Network, folded: frozenset) -> dict[str, list]:
+    """{maker: the element-wise nodes its writes apply, in order} (see fuse_epilogues)."""
     by_name = {node.name: node for node in network.nodes}
     uses = count_uses(network)
     returned = set(network.outputs)
-    epilogues: dict = {}
-    fused = set()
+    fusions: dict[str, list] = {}
+    fused: set[str] = set()
     for node in network.nodes:
-        if node.name in folded or len(node.inputs) != 1 or node.share:
-            continue
-        epilogue = node.layer.epilogue()
-        if epilogue is None:
+        if node.name in folded or len(node.inputs) != 1 or node.share or node.layer.epilogue() is None:
             continue
         source = by_name.get(node.inputs[0])
         chain_ok = True
@@ -165,10 +168,9 @@ def fuse_epilogues(network: Network, folded: frozenset = frozenset()) -> tuple[d
             continue
         if uses.get(source.name) != 1 or source.name in returned:
             continue
-        earlier = epilogues.get(source.name)
-        epilogues[source.name] = chained(earlier, epilogue)
+        fusions.setdefault(source.name, []).append(node)
         fused.add(node.name)
-    return epilogues, frozenset(fused)
+    return fusions
 
 
 def fold_batchnorms(network: Network, params: dict) -> frozenset[str]:
@@ -341,6 +343,9 @@ def forward_peak(summary: Summary, network: Network, batch: int, itemsize: int, 
     computed in place) also keeps that input's storages alive for as long as it lives, so a
     crop keeps its whole input."""
     layout = network.layout
+    # whatever could be folded (a type with an inference affine map, if its statistics are there)
+    foldable = frozenset(node.name for node in network.nodes if type(node.layer).inference_affine is not Layer.inference_affine)
+    fusions = epilogue_fusions(network, foldable)
     shapes: dict[str, Shape] = dict(network.inputs)
     storages = {name: (name,) for name in network.inputs}  # value -> the storages it keeps
     sizes = {name: nbytes(shape, batch, itemsize) for name, shape in network.inputs.items()}  # storage -> bytes
@@ -356,8 +361,8 @@ def forward_peak(summary: Summary, network: Network, batch: int, itemsize: int, 
         first = next(iter(outputs.values()))
         made = sum(nbytes(shape, batch, itemsize) for shape in outputs.values())
         work = node.layer.workspace(inputs, first, layout, batch, itemsize)
-        if node.layer.takes_epilogue:  # the activation after it may be applied as it writes (fuse_epilogues)
-            work += epilogue_workspace(itemsize)
+        if node.name in fusions:  # the activations after it applied as it writes (fuse_epilogues)
+            work += epilogue_workspace([n.layer for n in fusions[node.name]], batch * math.prod(first), itemsize)
         records += RECORD_BYTES
         if live + made + work + records > peak.bytes:
             peak = Peak(live + made + work + records, node.name)

@@ -13,7 +13,7 @@ from .attrs import REQUIRED, Attr, AttrError, Axis, Choice, Int, Number, Word, s
 from ..errors import format_shape
 from .lazy import np, numeric
 from .code import ANY, CHANNELS_FIRST, FILE, Call, KerasOp, Raw, TorchOp, call
-from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Registry, Role, Saved, Shape, Working, channel_axis, keras_axes, nbytes, product
+from .base import EPILOGUE_VALUES, GLOBAL, PASS, REGISTRY, epilogue_workspace, Facts, Grads, Keep, Layer, Layout, Registry, Role, Saved, Shape, Working, channel_axis, keras_axes, nbytes, product
 
 
 class Activation(Layer):
@@ -109,10 +109,18 @@ class Activation(Layer):
             return type(self).function(inputs[0], self.values, out=inputs[0])
         return type(self).function(inputs[0], self.values)
 
+    def epilogue_bytes(self, elements: int, itemsize: int) -> int:
+        """A piece of `elements` values computed beside the output, with its function's
+        temporaries; nothing for a function in place."""
+        if self.in_place:
+            return 0
+        scratch = type(self).scratch
+        return elements * itemsize + (scratch(elements, itemsize, self.values) if scratch else elements * (itemsize + 1))
+
     def epilogue(self):
         """Its function over a part of an array, in place; a function without out= runs on
         pieces of the part (in_pieces), each computed beside it and copied in."""
-        function, values = type(self).function, self.values  # its pieces' temporaries: epilogue_workspace
+        function, values = type(self).function, self.values  # its pieces' memory: epilogue_workspace
         if self.in_place:
             return lambda part: function(part, values, out=part)
         return lambda part: in_pieces(part, lambda piece: np.copyto(piece, function(piece, values)))
@@ -129,33 +137,6 @@ class Activation(Layer):
     def shares_input(self) -> bool:
         """The identity returns its input; an in-place function overwrites it."""
         return self.in_place or self.per_element == 0
-
-
-EPILOGUE_VALUES = 16384  # values a copying epilogue hands its function at a time: its temporaries stay small
-
-
-def chained(*steps):
-    """The epilogue applying each of these epilogues (None: none) in turn; None for none."""
-    steps = [step for step in steps if step is not None]
-    if len(steps) < 2:
-        return steps[0] if steps else None
-
-    def each(part):
-        for step in steps:
-            step(part)
-
-    return each
-
-
-def epilogue_workspace(itemsize: int) -> int:
-    """Bytes an epilogue allocates at most while a layer writes its output, on every one of
-    the kernels' threads at once: one piece's copy and its function's temporaries (the
-    most any element-wise activation registers)."""
-    scratch = max(
-        (cls.scratch(EPILOGUE_VALUES, itemsize, {a.name: a.default for a in cls.attributes}) if cls.scratch else EPILOGUE_VALUES * (itemsize + 1))
-        for cls in REGISTRY.types if issubclass(cls, Activation) and cls.epilogue is Activation.epilogue
-    )
-    return numeric.THREADS * (EPILOGUE_VALUES * itemsize + scratch)
 
 
 def in_pieces(part, apply) -> None:
@@ -640,7 +621,7 @@ class FusedActivation:
         if fused is None:
             return kernel
         if fused.epilogue() is not None and self.takes_epilogue:  # applied to each part as it is written
-            return kernel + epilogue_workspace(itemsize)
+            return kernel + epilogue_workspace([fused], batch * product(out), itemsize)
         return max(kernel, nbytes(out, batch, itemsize) + fused.workspace((out,), out, layout, batch, itemsize))
 
     def fused(self: Layer) -> Activation | None:

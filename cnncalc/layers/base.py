@@ -236,6 +236,33 @@ class Where:
     attrs: dict[str, Location] = field(default_factory=dict)
 
 
+EPILOGUE_VALUES = 16384  # values an epilogue's function takes at a time (activation.in_pieces)
+
+
+def chained(*steps):
+    """The epilogue applying each of these epilogues (None: none) in turn; None for none."""
+    steps = [step for step in steps if step is not None]
+    if len(steps) < 2:
+        return steps[0] if steps else None
+
+    def each(part):
+        for step in steps:
+            step(part)
+
+    return each
+
+
+def epilogue_workspace(layers, elements: int, itemsize: int) -> int:
+    """Bytes the epilogues of these layers allocate at most while a layer writes its output
+    of `elements` values: on each of the kernels' threads, one piece of at most
+    EPILOGUE_VALUES values (Layer.epilogue_bytes)."""
+    from .kernels import THREADS
+
+    piece = min(EPILOGUE_VALUES, elements)
+    most = max((layer.epilogue_bytes(piece, itemsize) for layer in layers), default=0)
+    return min(THREADS, -(-elements // max(piece, 1))) * most
+
+
 class Layer(abc.ABC):
     """Base of all layer types. Subclasses set the class variables and `infer`."""
 
@@ -420,6 +447,10 @@ class Layer(abc.ABC):
         return None
 
     takes_epilogue: ClassVar[bool] = False  # forward_fused applies another layer's epilogue
+
+    def epilogue_bytes(self, elements: int, itemsize: int) -> int:
+        """Bytes its epilogue allocates for a piece of `elements` values."""
+        return 0
 
     def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue):
         """forward, with `epilogue` (the next layer's Layer.epilogue) applied in place to its

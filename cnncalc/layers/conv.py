@@ -34,9 +34,9 @@ from ..errors import CnnWarning, WarningKind
 from .windows import TransposedWindow, Window, keras_transposed_size, same_padding, unread_phrases
 from .lazy import np, numeric
 from ..i18n import tr
-from .activation import FusedActivation, chained
+from .activation import FusedActivation
 from .code import CHANNELS_FIRST, Call, KerasOp, Raw, TorchOp, call, single, torch_pad
-from .base import REGISTRY, SPATIAL_NAMES, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channels_back, channels_first, nbytes, product
+from .base import REGISTRY, SPATIAL_NAMES, chained, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channels_back, channels_first, nbytes, product
 
 PADDING = Attr("padding", Padding(), 0, ("p",), "zeros around the input: int, per dimension, [before, after] pairs, 'same' (TensorFlow) or 'valid'")
 PADDING_MODE = Attr(
