@@ -123,11 +123,12 @@ def test_every_registered_type_has_its_own_onnx_form():
 
 
 # The examples with the newer types (permute, scale, stochastic depth, channel shuffle,
-# rescaling, embedding, resizing like another layer), on small inputs, each at one end of the
-# opsets (the types themselves are run at both above).
+# rescaling, normalization, embedding), on small inputs, each at one end of the opsets (the
+# types themselves are run at both above). deeplabv3's resizing like another layer is in
+# test_the_opset_decides_the_operators (the example takes 5 s).
 NEWER = {"convnext-tiny.yaml": ((3, 32, 32), LATEST), "shufflenetv2.yaml": ((3, 32, 32), OLDEST),
          "mobilenetv3-large.yaml": ((48, 48, 3), LATEST), "efficientnetb0-keras.yaml": ((32, 32, 3), OLDEST),
-         "text-cnn.yaml": (None, LATEST), "deeplabv3.yaml": ((3, 24, 40), OLDEST)}
+         "text-cnn.yaml": (None, LATEST)}
 
 
 @pytest.mark.parametrize("name", NEWER)
@@ -170,6 +171,7 @@ layers:
   - groupnorm: 2
   - pad: {padding: 1, mode: circular}
   - upsample: {size: [9, 7], mode: bilinear}
+  - upsample: {like: input, mode: bicubic}
 """
     (tmp_path / "net.yaml").write_text(text)
     models = {}
@@ -204,3 +206,30 @@ def test_l2_pooling_is_lppool_and_other_powers_pytorchs_chain():
     assert "LpPool" in exported("{norm_type: 2, kernel: 2}")
     assert "LpPool" not in exported("{norm_type: 3, kernel: 2}") and "Pow" in exported("{norm_type: 3, kernel: 2}")
     assert "LpPool" not in exported("{norm_type: 2, kernel: 2, ceil_mode: true}")  # ceil_mode adds a window here
+
+
+def test_readme_opset_example_is_a_real_run(tmp_path, monkeypatch):
+    """The README's operator counts of MobileNetV3-Large at opset 13 and 28, by its own commands."""
+    import contextlib
+    import io
+    import re
+    import shlex
+    import sys
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    (shown,) = [b for b in re.findall(r"```text\n(.*?)```", readme, re.DOTALL) if b.startswith("mobilenetv3-13.onnx ")]
+    (commands,) = [b for b in re.findall(r"```bash\n(.*?)```", readme, re.DOTALL) if "mobilenetv3-13.onnx --opset 13" in b]
+    monkeypatch.chdir(tmp_path)
+    lines = commands.strip().splitlines()
+    for line in lines[:-1]:
+        words = shlex.split(line)
+        assert words[0] == "cnncalc"
+        done = CliRunner().invoke(main, [str(EXAMPLES.parent / w) if w.startswith("examples/") else w for w in words[1:]])
+        assert done.exit_code == 0, done.output
+    words = shlex.split(lines[-1])
+    assert words[:2] == ["python", "-c"]
+    printed = io.StringIO()
+    monkeypatch.setattr(sys, "argv", ["-c", *words[3:]])
+    with contextlib.redirect_stdout(printed):
+        exec(words[2], {})  # the python -c line, in this process (a new one takes a second to start)
+    assert printed.getvalue() == shown
