@@ -483,13 +483,13 @@ def export(file, expression, target, input_shape, output, weights, opset) -> Non
 
         network = load_network(source_of(file, expression), input_shape)
         if target == "onnx":
-            from .export.onnx import export_onnx
+            from .export.onnx import OPSET, export_onnx
             from .forward.arrays import load_weights
 
             if not output:
                 raise CnnError("--to onnx writes a file: give it with -o OUT.onnx")
             given = load_weights(weights, "float32") if weights else {}
-            export_onnx(network, given, output, protect=(file, weights), **({"opset": opset} if opset is not None else {}))
+            export_onnx(network, given, output, protect=(file, weights), opset=OPSET if opset is None else opset)
             return None
         if output is not None or weights is not None or opset is not None:
             raise CnnError(f"-o, --weights and --opset are for --to onnx; --to {target} prints code on standard output")

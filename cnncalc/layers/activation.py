@@ -186,7 +186,9 @@ def _onnx_op(op_type: str, **attrs):
 
 
 def _onnx_gelu(graph, x, values):
-    """Gelu from opset 20; before, 0.5 x (1 + erf(x / sqrt 2)) or the tanh approximation."""
+    """Gelu from opset 20; before, (x (1 + erf(x / sqrt 2))) 0.5 in the order PyTorch's
+    exporter writes it (so readers that know its pattern read this one), or the tanh
+    approximation."""
     approximate = values["approximate"]
     if graph.opset >= 20:
         return graph.op("Gelu", [x], approximate=approximate)
@@ -196,7 +198,7 @@ def _onnx_gelu(graph, x, values):
         inner = op("Tanh", [op("Mul", [number(0.7978845608028654), op("Add", [x, cube])])])
     else:
         inner = op("Erf", [op("Div", [x, number(1.4142135623730951)])])
-    return op("Mul", [op("Mul", [number(0.5), x]), op("Add", [number(1.0), inner])])
+    return op("Mul", [op("Mul", [x, op("Add", [inner, number(1.0)])]), number(0.5)])
 
 
 def _onnx_hardswish(graph, x, values):

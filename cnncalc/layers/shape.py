@@ -620,16 +620,12 @@ class Upsample(Spatial):
         if self["size"] is None and self.values.get("like") is None:
             scales = graph.const([1.0, 1.0, *self.per_dim("scale", rank - 2)], "float32")
             return graph.back(graph.op("Resize", [x, "", scales], **options), rank, layout)
-        # To a size (no roi, no scales): the spatial axes' alone from opset 18; before,
-        # sizes name every axis, the batch's and the channels' read from x.
-        spatial = list(layout.split(out)[1])
-        if graph.opset >= 18:
-            y = graph.op("Resize", [x, "", "", graph.const(spatial)], axes=list(range(2, rank)), **options)
-        else:
-            leading = graph.slice(graph.op("Shape", [x]), [0], [2], [0])
-            sizes = graph.op("Concat", [leading, graph.const(spatial)], axis=0)
-            y = graph.op("Resize", [x, "", "", sizes], **options)
-        return graph.back(y, rank, layout)
+        # To a size (no roi, no scales): sizes name every axis, the batch's and the
+        # channels' read from x (the same at every opset; 18's `axes` would spare that, but
+        # cnncalc's own reader, and older tools, read this form)
+        leading = graph.slice(graph.op("Shape", [x]), [0], [2], [0])
+        sizes = graph.op("Concat", [leading, graph.const(list(layout.split(out)[1]))], axis=0)
+        return graph.back(graph.op("Resize", [x, "", "", sizes], **options), rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
