@@ -237,3 +237,15 @@ def test_readme_opset_example_is_a_real_run(tmp_path, monkeypatch):
     with contextlib.redirect_stdout(printed):
         exec(words[2], {})  # the python -c line, in this process (a new one takes a second to start)
     assert printed.getvalue() == shown
+
+
+@pytest.mark.parametrize("resize", ["scale: 0.5", "size: [2, 3]", "scale: 1.5"])
+def test_a_channels_last_bicubic_shrink_runs_in_onnxruntime(resize):
+    """onnxruntime's layout optimisation (on by default) makes Transpose, cubic Resize,
+    Transpose one channels-last Resize, which it refuses to shrink with; the form keeps the
+    transposes apart."""
+    net = cnncalc.loads(f"input: [3, 5, 2]\nlayout: channels_last\nlayers:\n  - upsample: {{mode: bicubic, {resize}}}\n", format="yaml")
+    x = np.random.default_rng(8).standard_normal((2, 3, 5, 2)).astype(np.float32)
+    for opset in OPSETS:
+        (got,) = onnxruntime_outputs(to_onnx(net, {}, opset), {"input": x})
+        close(got, execute(net, {}, x)[0], f"{resize}, opset {opset}")

@@ -617,15 +617,26 @@ class Upsample(Spatial):
             if mode == "bicubic":
                 options["cubic_coeff_a"] = -0.75
         x = graph.first(inputs[0], rank, layout)
+        channels, spatial = layout.split(shapes[0])
+        # onnxruntime's layout optimisation turns Transpose, cubic Resize, Transpose into a
+        # channels-last cubic Resize, which it then refuses to shrink with: a Reshape of the
+        # channels into the batch keeps the transposes apart (the same values)
+        apart = layout.channels_last and mode == "bicubic"
+        if apart:
+            x = graph.op("Reshape", [x, graph.const([-1, 1, *spatial])])
         if self["size"] is None and self.values.get("like") is None:
             scales = graph.const([1.0, 1.0, *self.per_dim("scale", rank - 2)], "float32")
-            return graph.back(graph.op("Resize", [x, "", scales], **options), rank, layout)
-        # To a size (no roi, no scales): sizes name every axis, the batch's and the
-        # channels' read from x (the same at every opset; 18's `axes` would spare that, but
-        # cnncalc's own reader, and older tools, read this form)
-        leading = graph.slice(graph.op("Shape", [x]), [0], [2], [0])
-        sizes = graph.op("Concat", [leading, graph.const(list(layout.split(out)[1]))], axis=0)
-        return graph.back(graph.op("Resize", [x, "", "", sizes], **options), rank, layout)
+            y = graph.op("Resize", [x, "", scales], **options)
+        else:
+            # To a size (no roi, no scales): sizes name every axis, the batch's and the
+            # channels' read from x (the same at every opset; 18's `axes` would spare that,
+            # but cnncalc's own reader, and older tools, read this form)
+            leading = graph.slice(graph.op("Shape", [x]), [0], [2], [0])
+            sizes = graph.op("Concat", [leading, graph.const(list(layout.split(out)[1]))], axis=0)
+            y = graph.op("Resize", [x, "", "", sizes], **options)
+        if apart:
+            y = graph.op("Reshape", [y, graph.const([-1, channels, *layout.split(out)[1]])])
+        return graph.back(y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
