@@ -74,7 +74,7 @@ def torch_weights(module, rng) -> dict:
 
 
 @pytest.mark.parametrize("cls", all_types(), ids=lambda c: c.type_name)
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_every_layer_type_runs_in_onnxruntime_as_in_cnncalc_and_pytorch(cls, data):
     shape, layers, build = family_of(cls)(data.draw, cls)
@@ -249,3 +249,13 @@ def test_a_channels_last_bicubic_shrink_runs_in_onnxruntime(resize):
     for opset in OPSETS:
         (got,) = onnxruntime_outputs(to_onnx(net, {}, opset), {"input": x})
         close(got, execute(net, {}, x)[0], f"{resize}, opset {opset}")
+
+
+def test_a_max_pooling_window_of_padding_alone_is_minus_infinity():
+    """A dilated window can step over the whole input: PyTorch gives -inf there, onnxruntime's
+    MaxPool the lowest float; the form pads with -inf itself."""
+    net = cnncalc.loads("input: [1, 1]\nlayers:\n  - maxpool1d: {kernel: 2, padding: 1, dilation: 2}\n", format="yaml")
+    x = np.ones((2, 1, 1), np.float32)
+    for opset in OPSETS:
+        (got,) = onnxruntime_outputs(to_onnx(net, {}, opset), {"input": x})
+        assert got.shape == (2, 1, 1) and np.all(got == -np.inf)

@@ -121,6 +121,14 @@ class Pool(Windowed):
         use floor mode with this much more padding on the right, which gives PyTorch's count."""
         return [max(0, (w.output_size(n) - 1) * w.stride + w.extent - w.padded(n)) for n, w in zip(spatial, self.windows(spatial))]
 
+    def onnx_padding_only(self, spatial: Shape) -> bool:
+        """Whether some window reads padding alone (a dilated one can step over the input)."""
+        for n, w in zip(spatial, self.windows(spatial)):
+            for i in range(w.output_size(n)):
+                if not any(0 <= i * w.stride - w.before + j * w.dilation < n for j in range(w.kernel)):
+                    return True
+        return False
+
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """MaxPool or AveragePool (channels first); TensorFlow's 'same' average leaves the
         padding out of the count, as count_include_pad=0 does. PyTorch's average counts its
@@ -136,8 +144,10 @@ class Pool(Windowed):
         if include and any(overhang):
             x = graph.pad(x, [(w.before, w.after) for w in windows], "constant", spatial)
             pairs, include = [(0, more) for more in overhang], False
-        elif self.reduction == "max" and any(a >= w.kernel for w, (_, a) in zip(windows, pairs)):
-            # onnxruntime wants pads below the kernel; a dilated window's overhang may not be
+        elif self.reduction == "max" and (any(a >= w.kernel for w, (_, a) in zip(windows, pairs))
+                                          or self.onnx_padding_only(spatial)):
+            # onnxruntime wants pads below the kernel (a dilated window's overhang may not
+            # be), and gives a window of padding alone the lowest float, not PyTorch's -inf
             x = graph.pad(x, pairs, "constant", spatial, float("-inf"))
             pairs = [(0, 0)] * len(windows)
         options = dict(kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
