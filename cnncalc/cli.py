@@ -477,7 +477,8 @@ def import_(file, target, input_shape, weights_out) -> None:
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the input shape, e.g. 3x224x224.")
 @click.option("-o", "--output", "output", metavar="OUT.onnx", help="--to onnx: the model file to write.")
 @click.option("--weights", metavar="W.npz", help="--to onnx: weights keyed LAYER.weight, ... (others as cnncalc run draws them).")
-def export(file, expression, target, input_shape, output, weights) -> None:
+@click.option("--opset", type=int, metavar="N", help="--to onnx: the ONNX opset, 13 or later (default 17).")
+def export(file, expression, target, input_shape, output, weights, opset) -> None:
     """Python code that builds the same network in PyTorch (class Net) or Keras (build_model());
     with --to onnx, an ONNX model with weights, written to -o OUT.onnx."""
 
@@ -486,15 +487,16 @@ def export(file, expression, target, input_shape, output, weights) -> None:
 
         network = load_network(source_of(file, expression), input_shape)
         if target == "onnx":
-            from .export.onnx import export_onnx
+            from .export.onnx import OPSET, export_onnx
             from .forward.arrays import load_weights
 
             if not output:
                 raise CnnError("--to onnx writes a file: give it with -o OUT.onnx")
-            export_onnx(network, load_weights(weights, "float32") if weights else {}, output, protect=(file, weights))
+            given = load_weights(weights, "float32") if weights else {}
+            export_onnx(network, given, output, protect=(file, weights), opset=OPSET if opset is None else opset)
             return None
-        if output is not None or weights is not None:
-            raise CnnError(f"-o and --weights are for --to onnx; --to {target} prints code on standard output")
+        if output is not None or weights is not None or opset is not None:
+            raise CnnError(f"-o, --weights and --opset are for --to onnx; --to {target} prints code on standard output")
         click.echo(to_pytorch(network) if target == "pytorch" else to_keras(network), nl=False)
 
     run_safely(act)

@@ -7,6 +7,11 @@ its nodes /LAYER/OP), and writes the model with onnx.helper (the optional extra
 cnncalc[onnx]; no PyTorch at run time). The weights are those `cnncalc run` uses: the
 --weights file, the file's own, and the same seeded draws for the rest, so onnxruntime and
 `cnncalc run --seed 0` give the same output. The batch axis is left free.
+
+Any opset from 13 (the first with today's Softmax, Split and Squeeze) to the newest tested
+(LATEST) can be asked for: a layer uses an operator where the opset has it (LayerNormalization
+from 17, Gelu from 20, Pad's 'wrap' from 19) and the same function in older operators
+below; the helpers here (reduce, pad, normalise) hide the operators whose inputs changed.
 """
 
 from __future__ import annotations
@@ -17,15 +22,17 @@ from ..errors import CnnError
 from ..graph import Network
 from ..layers import Layout, Shape
 
-OPSET = 17
-IR_VERSION = 8  # the IR of opset 17: read by every onnxruntime since 1.13
+OPSET = 17  # the default: read by every onnxruntime since 1.13
+OLDEST = 13
+LATEST = 28  # the newest opset every layer's form was run at in onnxruntime (tests/test_onnx_export.py)
 
 
 class OnnxGraph:
     """What a layer's `onnx` method builds with: nodes, constants and its own weights."""
 
-    def __init__(self, layout: Layout, weights: dict[str, dict]):
+    def __init__(self, layout: Layout, weights: dict[str, dict], opset: int = OPSET):
         self.layout = layout
+        self.opset = opset
         self.weights = weights  # layer name -> tensor name -> array (float32)
         self.nodes: list = []
         self.initializers: dict[str, Any] = {}
@@ -88,6 +95,49 @@ class OnnxGraph:
             return y
         return self.op("Transpose", [y], perm=[0, *range(2, rank), 1])
 
+    def along_channels(self, values, rank: int, layout: Layout):
+        """Per-channel values (C,) shaped to broadcast along the channel axis of a batched
+        value of `rank` axes in `layout`: (C, 1, ...) channels first, (C,) channels last."""
+        import numpy as np
+
+        values = np.asarray(values, dtype=np.float32)
+        if rank > 2 and not layout.channels_last and values.size > 1:
+            return values.reshape(-1, *[1] * (rank - 2))
+        return values
+
+    def reduce(self, op_type: str, x: str, axes: list[int], keepdims: bool = True) -> str:
+        """ReduceMean, ReduceMax ... over `axes`: an attribute up to opset 17, an input since 18."""
+        if self.opset >= 18:
+            return self.op(op_type, [x, self.const(list(axes))], keepdims=int(keepdims))
+        return self.op(op_type, [x], axes=list(axes), keepdims=int(keepdims))
+
+    def slice(self, x: str, starts: list[int], ends: list[int], axes: list[int]) -> str:
+        return self.op("Slice", [x, self.const(starts), self.const(ends), self.const(axes)])
+
+    def normalise(self, x: str, axes: list[int], eps: float) -> str:
+        """(x - mean) / sqrt(variance + eps), the statistics over `axes` (the biased
+        variance, as PyTorch normalises)."""
+        centred = self.op("Sub", [x, self.reduce("ReduceMean", x, axes)])
+        variance = self.reduce("ReduceMean", self.op("Mul", [centred, centred]), axes)
+        deviation = self.op("Sqrt", [self.op("Add", [variance, self.const(eps, "float32")])])
+        return self.op("Div", [centred, deviation])
+
+    def pad(self, x: str, pairs, mode: str, sizes, value: float = 0.0) -> str:
+        """Pad the spatial axes (2, 3, ...) of a channels-first x by (before, after) pairs:
+        'constant', 'reflect', 'replicate' (ONNX's edge) or 'circular' (the other end's
+        values: Pad's 'wrap' from opset 19, slices and a concatenation before)."""
+        if mode == "circular" and self.opset < 19:
+            for axis, (n, (before, after)) in enumerate(zip(sizes, pairs), start=2):
+                if before or after:
+                    parts = ([self.slice(x, [n - before], [n], [axis])] if before else []) + [x]
+                    parts += [self.slice(x, [0], [after], [axis])] if after else []
+                    x = self.op("Concat", parts, axis=axis)
+            return x
+        onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        pads = self.const([0, 0, *(b for b, _ in pairs), 0, 0, *(a for _, a in pairs)])
+        args = [x, pads] + ([self.const(float(value), "float32")] if mode == "constant" else [])
+        return self.op("Pad", args, mode=onnx_mode)
+
     def rename(self, value: str, name: str) -> str:
         """Give a layer's output the layer's name (a node of its own, or an Identity)."""
         if value in self.mine:
@@ -112,12 +162,23 @@ def onnx_module():
     return onnx
 
 
-def to_onnx(network: Network, weights: dict[str, dict]):
-    """The ModelProto of a network whose tensors are `weights` (layer -> tensor -> array)."""
+def check_opset(opset: int) -> None:
+    """An opset this export writes and the installed onnx package knows."""
+    onnx = onnx_module()
+    newest = min(LATEST, onnx.defs.onnx_opset_version())
+    if not OLDEST <= opset <= newest:
+        raise CnnError(f"--opset {opset} is not one cnncalc writes; allowed: {OLDEST} to {newest}"
+                       + (f" (the installed onnx {onnx.__version__} knows up to {newest})" if newest < LATEST else ""))
+
+
+def to_onnx(network: Network, weights: dict[str, dict], opset: int = OPSET):
+    """The ModelProto of a network whose tensors are `weights` (layer -> tensor -> array),
+    in the operators of `opset`."""
     onnx = onnx_module()
     from onnx import TensorProto, helper, numpy_helper
 
-    graph = OnnxGraph(network.layout, weights)
+    check_opset(opset)
+    graph = OnnxGraph(network.layout, weights, opset)
     values: dict[str, str] = {}
     shapes: dict[str, Shape] = {}
     inputs = []
@@ -142,25 +203,27 @@ def to_onnx(network: Network, weights: dict[str, dict]):
     outputs = [helper.make_tensor_value_info(values[o], TensorProto.FLOAT, ["batch", *shapes[o]]) for o in network.outputs]
     initializers = [numpy_helper.from_array(array, name) for name, array in graph.initializers.items()]
     body = helper.make_graph(graph.nodes, network.name or "cnncalc", inputs, outputs, initializers)
-    model = helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="cnncalc")
-    model.ir_version = IR_VERSION
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(body, opset_imports=opsets, producer_name="cnncalc")
+    model.ir_version = helper.find_min_ir_version_for(opsets)  # the oldest IR that has the opset: the widest reach
     onnx.checker.check_model(model)
     return model
 
 
-def export_onnx(network: Network, given: dict, path: str, protect=()) -> None:
-    """Write the network as an ONNX model to `path`, with the weights `cnncalc run` uses:
-    `given` (a --weights file), the file's own, and seed 0's draws for the rest."""
+def export_onnx(network: Network, given: dict, path: str, protect=(), opset: int = OPSET) -> None:
+    """Write the network as an ONNX model of `opset` to `path`, with the weights `cnncalc
+    run` uses: `given` (a --weights file), the file's own, and seed 0's draws for the rest."""
     import numpy as np
 
     from ..analysis.summary import analyse
     from ..files import write_atomically
     from ..forward import arrays, runner
 
+    check_opset(opset)  # before the weights are drawn
     summary = analyse(network, 1, "float32")
     if given:
         arrays.check_weight_keys(given, arrays.weight_keys(summary), "--weights")
     weights, _, _ = runner.prepare_weights(summary, network, given, np.float32, np.random.default_rng(0))
-    model = to_onnx(network, weights)
+    model = to_onnx(network, weights, opset)
     data = model.SerializeToString()
     write_atomically(path, lambda stream: stream.write(data), protect)

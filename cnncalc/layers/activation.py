@@ -27,6 +27,7 @@ class Activation(Layer):
     torch_names: ClassVar[tuple[str, str | None]] = ("Identity", None)  # nn module, functional form
     keras_name: ClassVar[str | None] = None  # Keras's activation string for this exact function
     keras_build = None  # values -> the Keras layer, where the string does not fit
+    onnx_form = None  # (graph, x, values) -> its output: the function as ONNX nodes (export/onnx.OnnxGraph)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -89,7 +90,8 @@ class Activation(Layer):
         return tensor if function is None else f"{function}({tensor}{options})"
 
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        return onnx_activation(self, graph, inputs[0], len(shapes[0]) + 1, layout)
+        """Its registered form (`onnx=`), at any opset from 13."""
+        return type(self).onnx_form(graph, inputs[0], self.values)
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", self.keras_layer()),))
@@ -161,12 +163,13 @@ def in_pieces(part, apply) -> None:
 
 def activation(
     name: str, *aliases: str, per_element: int, formula: str, summary: str, function, attributes=(), in_place=False, torch, keras,
-    scratch=None, convention=None, from_keras=None,
+    onnx, scratch=None, convention=None, from_keras=None,
 ):
     """Register an activation. torch: (its nn module, its functional form); keras: the name
     Keras's `activation=` takes for exactly this function, or None where there is none;
-    scratch: the bytes its function allocates besides the output, (elements, itemsize,
-    values) -> int, when not one array and a mask (Activation.workspace)."""
+    onnx: (graph, x, values) -> the output value, the function as ONNX nodes at the graph's
+    opset (13 or later); scratch: the bytes its function allocates besides the output,
+    (elements, itemsize, values) -> int, when not one array and a mask (Activation.workspace)."""
     return REGISTRY.variant(
         Activation,
         name,
@@ -181,6 +184,7 @@ def activation(
         convention=convention,
         keras_name=keras,
         scratch=staticmethod(scratch) if scratch is not None else None,
+        onnx_form=staticmethod(onnx),
         **({"from_keras": classmethod(from_keras)} if from_keras is not None else {}),
     )
 
@@ -247,10 +251,46 @@ def _gelu_scratch(elements: int, itemsize: int, values: dict) -> int:
     return 2 * elements * itemsize + (numeric.ERF_WORKSPACE if values["approximate"] == "none" else 0)
 
 
+def _onnx_op(op_type: str, **attrs):
+    """The form of a function ONNX has as one operator."""
+    return lambda graph, x, values: graph.op(op_type, [x], **attrs)
+
+
+def _onnx_gelu(graph, x, values):
+    """Gelu from opset 20; before, (x (1 + erf(x / sqrt 2))) 0.5 in the order PyTorch's
+    exporter writes it (so readers that know its pattern read this one), or the tanh
+    approximation."""
+    approximate = values["approximate"]
+    if graph.opset >= 20:
+        return graph.op("Gelu", [x], approximate=approximate)
+    op, number = graph.op, lambda value: graph.const(value, "float32")
+    if approximate == "tanh":
+        cube = op("Mul", [number(0.044715), op("Mul", [x, op("Mul", [x, x])])])
+        inner = op("Tanh", [op("Mul", [number(0.7978845608028654), op("Add", [x, cube])])])
+    else:
+        inner = op("Erf", [op("Div", [x, number(1.4142135623730951)])])
+    return op("Mul", [op("Mul", [x, op("Add", [inner, number(1.0)])]), number(0.5)])
+
+
+def _onnx_hardswish(graph, x, values):
+    """HardSwish from opset 14; before, x * HardSigmoid(x) (relu6(x + 3) / 6)."""
+    if graph.opset >= 14:
+        return graph.op("HardSwish", [x])
+    return graph.op("Mul", [x, graph.op("HardSigmoid", [x], alpha=1 / 6, beta=0.5)])
+
+
+def _onnx_mish(graph, x, values):
+    """Mish from opset 18; before, x * tanh(softplus(x))."""
+    if graph.opset >= 18:
+        return graph.op("Mish", [x])
+    return graph.op("Mul", [x, graph.op("Tanh", [graph.op("Softplus", [x])])])
+
+
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
-activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x, torch=("Identity", None), keras="linear", scratch=_no_temporaries)
+activation("identity", "Identity", per_element=0, formula="", summary="passes its input through", function=lambda x, v: x, torch=("Identity", None), keras="linear", scratch=_no_temporaries,
+           onnx=_onnx_op("Identity"))
 activation(
     "relu",
     "ReLU",
@@ -262,6 +302,7 @@ activation(
     scratch=_no_temporaries,
     torch=("ReLU", "F.relu"),
     keras="relu",
+    onnx=_onnx_op("Relu"),
     from_keras=_keras_relu,
 )
 activation(
@@ -275,6 +316,7 @@ activation(
     torch=("ReLU6", "F.relu6"),
     keras="relu6",
     scratch=_no_temporaries,
+    onnx=lambda graph, x, v: graph.op("Clip", [x, graph.const(0.0, "float32"), graph.const(6.0, "float32")]),
 )
 activation(
     "leaky_relu",
@@ -287,6 +329,7 @@ activation(
     torch=("LeakyReLU", "F.leaky_relu"),
     convention="pytorch",
     keras=lambda values: call("layers.LeakyReLU", negative_slope=values["negative_slope"]),
+    onnx=lambda graph, x, values: graph.op("LeakyRelu", [x], alpha=float(values["negative_slope"])),
 )
 activation(
     "elu",
@@ -298,6 +341,7 @@ activation(
     attributes=[Attr("alpha", Number(0), 1.0, (), "scale of the negative part")],
     torch=("ELU", "F.elu"),
     keras=lambda values: call("layers.ELU", alpha=values["alpha"]),
+    onnx=lambda graph, x, values: graph.op("Elu", [x], alpha=float(values["alpha"])),
 )
 activation(
     "gelu",
@@ -310,6 +354,7 @@ activation(
     attributes=[Attr("approximate", Choice("none", "tanh"), "none", (), "PyTorch's approximation switch")],
     torch=("GELU", "F.gelu"),
     keras=lambda values: call("layers.Activation", "gelu" if values["approximate"] == "tanh" else Raw("gelu_exact")),
+    onnx=_onnx_gelu,
 )
 activation(
     "sigmoid",
@@ -320,6 +365,7 @@ activation(
     function=lambda x, v: _sigmoid(x),
     torch=("Sigmoid", "torch.sigmoid"),
     keras="sigmoid",
+    onnx=_onnx_op("Sigmoid"),
 )
 activation(
     "hardsigmoid",
@@ -331,8 +377,10 @@ activation(
     function=lambda x, v: _relu6(x + 3) / 6,
     torch=("Hardsigmoid", "F.hardsigmoid"),
     keras="hard_sigmoid",
+    onnx=_onnx_op("HardSigmoid", alpha=1 / 6, beta=0.5),
 )
-activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x), torch=("Tanh", "torch.tanh"), keras="tanh", scratch=_no_temporaries)
+activation("tanh", "Tanh", per_element=1, formula="tanh", summary="tanh(x)", function=lambda x, v: np.tanh(x), torch=("Tanh", "torch.tanh"), keras="tanh", scratch=_no_temporaries,
+           onnx=_onnx_op("Tanh"))
 activation(
     "softplus",
     "Softplus",
@@ -342,6 +390,7 @@ activation(
     function=lambda x, v: _softplus(x),
     torch=("Softplus", "F.softplus"),
     keras="softplus",
+    onnx=_onnx_op("Softplus"),
 )
 activation(
     "softsign",
@@ -352,6 +401,7 @@ activation(
     function=lambda x, v: x / (1 + np.abs(x)),
     torch=("Softsign", "F.softsign"),
     keras="softsign",
+    onnx=_onnx_op("Softsign"),
 )
 activation(
     "selu",
@@ -362,6 +412,7 @@ activation(
     function=lambda x, v: x.dtype.type(SELU_SCALE) * np.where(x > 0, x, x.dtype.type(SELU_ALPHA) * np.expm1(np.minimum(x, 0))),
     torch=("SELU", "F.selu"),
     keras="selu",
+    onnx=_onnx_op("Selu"),  # its default alpha and gamma are SELU's constants
 )
 activation(
     "mish",
@@ -372,6 +423,7 @@ activation(
     function=lambda x, v: x * np.tanh(_softplus(x)),
     torch=("Mish", "F.mish"),
     keras="mish",
+    onnx=_onnx_mish,
 )
 activation(
     "silu",
@@ -383,6 +435,7 @@ activation(
     function=lambda x, v: _silu(x),
     torch=("SiLU", "F.silu"),
     keras="silu",
+    onnx=lambda graph, x, values: graph.op("Mul", [x, graph.op("Sigmoid", [x])]),
 )
 activation(
     "hardswish",
@@ -395,6 +448,7 @@ activation(
     function=lambda x, v: x * _relu6(x + 3) / 6,
     torch=("Hardswish", "F.hardswish"),
     keras="hard_silu",
+    onnx=_onnx_hardswish,
 )
 
 
@@ -474,9 +528,16 @@ class PReLU(Activation):
         shared = [axis for axis in range(1, rank + 1) if self["num_parameters"] == 1 or axis != channel]
         return KerasOp((("", call("layers.PReLU", shared_axes=shared or None)),))
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """PRelu with its slopes broadcasting along the channels."""
+        slope = graph.along_channels(graph.tensor("weight"), len(shapes[0]) + 1, layout)
+        return graph.op("PRelu", [inputs[0], graph.weight("weight", slope)])
+
 
 class Softmax(Activation):
     """exp(x) normalised to sum to 1 along an axis (stable form: the maximum is subtracted first)."""
+
+    onnx_op: ClassVar[str] = "Softmax"
 
     attributes = (Attr("dim", Axis(), -1, ("axis",), "axis to normalise along (0 is the batch)"),)
 
@@ -526,6 +587,11 @@ class Softmax(Activation):
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Softmax", axis=self["dim"])),))
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Softmax (LogSoftmax) along its axis: one axis since opset 13."""
+        axis = sample_axis(self, "dim", len(shapes[0])) + 1
+        return graph.op(self.onnx_op, [inputs[0]], axis=axis)
+
 
 def sample_axis(layer: Layer, attr: str, rank: int) -> int:
     """A batch-inclusive axis (PyTorch dim, Keras axis) as an index into the sample shape."""
@@ -562,6 +628,7 @@ class LogSoftmax(Softmax):
     summary = "log of softmax along an axis"
     torch_names = ("LogSoftmax", "F.log_softmax")
     keras_name = "log_softmax"
+    onnx_op = "LogSoftmax"
 
     def cost(self, shape: Shape, axis: int) -> int:
         return self.per_element * product(shape) + product(shape) // shape[axis]
@@ -776,46 +843,14 @@ class KerasActivation(Layer):
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Activation", self.keras_function)),))
-def onnx_activation(layer: Activation, graph, x: str, rank: int, layout: Layout) -> str:
-    """An activation as ONNX nodes (opset 17) on the batched value x of `rank` axes."""
-    kind, op = layer.type_name, graph.op
-    half = lambda: graph.const(0.5, "float32")  # noqa: E731
-    one = lambda: graph.const(1.0, "float32")  # noqa: E731
-    simple = {"identity": "Identity", "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus",
-              "softsign": "Softsign", "selu": "Selu", "hardswish": "HardSwish"}
-    if kind in simple:
-        return op(simple[kind], [x])
-    if kind == "relu6":
-        return op("Clip", [x, graph.const(0.0, "float32"), graph.const(6.0, "float32")])
-    if kind == "leaky_relu":
-        return op("LeakyRelu", [x], alpha=float(layer["negative_slope"]))
-    if kind == "elu":
-        return op("Elu", [x], alpha=float(layer["alpha"]))
-    if kind == "hardsigmoid":
-        return op("HardSigmoid", [x], alpha=1 / 6, beta=0.5)
-    if kind == "silu":
-        return op("Mul", [x, op("Sigmoid", [x])])
-    if kind == "mish":
-        return op("Mul", [x, op("Tanh", [op("Softplus", [x])])])
-    if kind == "gelu":
-        if layer["approximate"] == "tanh":
-            cube = op("Mul", [graph.const(0.044715, "float32"), op("Mul", [x, op("Mul", [x, x])])])
-            inner = op("Mul", [graph.const(0.7978845608028654, "float32"), op("Add", [x, cube])])
-            return op("Mul", [op("Mul", [half(), x]), op("Add", [one(), op("Tanh", [inner])])])
-        erf = op("Erf", [op("Div", [x, graph.const(1.4142135623730951, "float32")])])
-        return op("Mul", [op("Mul", [half(), x]), op("Add", [one(), erf])])
-    if kind == "prelu":
-        slope = graph.tensor("weight")
-        if slope.size > 1 and not layout.channels_last and rank > 2:
-            slope = slope.reshape(-1, *[1] * (rank - 2))
-        return op("PRelu", [x, graph.weight("weight", slope)])
-    if kind in ("softmax", "log_softmax"):
-        axis = sample_axis(layer, "dim", rank - 1) + 1
-        return op("Softmax" if kind == "softmax" else "LogSoftmax", [x], axis=axis)
-    return Layer.onnx(layer, graph, [x], (), (), layout)  # a type added without its ONNX form: the base's error
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """The function's own form, with Keras's values (LeakyRelu alpha 0.2)."""
+        return self.function.onnx(graph, inputs, shapes, out, layout)
 
 
-def onnx_fused(layer, graph, y: str, rank: int, layout: Layout) -> str:
-    """A conv or linear layer's fused activation (Keras's activation=) after its output."""
+def onnx_fused(layer, graph, y: str, out: Shape, layout: Layout) -> str:
+    """A conv or linear layer's fused activation (Keras's activation=) after its output y,
+    of sample shape `out`."""
     fused = layer.fused()
-    return y if fused is None else onnx_activation(fused, graph, y, rank, layout)
+    return y if fused is None else fused.onnx(graph, [y], (out,), out, layout)

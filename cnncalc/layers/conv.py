@@ -336,28 +336,28 @@ class Conv(Windowed, FusedActivation):
 
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """Conv (channels first) with PyTorch's weight layout; a padding mode other than
-        zeros is a Pad before it."""
+        zeros is a Pad before it (circular: see OnnxGraph.pad)."""
         from .activation import onnx_fused
 
         rank = len(shapes[0]) + 1
         channels, spatial = layout.split(shapes[0])
         _, groups = self.channels(channels)
-        windows = self.windows(spatial)
         x = graph.first(inputs[0], rank, layout)
-        pads = [w.before for w in windows] + [w.after for w in windows]
+        y = self.onnx_conv(graph, x, spatial, "weight", "bias", groups)
+        return onnx_fused(self, graph, graph.back(y, rank, layout), out, layout)
+
+    def onnx_conv(self, graph, x: str, spatial: Shape, weight: str, bias: str, groups: int) -> str:
+        """The Conv node of this layer's windows on a channels-first x, with the layer's
+        tensors named `weight` and `bias` (the bias when it has one)."""
+        windows = self.windows(spatial)
+        pairs = [(w.before, w.after) for w in windows]
         mode = self.values.get("padding_mode", "zeros")
-        if mode != "zeros" and any(pads):
-            modes = {"reflect": "reflect", "replicate": "edge"}
-            if mode not in modes:
-                raise self.fail(f"padding_mode '{mode}' has no ONNX form at opset 17; allowed for export --to onnx: "
-                                "zeros, reflect, replicate", "padding_mode")
-            half = len(windows)
-            x = graph.op("Pad", [x, graph.const([0, 0, *pads[:half], 0, 0, *pads[half:]])], mode=modes[mode])
-            pads = [0] * len(pads)
-        args = [x, graph.weight("weight")] + ([graph.weight("bias")] if graph.has("bias") else [])
-        y = graph.op("Conv", args, kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
-                     dilations=[w.dilation for w in windows], pads=pads, group=groups)
-        return onnx_fused(self, graph, graph.back(y, rank, layout), rank, layout)
+        if mode != "zeros" and any(map(any, pairs)):
+            x = graph.pad(x, pairs, mode, spatial)
+            pairs = [(0, 0)] * len(windows)
+        args = [x, graph.weight(weight)] + ([graph.weight(bias)] if graph.has(bias) else [])
+        return graph.op("Conv", args, kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                        dilations=[w.dilation for w in windows], pads=[b for b, _ in pairs] + [a for _, a in pairs], group=groups)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         channels, spatial = layout.split(shapes[0])
@@ -572,8 +572,18 @@ class SeparableConv(Conv):
         middle_grad = grads.any_input or grads.weights
         return 2 * pointwise * (grads.weights + middle_grad) + 2 * depthwise * (grads.any_input + grads.weights)
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        raise self.fail("separable convolutions have no ONNX form in cnncalc yet; allowed for export --to onnx: a "
-                        "depthwise_conv and a 1x1 conv written as two layers")
+        """Two Convs: the depthwise one (groups = input channels, no bias) with the windows,
+        then the pointwise 1x1 with the bias."""
+        from .activation import onnx_fused
+
+        rank = len(shapes[0]) + 1
+        channels, spatial = layout.split(shapes[0])
+        x = graph.first(inputs[0], rank, layout)
+        middle = self.onnx_conv(graph, x, spatial, "depthwise.weight", "depthwise.bias", channels)
+        ones = [1] * len(spatial)
+        args = [middle, graph.weight("pointwise.weight")] + ([graph.weight("pointwise.bias")] if graph.has("pointwise.bias") else [])
+        y = graph.op("Conv", args, kernel_shape=ones, strides=ones, dilations=ones, pads=[0, 0] * len(spatial), group=1)
+        return onnx_fused(self, graph, graph.back(y, rank, layout), out, layout)
 
     def torch_module(self, channels: int, windows, padding, mode: str) -> Call:
         """The SeparableConv helper module: depthwise then pointwise, PyTorch's names."""
@@ -757,7 +767,10 @@ class ConvTranspose(Conv):
         return full if full != product(facts.output_shape) else None
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """ConvTranspose: ONNX's pads crop the full result as cnncalc's windows do
-        (positions [before, full - after + output_padding))."""
+        (positions [before, full - after + output_padding)). onnxruntime refuses an
+        output_padding not below the stride (PyTorch allows it below the dilation too), and
+        pads cannot be negative (Keras's 'same' may reach past the full result): then the
+        full result, zeros past its end, sliced, and the bias added."""
         from .activation import onnx_fused
 
         rank = len(shapes[0]) + 1
@@ -765,11 +778,24 @@ class ConvTranspose(Conv):
         _, groups = self.channels(channels)
         windows = self.transposed_windows(spatial)
         x = graph.first(inputs[0], rank, layout)
-        args = [x, graph.weight("weight")] + ([graph.weight("bias")] if graph.has("bias") else [])
-        y = graph.op("ConvTranspose", args, kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
-                     dilations=[w.dilation for w in windows], pads=[w.before for w in windows] + [w.after for w in windows],
-                     output_padding=[w.output_padding for w in windows], group=groups)
-        return onnx_fused(self, graph, graph.back(y, rank, layout), rank, layout)
+        options = dict(kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                       dilations=[w.dilation for w in windows], group=groups)
+        if all(w.before >= 0 and w.after >= 0 and w.output_padding < w.stride for w in windows):
+            args = [x, graph.weight("weight")] + ([graph.weight("bias")] if graph.has("bias") else [])
+            y = graph.op("ConvTranspose", args, pads=[w.before for w in windows] + [w.after for w in windows],
+                         output_padding=[w.output_padding for w in windows], **options)
+            return onnx_fused(self, graph, graph.back(y, rank, layout), out, layout)
+        y = graph.op("ConvTranspose", [x, graph.weight("weight")], pads=[0, 0] * len(windows), **options)
+        full = [w.full_size(n) for w, n in zip(windows, spatial)]
+        ends = [size - w.after + w.output_padding for w, size in zip(windows, full)]
+        pairs = [(max(0, -w.before), max(0, end - size)) for w, end, size in zip(windows, ends, full)]
+        if any(map(any, pairs)):
+            y = graph.pad(y, pairs, "constant", full)
+        y = graph.slice(y, [w.before + lo for w, (lo, _) in zip(windows, pairs)], [end + lo for end, (lo, _) in zip(ends, pairs)],
+                        list(range(2, rank)))
+        if graph.has("bias"):
+            y = graph.op("Add", [y, graph.weight("bias", graph.along_channels(graph.tensor("bias"), rank, Layout()))])
+        return onnx_fused(self, graph, graph.back(y, rank, layout), out, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         """PyTorch pads both sides alike: pad by the smaller side, crop the rest exactly.

@@ -124,7 +124,7 @@ class Linear(Layer, FusedActivation):
             y = graph.op("MatMul", [inputs[0], graph.weight("weight.T", graph.tensor("weight").T)])
             if graph.has("bias"):
                 y = graph.op("Add", [y, graph.weight("bias")])
-        return onnx_fused(self, graph, y, rank, layout)
+        return onnx_fused(self, graph, y, out, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         module = call("nn.Linear", shapes[0][-1], self["out"], bias=False if not self["bias"] else None).named("in_features", "out_features")
@@ -227,6 +227,15 @@ class Norm(Layer):
     def keras_options(self) -> dict:
         scale, center = self.learns()
         return {"epsilon": self["eps"], "center": False if not center else None, "scale": False if not scale else None}
+
+    def onnx_affine(self, graph, y: str, rank: int, layout: Layout) -> str:
+        """y * weight + bias along the channels of a batched value of `rank` axes (each
+        when the layer has it)."""
+        if graph.has("weight"):
+            y = graph.op("Mul", [y, graph.weight("weight", graph.along_channels(graph.tensor("weight"), rank, layout))])
+        if graph.has("bias"):
+            y = graph.op("Add", [y, graph.weight("bias", graph.along_channels(graph.tensor("bias"), rank, layout))])
+        return y
 
     @staticmethod
     def torch_rank(shape: Shape) -> int:
@@ -334,11 +343,14 @@ class BatchNorm(Norm):
         return scale, shift
 
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        """BatchNormalization with the running statistics (inference), channels first."""
-        if not graph.has("running_mean"):
-            raise self.fail("without running statistics it normalises by each batch's own; allowed for export --to "
-                            "onnx: track_running_stats=true", "track_running_stats")
+        """BatchNormalization with the running statistics (inference), channels first.
+        Without them, the batch's own statistics per channel (over every other axis), as
+        the forward pass computes them."""
         rank = len(shapes[0]) + 1
+        if not graph.has("running_mean"):
+            channel = rank - 1 if layout.channels_last and rank > 2 else 1
+            y = graph.normalise(inputs[0], [a for a in range(rank) if a != channel], float(self["eps"]))
+            return self.onnx_affine(graph, y, rank, layout)
         channels = self.channels_of(shapes[0], layout)
         ones, zeros = np.ones(channels, np.float32), np.zeros(channels, np.float32)
         scale = graph.weight("weight") if graph.has("weight") else graph.const(ones, "float32")
@@ -426,7 +438,18 @@ class InstanceNorm(BatchNorm):
         return tuple(a for a in range(1, x.ndim) if a != axis)  # per sample and channel
 
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        raise self.fail("instance normalisation has no ONNX form in cnncalc yet; allowed for export --to onnx: batchnorm, layernorm")
+        """InstanceNormalization (channels first); with running statistics, batch
+        normalisation's form (PyTorch then normalises by them)."""
+        if graph.has("running_mean"):
+            return super().onnx(graph, inputs, shapes, out, layout)
+        rank = len(shapes[0]) + 1
+        channels = self.channels_of(shapes[0], layout)
+        scale = graph.weight("weight") if graph.has("weight") else graph.const(np.ones(channels, np.float32), "float32")
+        shift = graph.weight("bias") if graph.has("bias") else graph.const(np.zeros(channels, np.float32), "float32")
+        x = graph.first(inputs[0], rank, layout)
+        y = graph.op("InstanceNormalization", [x, scale, shift], epsilon=float(self["eps"]))
+        return graph.back(y, rank, layout)
+
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         """Instance normalisation is group normalisation with one channel per group."""
@@ -514,8 +537,15 @@ class LayerNorm(Norm):
         return (shape[-1],) if wanted is None else (wanted if isinstance(wanted, tuple) else (wanted,))
 
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        """LayerNormalization over the trailing normalised axes."""
+        """LayerNormalization over the trailing normalised axes from opset 17; before, the
+        statistics by ReduceMean, then the scale and shift (of the normalised shape)."""
         size = self.normalised(shapes[0])
+        if graph.opset < 17:
+            rank = len(shapes[0]) + 1
+            y = graph.normalise(inputs[0], list(range(rank - len(size), rank)), float(self["eps"]))
+            if graph.has("weight"):
+                y = graph.op("Mul", [y, graph.weight("weight")])
+            return graph.op("Add", [y, graph.weight("bias")]) if graph.has("bias") else y
         scale = graph.weight("weight") if graph.has("weight") else graph.const(np.ones(size, np.float32), "float32")
         args = [inputs[0], scale] + ([graph.weight("bias")] if graph.has("bias") else [])
         return graph.op("LayerNormalization", args, axis=-len(size), epsilon=float(self["eps"]))
@@ -616,6 +646,20 @@ class GroupNorm(Norm):
         axis = 1 if not layout.channels_last and len(shapes[0]) > 1 else -1
         layer = call("layers.GroupNormalization", groups=self["groups"], axis=axis if axis != -1 else None, **self.keras_options())
         return KerasOp((("", layer),))
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Channels first, reshaped to (N, groups, the rest), normalised along the last
+        axis, reshaped back, then scaled and shifted per channel. (ONNX's
+        GroupNormalization came at opset 18 with its scale per group, and changed to one
+        per channel at 21: this form means the same at every opset.)"""
+        rank = len(shapes[0]) + 1
+        x = graph.first(inputs[0], rank, layout)
+        grouped = graph.op("Reshape", [x, graph.const([0, self["groups"], -1])])
+        y = graph.normalise(grouped, [2], float(self["eps"]))
+        channels, spatial = layout.split(shapes[0]) if len(shapes[0]) > 1 else (shapes[0][0], ())
+        y = graph.op("Reshape", [y, graph.const([0, channels, *spatial])])
+        y = self.onnx_affine(graph, y, rank, Layout())  # channels first here
+        return graph.back(y, rank, layout)
 
 
 REGISTRY.variant(BatchNorm, "batchnorm", "bn")

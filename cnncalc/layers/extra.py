@@ -73,6 +73,14 @@ class Scale(Layer):
         layer = call("ScaleLayer", self["init"] if self["init"] != 1.0 else None, bias=True if self["bias"] else None, axis=axis)
         return KerasOp((("", layer),))
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Mul by gamma (and Add beta), shaped to broadcast along the channels."""
+        rank = len(shapes[0]) + 1
+        y = graph.op("Mul", [inputs[0], graph.weight("gamma", graph.along_channels(graph.tensor("gamma"), rank, layout))])
+        if graph.has("beta"):
+            y = graph.op("Add", [y, graph.weight("beta", graph.along_channels(graph.tensor("beta"), rank, layout))])
+        return y
+
 
 @REGISTRY.register("stochastic_depth", "StochasticDepth", "drop_path", "DropPath")
 class StochasticDepth(IdentityAtInference):
@@ -167,3 +175,9 @@ class Embedding(Layer):
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Embedding", self["num"], self["dim"])),))
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Gather of the table's rows by the input cast to int64 (the model's input stays
+        float, as cnncalc run reads it; onnxruntime refuses an index outside the table)."""
+        indices = graph.op("Cast", [inputs[0]], to=7)  # TensorProto.INT64
+        return graph.op("Gather", [graph.weight("weight"), indices], axis=0)

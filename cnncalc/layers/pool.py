@@ -114,18 +114,47 @@ class Pool(Windowed):
         if self.reduction == "max":
             kept.append(Saved(Keep.NEW, product(facts.output_shape), "int64"))
         return tuple(kept)
+    def onnx_overhang(self, spatial: Shape) -> list[int]:
+        """Per dimension, how far ceil_mode's last window reaches past the padding. ONNX's
+        ceil_mode does not drop a last window that would start in the right padding, as
+        PyTorch does (onnx's shape inference disagrees with onnxruntime there): the forms
+        use floor mode with this much more padding on the right, which gives PyTorch's count."""
+        return [max(0, (w.output_size(n) - 1) * w.stride + w.extent - w.padded(n)) for n, w in zip(spatial, self.windows(spatial))]
+
+    def onnx_padding_only(self, spatial: Shape) -> bool:
+        """Whether some window reads padding alone (a dilated one can step over the input)."""
+        for n, w in zip(spatial, self.windows(spatial)):
+            for i in range(w.output_size(n)):
+                if not any(0 <= i * w.stride - w.before + j * w.dilation < n for j in range(w.kernel)):
+                    return True
+        return False
+
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """MaxPool or AveragePool (channels first); TensorFlow's 'same' average leaves the
-        padding out of the count, as count_include_pad=0 does."""
+        padding out of the count, as count_include_pad=0 does. PyTorch's average counts its
+        padding but not ceil_mode's overhang: where there is one, the padding is a Pad of
+        zeros before, and only real values are counted. Max pooling pads with -inf."""
         rank = len(shapes[0]) + 1
-        windows = self.windows(layout.split(shapes[0])[1])
-        options = dict(kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
-                       pads=[w.before for w in windows] + [w.after for w in windows], ceil_mode=int(windows[0].ceil_mode))
+        spatial = layout.split(shapes[0])[1]
+        windows = self.windows(spatial)
+        overhang = self.onnx_overhang(spatial)
+        pairs = [(w.before, w.after + more) for w, more in zip(windows, overhang)]
         x = graph.first(inputs[0], rank, layout)
+        include = self.reduction != "max" and bool(self.values.get("count_include_pad")) and not isinstance(self["padding"], str)
+        if include and any(overhang):
+            x = graph.pad(x, [(w.before, w.after) for w in windows], "constant", spatial)
+            pairs, include = [(0, more) for more in overhang], False
+        elif self.reduction == "max" and (any(a >= w.kernel for w, (_, a) in zip(windows, pairs))
+                                          or self.onnx_padding_only(spatial)):
+            # onnxruntime wants pads below the kernel (a dilated window's overhang may not
+            # be), and gives a window of padding alone the lowest float, not PyTorch's -inf
+            x = graph.pad(x, pairs, "constant", spatial, float("-inf"))
+            pairs = [(0, 0)] * len(windows)
+        options = dict(kernel_shape=[w.kernel for w in windows], strides=[w.stride for w in windows],
+                       pads=[b for b, _ in pairs] + [a for _, a in pairs])
         if self.reduction == "max":
             y = graph.op("MaxPool", [x], dilations=[w.dilation for w in windows], **options)
         else:
-            include = bool(self.values.get("count_include_pad")) and not isinstance(self["padding"], str)
             y = graph.op("AveragePool", [x], count_include_pad=int(include), **options)
         return graph.back(y, rank, layout)
 
@@ -323,6 +352,28 @@ class LPPool(Pool):
         ).named("norm_type", "kernel_size", "stride")
         return TorchOp(module, wants=CHANNELS_FIRST)
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """LpPool for an even whole p where ceil_mode adds no window (ONNX's norm takes |x|,
+        the same for even powers). Else PyTorch's own chain: x^p, averaged over each window
+        (ceil_mode's last window by the positions it reads, as PyTorch divides: see
+        onnx_overhang), times the kernel volume, to the power 1/p (NaN for a negative sum,
+        as in PyTorch)."""
+        rank = len(shapes[0]) + 1
+        spatial = layout.split(shapes[0])[1]
+        windows = self.windows(spatial)
+        kernel, strides = [w.kernel for w in windows], [w.stride for w in windows]
+        p = float(self["norm_type"])
+        x = graph.first(inputs[0], rank, layout)
+        overhang = self.onnx_overhang(spatial)
+        if p == int(p) and int(p) % 2 == 0 and not any(overhang):
+            y = graph.op("LpPool", [x], p=int(p), kernel_shape=kernel, strides=strides, pads=[0, 0] * len(kernel))
+            return graph.back(y, rank, layout)
+        powered = graph.op("Pow", [x, graph.const(p, "float32")])
+        mean = graph.op("AveragePool", [powered], kernel_shape=kernel, strides=strides, pads=[0] * len(kernel) + overhang,
+                        count_include_pad=0)
+        total = graph.op("Mul", [mean, graph.const(float(product(kernel)), "float32")])
+        return graph.back(graph.op("Pow", [total, graph.const(1.0 / p, "float32")]), rank, layout)
+
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         spatial = layout.split(shapes[0])[1]
         windows = self.windows(spatial)
@@ -388,17 +439,23 @@ class AdaptivePool(Pool):
         return (Saved(Keep.INPUT), *indices)
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """Where each output size divides the input's, the bins are windows of in/out at
-        stride in/out: a plain pool, exactly. Uneven bins have no ONNX operator."""
+        stride in/out: a plain pool. Else one axis at a time (a mean or maximum over a box
+        is that over each of its axes in turn): each bin a Slice reduced along the axis, the
+        bins concatenated."""
         rank = len(shapes[0]) + 1
         spatial, sizes = layout.split(shapes[0])[1], layout.split(out)[1]
-        if any(n % m for n, m in zip(spatial, sizes)):
-            raise self.fail(f"bins of uneven size ({'x'.join(map(str, spatial))} into {'x'.join(map(str, sizes))}) have no "
-                            "ONNX operator; allowed for export --to onnx: output sizes dividing the input's", "output_size")
-        steps = [n // m for n, m in zip(spatial, sizes)]
         x = graph.first(inputs[0], rank, layout)
-        op = "MaxPool" if self.reduction == "max" else "AveragePool"
-        y = graph.op(op, [x], kernel_shape=steps, strides=steps)
-        return graph.back(y, rank, layout)
+        if not any(n % m for n, m in zip(spatial, sizes)):
+            steps = [n // m for n, m in zip(spatial, sizes)]
+            y = graph.op("MaxPool" if self.reduction == "max" else "AveragePool", [x], kernel_shape=steps, strides=steps)
+            return graph.back(y, rank, layout)
+        reduce = "ReduceMax" if self.reduction == "max" else "ReduceMean"
+        for axis, (n, m) in enumerate(zip(spatial, sizes), start=2):
+            if n != m:
+                bins = [graph.reduce(reduce, graph.slice(x, [i * n // m], [-(-(i + 1) * n // m)], [axis]), [axis])
+                        for i in range(m)]
+                x = graph.op("Concat", bins, axis=axis)
+        return graph.back(x, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         kind = self.reduction.capitalize()

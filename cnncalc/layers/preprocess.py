@@ -79,6 +79,13 @@ class PerChannel(Layer):
         return f"torch.tensor({list(value)!r}, dtype={{x}}.dtype).view(1, -1{trailing})"
 
     @staticmethod
+    def onnx_values(graph, value, rank: int, layout: Layout) -> str:
+        """A number, or per-channel values broadcasting along the channels, as a constant."""
+        if not isinstance(value, tuple):
+            return graph.const(float(value), "float32")
+        return graph.const(graph.along_channels(value, rank, layout), "float32")
+
+    @staticmethod
     def keras_values(value, rank: int, layout: Layout):
         """A number, or per-channel values broadcasting against Keras's tensor (the last
         axis channels_last; (C, 1, ...) channels_first)."""
@@ -163,6 +170,17 @@ class Rescaling(PerChannel):
             expression += f" - {-offset!r}" if negative else " + " + self.torch_values(offset, rank)
         per_channel = any(isinstance(self[a], tuple) for a in ("scale", "offset"))
         return TorchOp(None, expression, CHANNELS_FIRST if per_channel else ANY)
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Mul by the scale unless it is 1, Add the offset unless it is 0 (neither: Identity)."""
+        rank = len(shapes[0]) + 1
+        multiplies, adds = self.operations()
+        y = inputs[0]
+        if multiplies:
+            y = graph.op("Mul", [y, self.onnx_values(graph, self["scale"], rank, layout)])
+        if adds:
+            y = graph.op("Add", [y, self.onnx_values(graph, self["offset"], rank, layout)])
+        return y if y != inputs[0] else graph.op("Identity", [y])
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         rank = len(shapes[0])
@@ -260,6 +278,22 @@ class Normalization(PerChannel):
             variance=list(self["variance"]) if isinstance(self["variance"], tuple) else self["variance"],
         )
         return TorchOp(module, wants=CHANNELS_FIRST)
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """(x - mean) / max(sqrt(variance), 1e-7) (inverted: x * deviation + mean), the
+        deviation computed in the graph from the stored statistics LAYER.mean and
+        LAYER.variance (count, read by nothing, is left out), or from the constants."""
+        rank = len(shapes[0]) + 1
+        if self["mean"] is not None:
+            mean = self.onnx_values(graph, self["mean"], rank, layout)
+            variance = self.onnx_values(graph, self["variance"], rank, layout)
+        else:
+            mean = graph.weight("mean", graph.along_channels(graph.tensor("mean"), rank, layout))
+            variance = graph.weight("variance", graph.along_channels(graph.tensor("variance"), rank, layout))
+        deviation = graph.op("Max", [graph.op("Sqrt", [variance]), graph.const(KERAS_EPSILON, "float32")])
+        if self["invert"]:
+            return graph.op("Add", [graph.op("Mul", [inputs[0], deviation]), mean])
+        return graph.op("Div", [graph.op("Sub", [inputs[0], mean]), deviation])
 
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         rank = len(shapes[0])

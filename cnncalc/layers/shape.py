@@ -183,6 +183,9 @@ class Permute(Layer):
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(None, "{x}.permute(" + ", ".join(map(str, (0, *self["dims"]))) + ")", FILE)
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        return graph.op("Transpose", [inputs[0]], perm=[0, *self["dims"]])
+
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         return KerasOp((("", call("layers.Permute", tuple(self["dims"]))),))
 
@@ -237,6 +240,17 @@ class ChannelShuffle(Layer):
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.ChannelShuffle", self["groups"]).named("groups"), wants=CHANNELS_FIRST)
 
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        """Channels first: Reshape to (N, groups, C / groups, ...), swap those two axes, Reshape back."""
+        rank = len(shapes[0]) + 1
+        channels, spatial = layout.split(shapes[0])
+        groups = self["groups"]
+        x = graph.first(inputs[0], rank, layout)
+        y = graph.op("Reshape", [x, graph.const([0, groups, channels // groups, *spatial])])
+        y = graph.op("Transpose", [y], perm=[0, 2, 1, *range(3, rank + 1)])
+        y = graph.op("Reshape", [y, graph.const([0, channels, *spatial])])
+        return graph.back(y, rank, layout)
+
     def keras(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> KerasOp:
         axis = len(shapes[0]) if layout.channels_last else 1
         return KerasOp((("", call("ChannelShuffle", self["groups"], axis=axis if axis != len(shapes[0]) else None)),))
@@ -258,6 +272,9 @@ class IdentityAtInference(Layer):
 
     def shares_input(self) -> bool:
         return True
+
+    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
+        return graph.op("Identity", [inputs[0]])  # inference
 
 
 class Dropout(IdentityAtInference):
@@ -282,9 +299,6 @@ class Dropout(IdentityAtInference):
         keeps that mask (nothing with p = 0). CUDA's fused kernel keeps a one-byte mask
         instead: not modelled."""
         return () if self["p"] == 0 else (Saved(Keep.NEW, product(shapes[0])),)
-    def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        return graph.op("Identity", [inputs[0]])  # inference
-
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         return TorchOp(call("nn.Dropout", self["p"] if self["p"] != 0.5 else None).named("p"))
 
@@ -393,16 +407,12 @@ class Pad(Spatial):
         padding (slices and a concatenation) need only sizes."""
         return (Saved(Keep.INPUT),) if self["mode"] in ("reflect", "replicate") else ()
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
-        modes = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}
-        if self["mode"] not in modes:
-            raise self.fail(f"mode '{self['mode']}' has no ONNX form at opset 17; allowed for export --to onnx: "
-                            "constant, reflect, replicate", "mode")
+        """Pad (channels first) in its mode; circular: see OnnxGraph.pad."""
         rank = len(shapes[0]) + 1
-        pairs = self.pairs("padding", rank - 2)
+        spatial = layout.split(shapes[0])[1]
         x = graph.first(inputs[0], rank, layout)
-        pads = graph.const([0, 0, *(a for a, _ in pairs), 0, 0, *(b for _, b in pairs)])
-        args = [x, pads] + ([graph.const(float(self["value"]), "float32")] if self["mode"] == "constant" else [])
-        return graph.back(graph.op("Pad", args, mode=modes[self["mode"]]), rank, layout)
+        y = graph.pad(x, self.pairs("padding", rank - 2), self["mode"], spatial, self["value"])
+        return graph.back(y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:
         _, spatial = self.spatial_of(shapes[0], layout)
@@ -610,17 +620,32 @@ class Upsample(Spatial):
             options = dict(mode="nearest", coordinate_transformation_mode="half_pixel" if exact else "asymmetric",
                            nearest_mode="round_prefer_ceil" if exact else "floor")
         else:
+            # half_pixel, not pytorch_half_pixel: PyTorch samples an output of length 1 at
+            # the input's centre ((0 + 0.5) x in/out - 0.5), not at 0 as that mode says
             options = dict(mode="cubic" if mode == "bicubic" else "linear",
-                           coordinate_transformation_mode="align_corners" if self["align_corners"] else "pytorch_half_pixel")
+                           coordinate_transformation_mode="align_corners" if self["align_corners"] else "half_pixel")
             if mode == "bicubic":
                 options["cubic_coeff_a"] = -0.75
         x = graph.first(inputs[0], rank, layout)
-        if self["size"] is None:
+        channels, spatial = layout.split(shapes[0])
+        # onnxruntime's layout optimisation turns Transpose, cubic Resize, Transpose into a
+        # channels-last cubic Resize, which it then refuses to shrink with: a Reshape of the
+        # channels into the batch keeps the transposes apart (the same values)
+        apart = layout.channels_last and mode == "bicubic"
+        if apart:
+            x = graph.op("Reshape", [x, graph.const([-1, 1, *spatial])])
+        if self["size"] is None and self.values.get("like") is None:
             scales = graph.const([1.0, 1.0, *self.per_dim("scale", rank - 2)], "float32")
             y = graph.op("Resize", [x, "", scales], **options)
         else:
-            sizes = graph.const([1, 1, *layout.split(out)[1]])
-            y = graph.op("Resize", [x, "", graph.const([], "float32"), sizes], **options)
+            # To a size (no roi, no scales): sizes name every axis, the batch's and the
+            # channels' read from x (the same at every opset; 18's `axes` would spare that,
+            # but cnncalc's own reader, and older tools, read this form)
+            leading = graph.slice(graph.op("Shape", [x]), [0], [2], [0])
+            sizes = graph.op("Concat", [leading, graph.const(list(layout.split(out)[1]))], axis=0)
+            y = graph.op("Resize", [x, "", "", sizes], **options)
+        if apart:
+            y = graph.op("Reshape", [y, graph.const([-1, channels, *layout.split(out)[1]])])
         return graph.back(y, rank, layout)
 
     def torch(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout) -> TorchOp:

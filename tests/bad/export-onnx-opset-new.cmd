@@ -1,0 +1,1 @@
+export examples/lenet5.yaml --to onnx -o never-written.onnx --opset 29

@@ -1,0 +1,1 @@
+export examples/lenet5.yaml --to keras --opset 17
