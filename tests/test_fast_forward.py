@@ -354,3 +354,27 @@ def test_memory_estimate_covers_an_activation_applied_as_the_conv_writes(layers,
     net = cnncalc.loads("input: [64, 28, 28]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers), format="yaml")
     estimate, peak = measure_run(net, 1, dtype)
     assert estimate >= peak, f"estimated {estimate:,} B but the peak was {peak:,} B"
+
+
+@pytest.mark.parametrize("owned", [False, True])
+@pytest.mark.parametrize("operation", ["add", "multiply"])
+def test_a_merge_then_its_activation_slab_by_slab_equals_numpy(monkeypatch, owned, operation):
+    """add (a residual sum) and multiply (a squeeze-excitation gate, broadcast over the map)
+    with the activation after them fused: slabs on two threads, into the first input when
+    nothing else reads it."""
+    from cnncalc.layers import merge
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(kernels, "EPILOGUE_SLAB", 64)  # many slabs
+    rng = np.random.default_rng(0)
+    a, b, gate = rng.standard_normal((3, 10, 5, 4)), rng.standard_normal((3, 10, 5, 4)), rng.standard_normal((3, 10, 1, 1))
+    other = b if operation == "add" else gate
+    expected = np.maximum(a + other if operation == "add" else a * other, 0)
+    layer = next(node.layer for node in cnncalc.loads(
+        f"input: [10, 5, 4]\nlayers:\n  - conv2d: {{out: 10, kernel: 1}}\n    name: c\n  - {operation}: [c, input]\n",
+        format="yaml").nodes if node.layer.type_name == operation)
+    first = a.copy()
+    got = layer.forward_fused([first, other], {}, None, lambda part: np.maximum(part, 0, out=part), owned)
+    np.testing.assert_array_equal(got, expected)
+    assert (got is first) == owned

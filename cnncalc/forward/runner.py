@@ -94,7 +94,7 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
             )
             weights = params.get(node.share or node.name, {})
             if epilogues and node.name in epilogues:
-                out = node.layer.forward_fused(inputs, weights, network.layout, epilogues[node.name])
+                out = node.layer.forward_fused(inputs, weights, network.layout, epilogues[node.name], owned)
             else:
                 out = node.layer.forward(inputs, weights, network.layout, owned)
         outs = {f"{node.name}.{i}": np.asarray(o) for i, o in enumerate(out)} if isinstance(out, tuple) else {node.name: np.asarray(out)}

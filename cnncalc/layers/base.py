@@ -452,10 +452,10 @@ class Layer(abc.ABC):
         """Bytes its epilogue allocates for a piece of `elements` values."""
         return 0
 
-    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue):
+    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue, owned: bool = False):
         """forward, with `epilogue` (the next layer's Layer.epilogue) applied in place to its
         output as it is made (where takes_epilogue); by default to the whole output after."""
-        out = self.forward(inputs, params, layout)
+        out = self.forward(inputs, params, layout, owned)
         epilogue(out)
         return out
 

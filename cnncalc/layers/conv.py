@@ -300,7 +300,7 @@ class Conv(Windowed, FusedActivation):
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         return self.forward_fused(inputs, params, layout, None)
 
-    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue):
+    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue, owned: bool = False):
         """Its own activation (if any) then `epilogue`, applied to each part of the output
         as the kernel writes it."""
         x = channels_first(inputs[0], layout)

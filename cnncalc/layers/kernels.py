@@ -52,6 +52,7 @@ def thread_count() -> int:
 
 THREADS = thread_count()
 PARALLEL_BYTES = 2**20  # work below this runs in the calling thread: handing it over costs more
+EPILOGUE_SLAB = 2**20  # an element-wise layer's slab, made then finished by an epilogue (a residual add's ReLU) while in the cache
 _pool: list = []  # the executor, made on first use
 _pool_lock = threading.Lock()
 if hasattr(os, "register_at_fork"):  # a forked child has the executor but none of its threads

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .attrs import Attr, Axis
 from ..errors import format_shape
-from .lazy import np
+from .lazy import np, numeric
 from .activation import sample_axis
 from .code import ANY, CHANNELS_FIRST, FILE, KerasOp, TorchOp, call
 from .base import MERGE, REGISTRY, UNDEFINED, Facts, Grads, Keep, Layer, Layout, Saved, Shape, nbytes, product
@@ -44,6 +44,8 @@ class Elementwise(Merge):
         out_shape = tuple(out)
         return Facts(out_shape, flops=(len(shapes) - 1) * product(out_shape), field=MERGE)
 
+    takes_epilogue = True  # a residual add's ReLU, applied slab by slab as the sum is made
+
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
         rank = max(x.ndim for x in inputs)
         aligned = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs]
@@ -52,6 +54,31 @@ class Elementwise(Merge):
             combine = np.multiply if self.operation == "multiply" else np.add
             fits = owned and result is inputs[0] and result.shape == np.broadcast_shapes(result.shape, x.shape)
             result = combine(result, x, out=result if fits else None)
+        return result
+
+    def forward_fused(self, inputs: list, params: dict, layout: Layout, epilogue, owned: bool = False):
+        """The combination made slab by slab along the axis after the batch, each slab
+        followed by `epilogue` while it is in the cache, on the kernels' threads (into the
+        first input when nothing else reads it); several inputs broadcast as forward does."""
+        rank = max(x.ndim for x in inputs)
+        if rank < 2:
+            return Layer.forward_fused(self, inputs, params, layout, epilogue, owned)
+        aligned = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:]) for x in inputs]
+        shape = np.broadcast_shapes(*(x.shape for x in aligned))
+        result = inputs[0] if owned and aligned[0].shape == shape else np.empty(shape, dtype=np.result_type(*aligned))
+        target = result.reshape(shape)
+        combine = np.multiply if self.operation == "multiply" else np.add
+        step = max(1, numeric.EPILOGUE_SLAB // max(1, target[:, :1].nbytes))
+
+        def slab(start):
+            part = slice(start, start + step)
+            pieces = [x[:, part] if x.shape[1] != 1 else x for x in aligned]
+            combine(pieces[0], pieces[1], out=target[:, part])
+            for x in pieces[2:]:
+                combine(target[:, part], x, out=target[:, part])
+            epilogue(target[:, part])
+
+        numeric.parallel(slab, range(0, shape[1], step), 3 * target.nbytes)
         return result
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
