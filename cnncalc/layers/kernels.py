@@ -427,14 +427,7 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
         columns = store[: count * channels * volume].reshape(channels, volume, *shape)
 
         def gather(index, columns=columns, box=box):
-            gathered = columns[:, index]
-            region = tap_region(box, offsets[index], stride, size)
-            if region is None:
-                gathered[...] = 0
-                return
-            inner, source = region
-            fill_outside(gathered, inner, 0)
-            gathered[(slice(None), *inner)] = x[(slice(None), *source)]
+            gather_tap(columns[:, index], x, box, offsets[index], stride, size)
 
         parallel(gather, range(volume), columns.nbytes)
         # a tile's positions are contiguous within each channel: a view, never a copy
@@ -480,15 +473,8 @@ def batch_sample(x, weight, groups, stride, dilation, pairs, result, finish) -> 
     columns = np.empty((channels, volume, count, *out_size), dtype=x.dtype)
     whole = tuple((0, o) for o in out_size)
 
-    def gather(index):
-        gathered = columns[:, index]
-        region = tap_region(whole, offsets[index], stride, size)
-        if region is None:
-            gathered[...] = 0
-            return
-        inner, source = region
-        fill_outside(gathered, inner, 0)
-        gathered[(slice(None), slice(None), *inner)] = x[(slice(None), slice(None), *source)].transpose(1, 0, *range(2, x.ndim))
+    def gather(index):  # (S, C) read as (C, S)
+        gather_tap(columns[:, index], x, whole, offsets[index], stride, size, (1, 0, *range(2, x.ndim)))
 
     parallel(gather, range(volume), columns.nbytes)
     products = np.empty((groups, out_channels // groups, count * positions), dtype=x.dtype)
@@ -503,6 +489,20 @@ def batch_sample(x, weight, groups, stride, dilation, pairs, result, finish) -> 
             np.copyto(target, moved[:, n])
         if epilogue is not None:
             epilogue(target)
+
+
+def gather_tap(gathered, x, box, offset, stride, size, order=None) -> None:
+    """One kernel tap's windows of x (its spatial axes last) over the output positions of
+    `box` into `gathered` (its axes before the box's as x's, or as x's in `order`): the
+    input where the tap reads it, zero where it reads padding."""
+    region = tap_region(box, offset, stride, size)
+    if region is None:
+        gathered[...] = 0
+        return
+    inner, source = region
+    fill_outside(gathered, inner, 0)
+    window = x[(Ellipsis, *source)]
+    gathered[(Ellipsis, *inner)] = window if order is None else window.transpose(order)
 
 
 def finish_tile(tile, bias, epilogue) -> None:

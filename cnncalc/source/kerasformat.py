@@ -32,6 +32,7 @@ from typing import Any
 
 from ..errors import CnnError, Location, format_shape
 from ..files import open_input, read_limited
+from .naming import unused_name
 from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
 from ..layers import REGISTRY, Layout
 from ..layers.attrs import AttrError, show
@@ -560,13 +561,7 @@ class Reader:
         return facts
 
     def fresh(self, name: str) -> str:
-        name = name or "layer"
-        if name == INPUT:
-            name = "input_"
-        candidate, n = name, 0
-        while candidate in self.taken:
-            n += 1
-            candidate = f"{name}_{n}"
+        candidate = unused_name(name, self.taken, "layer")
         self.taken.add(candidate)
         return candidate
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
+from .naming import unused_name
 from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
 from ..layers import Layout
 from .blocks import Group
@@ -366,21 +367,10 @@ class Reader:
 
     def fresh_preview(self, name: str) -> str:
         """The name fresh(name) will give (without taking it)."""
-        name = "input_" if name == INPUT else (name or "node")
-        candidate, n = name, 0
-        while candidate in self.taken:
-            n += 1
-            candidate = f"{name}_{n}"
-        return candidate
+        return unused_name(name, self.taken, "node")
 
     def fresh(self, name: str) -> str:
-        name = name or "node"
-        if name == INPUT:
-            name = "input_"
-        candidate, n = name, 0
-        while candidate in self.taken:
-            n += 1
-            candidate = f"{name}_{n}"
+        candidate = unused_name(name, self.taken, "node")
         self.taken.add(candidate)
         return candidate
 
