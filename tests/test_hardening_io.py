@@ -795,3 +795,25 @@ def test_an_empty_output_path_is_refused(tmp_path, monkeypatch):
         files.save_text("", "x")
     assert caught.value.message == "cannot write to an empty path; allowed: a file name"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interruption_inside_the_archive_leaves_nothing_and_says_only_that(tmp_path, monkeypatch):
+    """Ctrl-C landing inside zipfile's open(), after it marked a member as being written
+    but before the member's handle exists (CI once hit this): the KeyboardInterrupt comes
+    out, not zipfile's "open writing handle" error (exit 3), now or when collected."""
+    import gc
+    import zipfile
+
+    from cnncalc.forward.arrays import save_outputs
+
+    def interrupted(self, *args, **kwargs):
+        self._writing = True  # what _open_to_write does just before it makes the handle
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipfile.ZipFile, "_open_to_write", interrupted)
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    with pytest.raises(KeyboardInterrupt):
+        save_outputs(str(tmp_path / "out.npz"), {"a": np.zeros(3)})
+    gc.collect()
+    assert list(tmp_path.iterdir()) == [] and ignored == []

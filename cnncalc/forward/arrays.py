@@ -353,9 +353,18 @@ def save_outputs(path: str, outputs: Mapping[str, np.ndarray], protect: Iterable
     device or a directory."""
 
     def write(stream) -> None:
-        with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        archive = zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED, allowZip64=True)
+        try:
             for name, value in outputs.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     npy_format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            archive.close()
+        except BaseException:
+            # Interrupted (Ctrl-C lands anywhere, even inside archive.open before the member
+            # handle exists): the half-written archive is abandoned, and write_atomically
+            # deletes its file. Closing it would raise "an open writing handle" over the
+            # interruption, here or when it is collected, so it is dropped unclosed.
+            archive.fp = None
+            raise
 
     write_atomically(path, write, protect)
