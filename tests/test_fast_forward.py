@@ -336,6 +336,10 @@ def test_infinite_inputs_stay_where_pytorch_puts_them(winograd_everywhere, value
     expected = F.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
     got = kernels.conv(x, w, None, [1, 1], [(1, 1)] * 2, [1, 1], 1)
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+    x[0, 3, 5, 5], w[2, 3, 1, 1] = 1.0, value  # in a weight: the outputs of its channel, as PyTorch's
+    expected = F.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
+    got = kernels.conv(x, w, None, [1, 1], [(1, 1)] * 2, [1, 1], 1)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
 
 
 @pytest.mark.parametrize("layers", [

@@ -202,7 +202,7 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
     out_channels, _, *kernel = weight.shape
     rank = len(kernel)
     tile = conv_algorithm(x.shape, weight.shape, stride, pairs, dilation, groups, mode, x.itemsize)
-    if tile and winograd.moderate(x):
+    if tile and winograd.moderate(x) and winograd.moderate(weight):
         return winograd.conv2d(x, weight, bias, pairs, tile, epilogue)
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
     depthwise = is_depthwise(channels, weight.shape, groups)

@@ -79,7 +79,7 @@ def transformed_weights(weight: np.ndarray, m: int) -> np.ndarray:
     return u.reshape(-1, out_channels, channels)
 
 
-LARGEST = 2.0**60  # inputs above this (or not finite) take the direct form
+LARGEST = 2.0**60  # inputs or weights above this (or not finite) take the direct form
 
 
 def moderate(x: np.ndarray) -> bool:
