@@ -137,7 +137,7 @@ def count_uses(network: Network) -> dict[str, int]:
 
 def fuse_epilogues(network: Network, folded: frozenset = frozenset()) -> tuple[dict, frozenset[str]]:
     """Element-wise layers (Layer.epilogue: an activation) applied by the layer that makes
-    their input as it writes each part of it (Layer.takes_epilogue: a convolution), while
+    their input as it writes each part of it (Layer.takes_epilogue: a convolution, an add), while
     that part is still in the cache, instead of in a pass of their own over memory. Only
     where nothing else reads the value between them (through folded layers, which pass it
     on) and it is not an output. Returns ({maker: epilogue}, the fused layers), which then
