@@ -376,16 +376,16 @@ def depthwise_sample(x, weight, groups, stride, dilation, pairs, result, finish=
             else:
                 flat = {(0,) * len(stride): padded.reshape(n, count)}
             sums = store[used : used + n * count].reshape(n, count)
-            product_ = store[used + n * count : used + n * count + n * length].reshape(n, length)
+            products = store[used + n * count : used + n * count + n * length].reshape(n, length)  # one tap's products
             for j in range(multiplier):
                 run = sums[:, :length]
-                for index, (tap, p, offset) in enumerate(taps):
+                for index, (_, p, offset) in enumerate(taps):
                     factor = w[c0:c1, j, index, None]
                     if index == 0:
                         np.multiply(flat[p][:, offset : offset + length], factor, out=run)
                     else:
-                        np.multiply(flat[p][:, offset : offset + length], factor, out=product_)
-                        run += product_
+                        np.multiply(flat[p][:, offset : offset + length], factor, out=products)
+                        run += products
                 channels = slice(c0 * multiplier + j, c1 * multiplier, multiplier)
                 target = result[channels]
                 if bias is not None:
