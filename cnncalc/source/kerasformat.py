@@ -27,16 +27,16 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CnnError, Location, format_shape
 from ..files import open_input, read_limited
-from .naming import unused_name
+from .naming import prefix_groups, unused_name
 from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
 from ..layers import REGISTRY, Layout
 from ..layers.attrs import AttrError, show
-from .blocks import Group
 
 EXTRA = "cnncalc[keras]"
 MAX_ARCHIVE_BYTES = 2**40  # the archive itself is only opened; its members have their own limits
@@ -132,7 +132,7 @@ def member(archive: zipfile.ZipFile, name: str, path: str, limit: int, what: str
     try:
         with archive.open(info) as handle:
             data = handle.read(limit + 1)
-    except Exception as exc:  # BadZipFile (a bad CRC), zlib.error, EOFError, NotImplementedError (a method zipfile lacks)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:  # a bad CRC, a broken stream, a method zipfile lacks
         raise CnnError(f"{path}: {name} cannot be read from the archive (truncated or corrupt: {type(exc).__name__}: {exc}); "
                        f"allowed: {ALLOWED}", Location(path, 1, 1)) from None
     if len(data) > limit or info.file_size > limit:
@@ -567,16 +567,7 @@ class Reader:
 
     def groups(self) -> tuple:
         """Nested models' prefixes as groups for --depth."""
-        names = [layer.name.value for layer in self.layers]
-        taken = set(names)
-        seen: dict[str, int] = {}
-        for name in names:
-            parts = name.split(".")
-            for i in range(1, len(parts)):
-                prefix = ".".join(parts[:i])
-                if prefix not in taken:
-                    seen.setdefault(prefix, i)
-        return tuple(Group(prefix, "model", level) for prefix, level in seen.items())
+        return prefix_groups([layer.name.value for layer in self.layers], "model")
 
 
 def plain(cls, values: dict) -> dict:

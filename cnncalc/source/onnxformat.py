@@ -23,10 +23,9 @@ from typing import Any, Callable
 
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
-from .naming import unused_name
+from .naming import prefix_groups, unused_name
 from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
 from ..layers import Layout
-from .blocks import Group
 
 EXTRA = "cnncalc[onnx]"
 MAX_MODEL_BYTES = 2**31 - 1  # protobuf's own limit on one message; larger models keep their weights outside
@@ -402,16 +401,7 @@ class Reader:
 
     def groups(self) -> tuple:
         """The module paths of the layer names as nested groups for --depth."""
-        names = [layer.name.value for layer in self.layers]
-        taken = set(names)
-        seen: dict[str, int] = {}
-        for name in names:
-            parts = name.split(".")
-            for i in range(1, len(parts)):
-                prefix = ".".join(parts[:i])
-                if prefix not in taken:
-                    seen.setdefault(prefix, i)
-        return tuple(Group(prefix, "module", level) for prefix, level in seen.items())
+        return prefix_groups([layer.name.value for layer in self.layers], "module")
 
     # -- constants -----------------------------------------------------------------------
     def fold(self, node) -> bool:
@@ -961,13 +951,19 @@ def clip(reader: Reader, node, attrs):
     raise Unsupported(f"Clip to [{low}, {high}]; supported: [0, 6] (relu6) and [0, none] (relu)")
 
 
-@handles("Softmax")
-def softmax(reader: Reader, node, attrs):
+def softmax_dim(reader: Reader, node, attrs) -> int:
+    """The axis of a Softmax or LogSoftmax: before opset 13 its axis flattens the axes from
+    there on, which is one axis only when it is the last."""
     rank = len(reader.shape(node.input[0]))
     axis = attrs.get("axis", -1 if reader.opset >= 13 else 1)
     if reader.opset < 13 and axis % rank != rank - 1:
-        raise Unsupported(f"axis={axis} before opset 13 (a softmax over flattened trailing axes); supported: the last axis")
-    return Mapped("softmax", {"dim": axis % rank})
+        raise Unsupported(f"axis={axis} before opset 13 (over flattened trailing axes); supported: the last axis")
+    return axis % rank
+
+
+@handles("Softmax")
+def softmax(reader: Reader, node, attrs):
+    return Mapped("softmax", {"dim": softmax_dim(reader, node, attrs)})
 
 
 @handles("Add", "Mul", "Sub", "Div")
@@ -1499,11 +1495,7 @@ def selu(reader: Reader, node, attrs):
 
 @handles("LogSoftmax")
 def log_softmax(reader: Reader, node, attrs):
-    rank = len(reader.shape(node.input[0]))
-    axis = attrs.get("axis", -1 if reader.opset >= 13 else 1)
-    if reader.opset < 13 and axis % rank != rank - 1:
-        raise Unsupported(f"axis={axis} before opset 13 (over flattened trailing axes); supported: the last axis")
-    return Mapped("log_softmax", {"dim": axis % rank})
+    return Mapped("log_softmax", {"dim": softmax_dim(reader, node, attrs)})
 
 
 @handles("DepthToSpace")
