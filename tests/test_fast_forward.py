@@ -188,17 +188,82 @@ def test_an_activation_after_a_folded_batchnorm_is_fused_into_the_conv():
     assert folded == {"bn"} and fused == {"r", "s"} and set(epilogues) == {"c"}
 
 
-@pytest.mark.parametrize("stride, kernel", [(1, 3), (2, 3), (1, 5), (2, 5)])
-def test_depthwise_on_two_threads_equals_pytorch(monkeypatch, stride, kernel):
+def channels_last(x):
+    """x (N, C, *spatial) with the same values over channels-last memory."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+
+
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+@pytest.mark.parametrize("rank, kernel, stride, dilation, padding", [
+    (2, 3, 1, 1, (1, 1)),
+    (2, 5, 2, 1, (2, 2)),
+    (2, 3, 2, 1, (0, 1)),  # TensorFlow's 'same' at stride 2: one more after
+    (2, 3, 1, 2, (2, 2)),
+    (2, 5, 3, 1, (0, 0)),  # the last positions go unread
+    (1, 5, 1, 1, (2, 2)),
+    (1, 3, 2, 2, (1, 0)),
+    (3, 3, 1, 1, (1, 1)),
+    (3, 3, 2, 1, (1, 1)),
+])
+@pytest.mark.parametrize("memory", ["channels first", "channels last"])
+@pytest.mark.parametrize("merged", [True, False])
+def test_depthwise_over_channels_last_memory_equals_pytorch(monkeypatch, rank, kernel, stride, dilation, padding, memory, merged):
+    """Depthwise convolutions run channels last (lastaxis.depthwise): chunks of output rows
+    on two threads, the last axis merged with the channels or not, from an input in either
+    memory order; bias and activation applied per chunk; the result over channels-last
+    memory."""
+    from cnncalc.layers import lastaxis
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(lastaxis, "CHUNK_BYTES", 512)  # a row or two a chunk: many chunks
+    monkeypatch.setattr(lastaxis, "MERGED_BYTES", 2**30 if merged else 0)
+    rng = np.random.default_rng(rank * 100 + kernel * 10 + stride)
+    size = (11, 9, 7)[:rank]
+    x, w, b = rng.standard_normal((3, 10, *size)), rng.standard_normal((10, 1, *(kernel,) * rank)), rng.standard_normal(10)
+    before, after = padding
+    padded = F.pad(torch.tensor(x), [before, after] * rank)
+    expected = F.relu(TORCH_CONV[rank](padded, *(torch.tensor(a) for a in (w, b)), stride=stride, dilation=dilation, groups=10)).numpy()
+    source = channels_last(x) if memory == "channels last" else x
+    got = kernels.conv(source, w, b, [stride] * rank, [padding] * rank, [dilation] * rank, 10,
+                       epilogue=lambda part: np.maximum(part, 0, out=part))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert lastaxis.is_channels_last(got)
+    if merged and rank > 1 and stride == 1:
+        assert lastaxis.Plan(x.shape, w.shape[2:], [stride] * rank, [padding] * rank, [dilation] * rank, 8).merged
+
+
+@pytest.mark.parametrize("padding_mode, multiplier", [("reflect", 1), ("zeros", 2)])
+def test_depthwise_that_stays_channels_first_equals_pytorch(monkeypatch, padding_mode, multiplier):
+    """A padding mode other than zeros, or several kernels per channel, keeps the
+    channels-first blocks (kernels.depthwise_sample), on two threads."""
     monkeypatch.setattr(kernels, "THREADS", 2)
     monkeypatch.setattr(kernels, "DEPTHWISE_BYTES", 4096)  # many blocks, dealt to both threads
-    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)  # however little the work
-    rng = np.random.default_rng(stride * kernel)
-    x, w, b = rng.standard_normal((2, 24, 15, 13)), rng.standard_normal((24, 1, kernel, kernel)), rng.standard_normal(24)
-    pad = kernel // 2
-    expected = F.relu(F.conv2d(*(torch.tensor(a) for a in (x, w, b)), stride=stride, padding=pad, groups=24)).numpy()
-    got = kernels.conv(x, w, b, [stride] * 2, [(pad, pad)] * 2, [1, 1], 24, epilogue=lambda part: np.maximum(part, 0, out=part))
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    rng = np.random.default_rng(multiplier)
+    x, w, b = rng.standard_normal((2, 12, 15, 13)), rng.standard_normal((12 * multiplier, 1, 3, 3)), rng.standard_normal(12 * multiplier)
+    expected = F.conv2d(F.pad(torch.tensor(x), [1] * 4, mode=padding_mode if padding_mode != "zeros" else "constant"),
+                        torch.tensor(w), torch.tensor(b), groups=12).numpy()
+    got = kernels.conv(x, w, b, [1, 1], [(1, 1)] * 2, [1, 1], 12, padding_mode)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_a_1x1_convolution_over_channels_last_memory_is_one_product(rank):
+    """Over channels-last memory a 1x1 convolution is (N x positions, C) @ (C, out) and
+    hands on channels-last memory; over channels-first memory it keeps that order."""
+    from cnncalc.layers import lastaxis
+
+    rng = np.random.default_rng(rank)
+    x, w, b = rng.standard_normal((3, 6, *(5, 4, 3)[:rank])), rng.standard_normal((7, 6, *(1,) * rank)), rng.standard_normal(7)
+    expected = F.relu(TORCH_CONV[rank](*(torch.tensor(a) for a in (x, w, b)))).numpy()
+    relu = lambda part: np.maximum(part, 0, out=part)  # noqa: E731
+    for source, last in ((channels_last(x), True), (x, False)):
+        got = kernels.conv(source, w, b, [1] * rank, [(0, 0)] * rank, [1] * rank, 1, epilogue=relu)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+        assert lastaxis.is_channels_last(got) == last
 
 
 @pytest.fixture

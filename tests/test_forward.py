@@ -2,7 +2,8 @@
 
 The random cases of tests/oracle.py give a layer and the same layer in torch.nn; the torch
 module's own weights are handed to cnncalc, and the outputs must agree in float64 to
-1e-9 (float32 is covered by whole networks in test_run.py).
+1e-9 (float32 is covered by whole networks in test_run.py), from an input in channels-first
+memory and from the same values in channels-last memory.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def test_forward_agrees_with_pytorch(cls, data):
         x = sample(build, 2, *shape, dtype=torch.float64)
         expected = module(x).numpy()
     event("compared")
-    got, _, _ = execute(net, our_params(module, summary.layers), x.numpy())
+    params = our_params(module, summary.layers)
+    got, _, _ = execute(net, params, x.numpy())
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9, err_msg=str(layers))
+    if x.ndim >= 3:  # the same values over channels-last memory, as depthwise and 1x1 convolutions hand them on
+        last = np.moveaxis(np.ascontiguousarray(np.moveaxis(x.numpy(), 1, -1)), -1, 1)
+        got, _, _ = execute(net, params, last)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9, err_msg=f"channels-last memory: {layers}")

@@ -3,9 +3,11 @@
 Convolution multiplies the weights with gathered windows through BLAS, a tile of output
 positions at a time (im2col); a 1x1 kernel with stride 1 is one product with no gathering;
 a float32 3x3 kernel with stride 1 may run by Winograd's algorithm instead (winograd.py),
-whichever costs less for the layer (conv_algorithm). Depthwise convolution zero-pads a
-block of channels once and multiplies and adds one kernel tap at a time over contiguous
-runs of each channel's values. Transposed convolution is the matrix product of the weights
+whichever costs less for the layer (conv_algorithm). Depthwise convolutions with zero
+padding, and 1x1 convolutions over channels-last memory, run channels last (lastaxis.py)
+and hand on channels-last memory; other depthwise ones zero-pad a block of channels once
+and multiply and add one kernel tap at a time over contiguous runs of each channel's
+values. Transposed convolution is the matrix product of the weights
 with the input, scattered back tap by tap (col2im). Pooling combines one tap at a time
 into its result. Every rule follows PyTorch: padding, dilation, groups, ceil mode,
 count_include_pad, output_padding, interpolation index arithmetic.
@@ -37,7 +39,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import winograd
+from . import lastaxis, winograd
 
 def thread_count() -> int:
     """Threads for the kernels' element-wise work, which NumPy runs on one core (BLAS has
@@ -204,6 +206,10 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
     tile = conv_algorithm(x.shape, weight.shape, stride, pairs, dilation, groups, mode, x.itemsize)
     if tile and winograd.moderate(x) and winograd.moderate(weight):
         return winograd.conv2d(x, weight, bias, pairs, tile, epilogue)
+    if lastaxis.depthwise_applies(channels, weight.shape, groups, mode):
+        return lastaxis.depthwise(x, weight, bias, stride, pairs, dilation, epilogue, parallel, THREADS)
+    if lastaxis.pointwise_applies(x, weight.shape, stride, pairs, groups):
+        return lastaxis.pointwise(x, weight, bias, epilogue)
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
     depthwise = is_depthwise(channels, weight.shape, groups)
     result = np.empty((batch, out_channels, *out_size), dtype=x.dtype)
@@ -289,6 +295,8 @@ def direct_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode,
     together = samples_together(shape, weight_shape, groups, out_size, mode, pairs, itemsize)
     if together > 1:
         return together * batch_cost(channels, weight_shape, groups, out_size, itemsize)
+    if lastaxis.depthwise_applies(channels, weight_shape, groups, mode):
+        return lastaxis.depthwise_workspace(shape, weight_shape, stride, pairs, dilation, itemsize, THREADS)
     if is_depthwise(channels, weight_shape, groups):
         if padding:  # the padded sample is convolved with no further padding
             size, pairs = [n + a + b for n, (a, b) in zip(size, pairs)], [(0, 0)] * len(size)

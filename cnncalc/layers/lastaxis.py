@@ -1,0 +1,192 @@
+"""Convolutions that work on channels-last memory: depthwise and 1x1.
+
+An array here is always indexed channels first, (N, C, *spatial), as everywhere in the
+kernels; only its memory differs. `np.moveaxis(result, -1, 1)` of a C-ordered
+(N, *spatial, C) buffer is such an array: every NumPy operation reads it correctly, and
+an element-wise one (add, multiply, an activation) writes its result in the same order.
+So a layer may hand on channels-last memory and nothing after it needs to know.
+
+Depthwise (each channel its own kernel). Channels first, one tap's multiply-add runs over
+one channel's row at a time: on the 7x7 and 14x14 maps of MobileNetV2 and EfficientNet,
+runs of 7 to 14 values, so NumPy spends its time starting loops. Channels last, the C
+channels of a position are contiguous, and `np.einsum` over a strided view of the padded
+input (output position, tap, channel) makes every output the sum of its taps in one
+loop, out += x * w over the channels, with no temporary per tap. Where the last spatial
+axis has stride 1, that axis and the channels merge into one run (the kernel repeated
+along it), which keeps the runs long when the channels are few. The work goes a chunk of
+output rows at a time (CHUNK_BYTES), each with its padded input rows, on the kernels'
+threads; the bias and the fused activation are applied to the chunk as it is written.
+
+1x1 with stride 1 over channels-last memory is one matrix product for the whole batch,
+(N x positions, C) @ (C, out), written channels last with no gathering.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+CHUNK_BYTES = 256 * 2**10  # a depthwise chunk's output rows: with its input rows, in the core's cache (measured best)
+MERGED_BYTES = 512 * 2**10  # the largest kernel repeated along the last axis (it is read for every row)
+LETTERS_OUT, LETTERS_TAP = "abc", "ijk"
+
+
+def is_channels_last(x: np.ndarray) -> bool:
+    """Is x (N, C, *spatial) laid out channels last in memory (and not also channels first)?"""
+    return x.ndim >= 3 and not x.flags.c_contiguous and np.moveaxis(x, 1, -1).flags.c_contiguous
+
+
+def output_size(size, kernel, stride, pairs, dilation) -> list[int]:
+    return [(n + a + b - (d * (k - 1) + 1)) // s + 1 for n, k, s, (a, b), d in zip(size, kernel, stride, pairs, dilation)]
+
+
+# -- depthwise ----------------------------------------------------------------------------
+
+
+def depthwise_applies(channels: int, weight_shape, groups: int, mode: str) -> bool:
+    """One kernel per channel (multiplier 1), zero padding."""
+    return groups == channels > 1 and tuple(weight_shape[:2]) == (channels, 1) and mode == "zeros"
+
+
+class Plan:
+    """How a depthwise convolution is cut: chunks of `rows` output rows (the first spatial
+    axis), each read from a padded buffer of `extent` input positions; `merged` when the
+    last axis and the channels form one run."""
+
+    def __init__(self, shape, kernel, stride, pairs, dilation, itemsize: int):
+        _, channels, *size = shape
+        self.channels, self.size, self.kernel = channels, list(size), list(kernel)
+        self.stride, self.pairs, self.dilation = list(stride), list(pairs), list(dilation)
+        self.out = output_size(size, kernel, stride, pairs, dilation)
+        rank = len(kernel)
+        row = math.prod(self.out[1:]) * channels * itemsize
+        self.rows = max(1, min(self.out[0], CHUNK_BYTES // max(row, 1)))
+        # the input positions the outputs read along each axis (fewer than padded when the
+        # last ones go unread), and along the first axis for one chunk of rows
+        self.extent = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(self.out, kernel, stride, dilation)]
+        self.extent[0] = (self.rows - 1) * self.stride[0] + (kernel[0] - 1) * dilation[0] + 1
+        merged_bytes = math.prod(kernel) * self.out[-1] * channels * itemsize
+        self.merged = rank >= 2 and self.stride[-1] == 1 and merged_bytes <= MERGED_BYTES
+
+    def buffer_elements(self) -> int:
+        return math.prod(self.extent) * self.channels
+
+    def kernel_elements(self) -> int:
+        return math.prod(self.kernel) * self.channels * (self.out[-1] if self.merged else 1)
+
+
+def depthwise_workspace(shape, weight_shape, stride, pairs, dilation, itemsize: int, threads: int) -> int:
+    """Bytes besides the result: the kernel laid out channels last (repeated when merged)
+    and a padded chunk of input rows on each thread."""
+    plan = Plan(shape, weight_shape[2:], stride, pairs, dilation, itemsize)
+    chunks = shape[0] * -(-plan.out[0] // plan.rows)
+    return (plan.kernel_elements() + min(threads, chunks) * plan.buffer_elements()) * itemsize
+
+
+def depthwise(x, weight, bias, stride, pairs, dilation, epilogue, parallel, threads: int) -> np.ndarray:
+    """PyTorch's depthwise convNd (weight (C, 1, *kernel), zero padding) of x (N, C, *size),
+    any memory order; the result is (N, C, *out) over channels-last memory. `epilogue`
+    is applied to each chunk once written, bias added."""
+    batch = x.shape[0]
+    kernel = weight.shape[2:]
+    rank = len(kernel)
+    plan = Plan(x.shape, kernel, stride, pairs, dilation, x.itemsize)
+    channels, out = plan.channels, plan.out
+    result = np.empty((batch, *out, channels), dtype=x.dtype)
+    source = np.moveaxis(x, 1, -1)
+    taps = np.moveaxis(weight.reshape(channels, *kernel), 0, -1)  # (*kernel, C)
+    if plan.merged:  # each tap's C weights repeated along the last output axis
+        weights = np.empty((*kernel, out[-1], channels), dtype=x.dtype)
+        weights[...] = taps[..., None, :]
+        weights = weights.reshape(*kernel, out[-1] * channels)
+        outs = LETTERS_OUT[: rank - 1]
+    else:
+        weights = np.ascontiguousarray(taps)
+        outs = LETTERS_OUT[:rank]
+    tap_letters = LETTERS_TAP[:rank]
+    subscripts = f"{outs}{tap_letters}z,{tap_letters}z->{outs}z"
+    chunks = [(n, r) for n in range(batch) for r in range(0, out[0], plan.rows)]
+    workers = min(threads, len(chunks))
+    buffers = [np.empty(plan.buffer_elements(), dtype=x.dtype) for _ in range(workers)]
+
+    def run(worker: int) -> None:
+        store = buffers[worker]
+        for n, r0 in chunks[worker::workers]:
+            r1 = min(r0 + plan.rows, out[0])
+            extent = [(r1 - r0 - 1) * plan.stride[0] + (kernel[0] - 1) * plan.dilation[0] + 1, *plan.extent[1:]]
+            padded = store[: math.prod(extent) * channels].reshape(*extent, channels)
+            starts = [r0 * plan.stride[0] - plan.pairs[0][0], *(-before for before, _ in plan.pairs[1:])]
+            fill(padded, source[n], starts, plan.size)
+            view = tap_view(padded, r1 - r0, out, plan, merged=plan.merged)
+            target = result[n, r0:r1]
+            flat = target.reshape(*target.shape[:-2], -1) if plan.merged else target
+            np.einsum(subscripts, view, weights, out=flat)
+            if bias is not None:
+                target += bias
+            if epilogue is not None:
+                epilogue(target)
+
+    parallel(run, range(workers), result.nbytes * math.prod(kernel))
+    return np.moveaxis(result, -1, 1)
+
+
+def fill(padded: np.ndarray, sample: np.ndarray, starts, size) -> None:
+    """padded (*extent, C): the input `sample` (*size, C) where position p of padded is
+    sample's p + start along each axis, zero where that falls outside it."""
+    inner, outer = [], []
+    for start, extent, n in zip(starts, padded.shape[:-1], size):
+        low, high = max(0, start), min(n, start + extent)
+        if high <= low:
+            padded[...] = 0
+            return
+        inner.append(slice(low - start, high - start))
+        outer.append(slice(low, high))
+    if any(part.start > 0 or part.stop < extent for part, extent in zip(inner, padded.shape[:-1])):
+        padded[...] = 0
+    padded[tuple(inner)] = sample[tuple(outer)]
+
+
+def tap_view(padded: np.ndarray, rows: int, out, plan: Plan, merged: bool) -> np.ndarray:
+    """(rows, *out[1:], *kernel, C) read from `padded`: output position o and tap t read
+    o * stride + t * dilation along each axis; when merged, the last output axis and the
+    channels are one run (its stride 1: consecutive positions' channels are contiguous)."""
+    steps = padded.strides[:-1]
+    item = padded.strides[-1]
+    out_shape = [rows, *out[1:]]
+    out_strides = [s * step for s, step in zip(plan.stride, steps)]
+    tap_strides = [d * step for d, step in zip(plan.dilation, steps)]
+    if merged:
+        shape = (*out_shape[:-1], *plan.kernel, out_shape[-1] * plan.channels)
+        strides = (*out_strides[:-1], *tap_strides, item)
+    else:
+        shape = (*out_shape, *plan.kernel, plan.channels)
+        strides = (*out_strides, *tap_strides, item)
+    return as_strided(padded, shape, strides, writeable=False)
+
+
+# -- 1x1 ----------------------------------------------------------------------------------
+
+
+def pointwise_applies(x: np.ndarray, weight_shape, stride, pairs, groups: int) -> bool:
+    """A 1x1 kernel, stride 1, no padding, one group, over channels-last memory."""
+    return (groups == 1 and all(k == 1 for k in weight_shape[2:]) and all(s == 1 for s in stride)
+            and not any(a or b for a, b in pairs) and is_channels_last(x))
+
+
+def pointwise(x, weight, bias, epilogue) -> np.ndarray:
+    """x (N, C, *size) over channels-last memory times weight (out, C, 1, ...): one product
+    (N x positions, C) @ (C, out) into channels-last memory, then the bias and the
+    epilogue."""
+    batch, channels, *size = x.shape
+    out_channels = weight.shape[0]
+    positions = batch * math.prod(size)
+    result = np.empty((batch, *size, out_channels), dtype=x.dtype)
+    target = result.reshape(positions, out_channels)
+    np.matmul(np.moveaxis(x, 1, -1).reshape(positions, channels), weight.reshape(out_channels, channels).T, out=target)
+    if bias is not None:
+        target += bias
+    if epilogue is not None:
+        epilogue(target)
+    return np.moveaxis(result, -1, 1)
