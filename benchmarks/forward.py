@@ -6,7 +6,8 @@
 
 For each network and batch, two worker processes are started, one per tool, each with its
 model built, its weights ready and one warm-up pass done. Then every round runs one
-forward pass in each, in turn (PyTorch, cnncalc, PyTorch, cnncalc, ...), and the figure is
+forward pass in each, in turn (PyTorch, cnncalc, PyTorch, cnncalc, ...), each after a
+pause (PAUSE) so that it never runs beside the other tool's still-spinning threads, and the figure is
 the median of the per-round time ratios: a machine that slows down for a while slows
 both sides of the rounds it touches, so the ratio survives a noisy machine better than
 two medians taken minutes apart. Peak memory is each worker's own (ru_maxrss), so it
@@ -35,6 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ("resnet50", "vgg16", "unet", "mobilenetv2", "efficientnet-b0")
 TOOLS = ("pytorch", "cnncalc")
+# Idle time before each pass. A BLAS or OpenMP thread that has finished its work keeps
+# spinning on its core for a while before it sleeps (NumPy's OpenBLAS: 2^28 clock ticks,
+# about a tenth of a second here): a pass started at once would run beside the other
+# tool's spinning threads, one core short.
+PAUSE = 0.3
 
 
 def build(tool: str, name: str, batch: int, dtype: str):
@@ -123,6 +129,7 @@ def compare(name: str, batch: int, dtype: str, rounds: int) -> dict:
     times = {tool: [] for tool in TOOLS}
     for _ in range(rounds):
         for tool in TOOLS:
+            time.sleep(PAUSE)
             times[tool].append(workers[tool].ask("run")["seconds"])
     closing = {tool: workers[tool].close() for tool in TOOLS}
     ratios = [c / t for t, c in zip(times["pytorch"], times["cnncalc"])]
