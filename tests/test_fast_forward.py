@@ -447,3 +447,75 @@ def test_a_merge_then_its_activation_slab_by_slab_equals_numpy(monkeypatch, owne
     got = layer.forward_fused([first, other], {}, None, lambda part: np.maximum(part, 0, out=part), owned)
     np.testing.assert_array_equal(got, expected)
     assert (got is first) == owned
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((37, 20), (20, 11)),  # rows
+    ((5, 20), (20, 41)),  # columns
+    ((6, 9, 20), (6, 20, 13)),  # a stack of products
+    ((9, 20), (4, 20, 13)),  # a stack against one matrix
+    ((3, 7, 20), (20, 5)),  # a linear layer over (N, L, F)
+])
+def test_products_split_over_the_kernels_threads_equal_numpy(monkeypatch, a_shape, b_shape):
+    """Where BLAS runs on one thread (own_threads) the kernels split a product over their
+    own threads, each part finished (bias, activation) in the thread that made it."""
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(kernels, "MATMUL_FLOPS", 0)
+    rng = np.random.default_rng(len(a_shape) * 10 + len(b_shape))
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    expected = np.maximum(np.matmul(a, b) + 0.5, 0)
+    out = np.empty(expected.shape)
+    finished = []
+
+    def finish(part):
+        finished.append(part.shape)
+        part += 0.5
+        np.maximum(part, 0, out=part)
+
+    with kernels.forward_threads():
+        kernels.own_threads()
+        kernels.matmul(a, b, out, finish)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert len(finished) == 2 and all(shape[-1] == expected.shape[-1] for shape in finished)
+
+
+def blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+def test_an_expensive_activation_takes_the_cores_from_blas_for_the_rest_of_the_pass(monkeypatch):
+    """A SiLU over more than OWN_THREADS_BYTES has the rest of the pass run its products on
+    the kernels' threads, BLAS on one; BLAS has its threads back after the pass, also when
+    a layer fails. A pass of cheap activations leaves BLAS its threads."""
+    from threadpoolctl import threadpool_limits
+
+    from cnncalc.layers import activation
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(activation, "OWN_THREADS_BYTES", 4096)
+    with threadpool_limits(2, user_api="blas"):
+        seen = {}
+        for act in ("relu", "silu"):  # the SiLU network last: the failing pass below is its
+            net = cnncalc.loads(f"input: [8, 16, 16]\nlayers:\n  - conv2d: {{out: 8, kernel: 1}}\n  - {act}\n"
+                                "  - conv2d: {out: 8, kernel: 1}\n    name: last\n", format="yaml")
+            summary = cnncalc.summary(net)
+            params, _, _ = runner.prepare_weights(summary, net, {}, np.float32, np.random.default_rng(0))
+            x = np.ones((2, 8, 16, 16), np.float32)
+            during = []
+            epilogues, fused = runner.fuse_epilogues(net)  # as cnncalc run applies the activation: as the conv writes
+            runner.execute(net, params, x, folded=fused, epilogues=epilogues,
+                           on_layer=lambda node, out: during.append(blas_threads()) if node.name == "last" else None)
+            seen[act] = during[0]
+            assert blas_threads() == 2
+        assert seen == {"silu": 1, "relu": 2}
+
+        def fail(node, out):
+            raise RuntimeError("a layer failed")
+
+        epilogues, fused = runner.fuse_epilogues(net)
+        with pytest.raises(RuntimeError):
+            runner.execute(net, params, x, folded=fused, epilogues=epilogues, on_layer=fail)
+        assert blas_threads() == 2

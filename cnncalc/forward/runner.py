@@ -21,6 +21,7 @@ import numpy as np
 from ..analysis.summary import Summary
 from ..errors import CnnError, CnnWarning, Location, WarningKind, format_shape
 from ..graph import Network
+from ..layers import kernels as numeric
 from ..layers.base import Layer, Shape, chained, epilogue_workspace, nbytes
 from .arrays import convert
 
@@ -71,6 +72,12 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
     ({layer: {value: array of batch 1}}) makes a layer read a fixed array in place of a value
     (rf --verify holds squeeze-excitation gates at their values for the zero input).
     """
+    with numeric.forward_threads():
+        return run_nodes(network, params, x, keep, on_layer, expected, folded, held, epilogues)
+
+
+def run_nodes(network: Network, params: dict, x, keep: bool, on_layer, expected, folded, held, epilogues):
+    """execute's pass (kernels.forward_threads around it)."""
     feeds = dict(x) if isinstance(x, dict) else {next(iter(network.inputs)): x}
     uses = count_uses(network)
     values = dict(feeds)

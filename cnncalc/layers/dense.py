@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from .attrs import ACTIVATION, BIAS, IN_CHECK, OUT, Attr, AttrError, Flag, Int, Ints, Number, show
 from ..errors import format_shape
-from .lazy import np
+from .lazy import np, numeric
 from .activation import FusedActivation
 from .code import CHANNELS_FIRST, FILE, KerasOp, TorchOp, call, single
 from .base import GLOBAL, PASS, REGISTRY, Facts, Grads, Keep, Layer, Layout, Role, Saved, Shape, Working, channel_axis, channels_back, channels_first, keras_axes, nbytes, product
@@ -95,7 +95,9 @@ class Linear(Layer, FusedActivation):
         return ""
 
     def forward(self, inputs: list, params: dict, layout: Layout, owned: bool = False):
-        y = inputs[0] @ params["weight"].T
+        x, weight = inputs[0], params["weight"]
+        y = np.empty((*x.shape[:-1], weight.shape[0]), dtype=np.result_type(x, weight))
+        numeric.matmul(x, weight.T, y)
         if "bias" in params:
             y = y + params["bias"]
         return self.apply_activation(y, layout)

@@ -30,6 +30,7 @@ small (batch_sample, Winograd's bands of whole samples).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -88,6 +89,80 @@ def parallel(function, items: Sequence, work: int) -> None:
     for failure in failures:
         if failure is not None:
             raise failure
+
+
+_blas: dict = {"pass": False, "limiter": None}  # the forward pass's use of BLAS's threads
+_controller: list = []  # threadpoolctl's controller of the BLAS NumPy loaded, made on first use
+
+
+@contextlib.contextmanager
+def forward_threads():
+    """One forward pass: BLAS keeps its own threads for its products until a kernel asks
+    for the cores (own_threads); they are given back at the end."""
+    _blas["pass"] = True
+    try:
+        yield
+    finally:
+        _blas["pass"] = False
+        if _blas["limiter"] is not None:
+            _blas["limiter"].restore_original_limits()
+            _blas["limiter"] = None
+
+
+def own_threads() -> None:
+    """From here to the end of the pass, BLAS runs in the calling thread only and the
+    kernels split their products over their own threads (matmul). Called by element-wise
+    work that needs every core (activation.in_pieces: exp, erf, ...): BLAS's threads spin on the cores
+    after each product, for about a tenth of a second (OpenBLAS: 2^28 clock ticks), and
+    took them from such work (measured: a two-thread SiLU right after a product ran at one
+    thread's speed). Networks of products and cheap activations keep BLAS's threads,
+    which run a product faster than two halves of it on one thread each."""
+    if not _blas["pass"] or _blas["limiter"] is not None or THREADS == 1:
+        return
+    if not _controller:
+        from threadpoolctl import ThreadpoolController
+
+        _controller.append(ThreadpoolController())
+    _blas["limiter"] = _controller[0].limit(limits=1, user_api="blas")
+
+
+MATMUL_FLOPS = 2 * 2**20  # a product below this runs in the calling thread
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
+    """out = a @ b (np.matmul, stacks broadcast); where BLAS runs on one thread (own_threads),
+    on the kernels' THREADS threads: split along the stack when there is one, else along
+    the longer of out's last two axes. `finish(part)` is then applied in place to each
+    part of out in the thread that made it, while it is in the cache: parts of whole rows
+    (every column, as a bias along the last axis expects)."""
+    flops = 2 * out.size * a.shape[-1]
+    if _blas["limiter"] is None or flops < MATMUL_FLOPS or (finish is not None and out.shape[-2] < THREADS):
+        np.matmul(a, b, out=out)
+        if finish is not None:
+            finish(out)
+        return
+    if out.ndim == 3 and out.shape[0] >= THREADS:
+        axis, count = 0, out.shape[0]
+    else:
+        axis = out.ndim - 2 if out.shape[-2] >= out.shape[-1] or finish is not None else out.ndim - 1
+        count = out.shape[axis]
+    parts = min(count, THREADS)
+    bounds = [count * i // parts for i in range(parts + 1)]
+
+    def part(i):
+        cut = slice(bounds[i], bounds[i + 1])
+        if axis == out.ndim - 2:  # rows: of a (b shared)
+            left, right = a[..., cut, :], b
+        elif axis == out.ndim - 1:  # columns: of b (a shared)
+            left, right = a, b[..., cut]
+        else:  # stack: of whichever operand is stacked
+            left, right = (a[cut] if a.ndim == 3 else a), (b[cut] if b.ndim == 3 else b)
+        target = out[(slice(None),) * axis + (cut,)]
+        np.matmul(left, right, out=target)
+        if finish is not None:
+            finish(target)
+
+    parallel(part, range(parts), flops)
 
 
 TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
@@ -209,7 +284,7 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
     if lastaxis.depthwise_applies(channels, weight.shape, groups, mode):
         return lastaxis.depthwise(x, weight, bias, stride, pairs, dilation, epilogue, parallel, THREADS)
     if lastaxis.pointwise_applies(x, weight.shape, stride, pairs, groups):
-        return lastaxis.pointwise(x, weight, bias, epilogue)
+        return lastaxis.pointwise(x, weight, bias, epilogue, matmul)
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
     depthwise = is_depthwise(channels, weight.shape, groups)
     result = np.empty((batch, out_channels, *out_size), dtype=x.dtype)
@@ -422,7 +497,7 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
     w = weight.reshape(groups, out_channels // groups, per_group * volume)
     out_size = result.shape[1:]
     if volume == 1 and all(s == 1 for s in stride) and not any(a or b for a, b in pairs) and x.flags.c_contiguous:
-        np.matmul(w, x.reshape(groups, per_group, -1), out=result.reshape(groups, out_channels // groups, -1))
+        matmul(w, x.reshape(groups, per_group, -1), result.reshape(groups, out_channels // groups, -1))
         finish_tile(result, bias, epilogue)
         return
     taps = list(np.ndindex(*kernel))
@@ -440,7 +515,7 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
         parallel(gather, range(volume), columns.nbytes)
         # a tile's positions are contiguous within each channel: a view, never a copy
         target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
-        np.matmul(w, columns.reshape(groups, per_group * volume, count), out=target)
+        matmul(w, columns.reshape(groups, per_group * volume, count), target)
         finish_tile(result[(slice(None), *box_slices(box))], bias, epilogue)
 
 
@@ -486,7 +561,7 @@ def batch_sample(x, weight, groups, stride, dilation, pairs, result, finish) -> 
 
     parallel(gather, range(volume), columns.nbytes)
     products = np.empty((groups, out_channels // groups, count * positions), dtype=x.dtype)
-    np.matmul(w, columns.reshape(groups, per_group * volume, count * positions), out=products)
+    matmul(w, columns.reshape(groups, per_group * volume, count * positions), products)
     del columns
     moved = products.reshape(out_channels, count, *out_size)
     for n in range(count):
@@ -560,7 +635,7 @@ def conv_transpose(x, weight, bias, stride, pairs, dilation, groups, output_padd
                 np.copyto(tile, source)
                 inputs = tile.reshape(groups, per_group_in, count)
             columns = store[: count * volume * out_channels].reshape(groups, volume * per_group_out, count)
-            np.matmul(w, inputs, out=columns)
+            matmul(w, inputs, columns)
             columns = columns.reshape(groups, volume, per_group_out, *shape)
             for index, offset in enumerate(offsets):
                 region = tap_region(box, offset, stride, out)

@@ -175,7 +175,7 @@ def pointwise_applies(x: np.ndarray, weight_shape, stride, pairs, groups: int) -
             and not any(a or b for a, b in pairs) and is_channels_last(x))
 
 
-def pointwise(x, weight, bias, epilogue) -> np.ndarray:
+def pointwise(x, weight, bias, epilogue, matmul) -> np.ndarray:
     """x (N, C, *size) over channels-last memory times weight (out, C, 1, ...): one product
     (N x positions, C) @ (C, out) into channels-last memory, then the bias and the
     epilogue."""
@@ -184,9 +184,12 @@ def pointwise(x, weight, bias, epilogue) -> np.ndarray:
     positions = batch * math.prod(size)
     result = np.empty((batch, *size, out_channels), dtype=x.dtype)
     target = result.reshape(positions, out_channels)
-    np.matmul(np.moveaxis(x, 1, -1).reshape(positions, channels), weight.reshape(out_channels, channels).T, out=target)
-    if bias is not None:
-        target += bias
-    if epilogue is not None:
-        epilogue(target)
+
+    def finish(part):
+        if bias is not None:
+            part += bias
+        if epilogue is not None:
+            epilogue(part)
+
+    matmul(np.moveaxis(x, 1, -1).reshape(positions, channels), weight.reshape(out_channels, channels).T, target, finish)
     return np.moveaxis(result, -1, 1)

@@ -129,7 +129,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
     """A 3x3 convolution with stride 1 and dilation 1 over (N, C, H, W), zero padding
     `pairs` ((top, bottom), (left, right)), by F(m x m, 3 x 3). `epilogue(band)`, when
     given, is applied in place to each band of the result once written (a fused activation)."""
-    from .kernels import fill_outside, parallel, tap_region
+    from .kernels import fill_outside, matmul, parallel, tap_region
 
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
@@ -167,17 +167,17 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
         parallel(gather, range(alpha * alpha), d.nbytes)
         # V = B^T d B: over the rows (i), then the columns (j)
         rows_done = second[: d.size].reshape(alpha, alpha * channels * count)
-        np.matmul(bt, d.reshape(alpha, -1), out=rows_done)
+        matmul(bt, d.reshape(alpha, -1), rows_done)
         v = first[: d.size].reshape(alpha, alpha, channels * count)
-        np.matmul(bt, rows_done.reshape(alpha, alpha, -1), out=v)
+        matmul(bt, rows_done.reshape(alpha, alpha, -1), v)
         # M = U V for each of the alpha^2 points, summed over the input channels
         products = second[: alpha * alpha * out_channels * count].reshape(alpha * alpha, out_channels, count)
-        np.matmul(u, v.reshape(alpha * alpha, channels, count), out=products)
+        matmul(u, v.reshape(alpha * alpha, channels, count), products)
         # Y = A^T M A
         half = first[: m * alpha * out_channels * count].reshape(m, alpha * out_channels * count)
-        np.matmul(at, products.reshape(alpha, -1), out=half)
+        matmul(at, products.reshape(alpha, -1), half)
         y = second[: m * m * out_channels * count].reshape(m, m, out_channels * count)
-        np.matmul(at, half.reshape(m, alpha, -1), out=y)
+        matmul(at, half.reshape(m, alpha, -1), y)
         y = y.reshape(m, m, out_channels, n1 - n0, r1 - r0, widths)
         band = result[n0:n1, :, r0 * m : min(r1 * m, out_h)]
 
