@@ -143,10 +143,11 @@ class Activation(Layer):
 
 # An activation computed in pieces over at least this many bytes at once has the rest of
 # the pass run its products on the kernels' threads (kernels.own_threads). Measured on
-# EfficientNet-B0 (SiLU) at batch 8, whose largest parts are 12 MB: 0.8 of the time with
-# BLAS's threads; at batch 1 (1.6 MB) and for cheap activations done in place (ReLU6 in
-# MobileNetV2), BLAS's threads, hot between its products, were as fast or faster.
-OWN_THREADS_BYTES = 4 * 2**20
+# EfficientNet-B0 (SiLU): at batch 8, whose largest parts are 38 MB, 0.8 of the time
+# with BLAS's threads; at batch 1 (4.8 MB at most) and for cheap activations done in
+# place (ReLU6 in MobileNetV2), BLAS's threads, hot between its products, were as fast
+# or faster.
+OWN_THREADS_BYTES = 8 * 2**20
 
 
 def in_pieces(part, apply) -> None:
