@@ -91,19 +91,18 @@ def parallel(function, items: Sequence, work: int) -> None:
             raise failure
 
 
-_blas: dict = {"pass": False, "limiter": None}  # the forward pass's use of BLAS's threads
-_controller: list = []  # threadpoolctl's controller of the BLAS NumPy loaded, made on first use
+_blas: dict = {"pass": None, "limiter": None}  # the thread running a forward pass, and its limit on BLAS's threads
 
 
 @contextlib.contextmanager
 def forward_threads():
     """One forward pass: BLAS keeps its own threads for its products until a kernel asks
     for the cores (own_threads); they are given back at the end."""
-    _blas["pass"] = True
+    _blas["pass"] = threading.get_ident()
     try:
         yield
     finally:
-        _blas["pass"] = False
+        _blas["pass"] = None
         if _blas["limiter"] is not None:
             _blas["limiter"].restore_original_limits()
             _blas["limiter"] = None
@@ -112,18 +111,20 @@ def forward_threads():
 def own_threads() -> None:
     """From here to the end of the pass, BLAS runs in the calling thread only and the
     kernels split their products over their own threads (matmul). Called by element-wise
-    work that needs every core (activation.in_pieces: exp, erf, ...): BLAS's threads spin on the cores
-    after each product, for about a tenth of a second (OpenBLAS: 2^28 clock ticks), and
-    took them from such work (measured: a two-thread SiLU right after a product ran at one
-    thread's speed). Networks of products and cheap activations keep BLAS's threads,
-    which run a product faster than two halves of it on one thread each."""
-    if not _blas["pass"] or _blas["limiter"] is not None or THREADS == 1:
+    work that needs every core (activation.in_pieces: exp, erf, ...): BLAS's threads spin
+    on the cores after each product, for about a tenth of a second (OpenBLAS: 2^28 clock
+    ticks), and took them from such work (measured: a two-thread SiLU right after a product
+    ran at one thread's speed). Networks of products and cheap activations keep BLAS's threads,
+    which run a product faster than two halves of it on one thread each. Nothing changes
+    where threadpoolctl finds no BLAS it can limit. Only the thread running the pass acts:
+    OpenBLAS's thread count may be per thread, and the products are that thread's."""
+    if _blas["pass"] != threading.get_ident() or _blas["limiter"] is not None or THREADS == 1:
         return
-    if not _controller:
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        _controller.append(ThreadpoolController())
-    _blas["limiter"] = _controller[0].limit(limits=1, user_api="blas")
+    blas = ThreadpoolController().select(user_api="blas")  # made anew: a BLAS loaded since is seen
+    if len(blas):
+        _blas["limiter"] = blas.limit(limits=1)
 
 
 MATMUL_FLOPS = 2 * 2**20  # a product below this runs in the calling thread
@@ -136,7 +137,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
     part of out in the thread that made it, while it is in the cache: parts of whole rows
     (every column, as a bias along the last axis expects)."""
     flops = 2 * out.size * a.shape[-1]
-    if _blas["limiter"] is None or flops < MATMUL_FLOPS or (finish is not None and out.shape[-2] < THREADS):
+    if (_blas["limiter"] is None or flops < MATMUL_FLOPS or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
+            or (finish is not None and out.shape[-2] < THREADS)):
         np.matmul(a, b, out=out)
         if finish is not None:
             finish(out)
@@ -155,14 +157,14 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
             left, right = a[..., cut, :], b
         elif axis == out.ndim - 1:  # columns: of b (a shared)
             left, right = a, b[..., cut]
-        else:  # stack: of whichever operand is stacked
-            left, right = (a[cut] if a.ndim == 3 else a), (b[cut] if b.ndim == 3 else b)
+        else:  # stack: of whichever operand has the whole stack (one of 1, or none, broadcasts)
+            left, right = (operand[cut] if operand.ndim == 3 and operand.shape[0] == count else operand for operand in (a, b))
         target = out[(slice(None),) * axis + (cut,)]
         np.matmul(left, right, out=target)
         if finish is not None:
             finish(target)
 
-    parallel(part, range(parts), flops)
+    parallel(part, range(parts), a.nbytes + b.nbytes + out.nbytes)
 
 
 TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
@@ -268,6 +270,11 @@ def is_depthwise(channels: int, weight_shape: Sequence[int], groups: int) -> boo
     return weight_shape[1] == 1 and groups == channels and groups > 1
 
 
+def depthwise_channels_last(channels: int, weight_shape: Sequence[int], groups: int, mode: str) -> bool:
+    """Depthwise with one kernel per channel and zero padding: lastaxis.depthwise."""
+    return is_depthwise(channels, weight_shape, groups) and weight_shape[0] == channels and mode == "zeros"
+
+
 def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogue=None) -> np.ndarray:
     """PyTorch's convNd: weight (out, in/groups, *kernel), explicit (before, after) padding.
 
@@ -281,10 +288,10 @@ def conv(x, weight, bias, stride, pairs, dilation, groups, mode="zeros", epilogu
     tile = conv_algorithm(x.shape, weight.shape, stride, pairs, dilation, groups, mode, x.itemsize)
     if tile and winograd.moderate(x) and winograd.moderate(weight):
         return winograd.conv2d(x, weight, bias, pairs, tile, epilogue)
-    if lastaxis.depthwise_applies(channels, weight.shape, groups, mode):
-        return lastaxis.depthwise(x, weight, bias, stride, pairs, dilation, epilogue, parallel, THREADS)
+    if depthwise_channels_last(channels, weight.shape, groups, mode):
+        return lastaxis.depthwise(x, weight, bias, stride, pairs, dilation, epilogue)
     if lastaxis.pointwise_applies(x, weight.shape, stride, pairs, groups):
-        return lastaxis.pointwise(x, weight, bias, epilogue, matmul)
+        return lastaxis.pointwise(x, weight, bias, epilogue)
     out_size = conv_output_size(size, kernel, stride, pairs, dilation)
     depthwise = is_depthwise(channels, weight.shape, groups)
     result = np.empty((batch, out_channels, *out_size), dtype=x.dtype)
@@ -370,7 +377,7 @@ def direct_workspace(shape, weight_shape, groups, stride, pairs, dilation, mode,
     together = samples_together(shape, weight_shape, groups, out_size, mode, pairs, itemsize)
     if together > 1:
         return together * batch_cost(channels, weight_shape, groups, out_size, itemsize)
-    if lastaxis.depthwise_applies(channels, weight_shape, groups, mode):
+    if depthwise_channels_last(channels, weight_shape, groups, mode):
         return lastaxis.depthwise_workspace(shape, weight_shape, stride, pairs, dilation, itemsize, THREADS)
     if is_depthwise(channels, weight_shape, groups):
         if padding:  # the padded sample is convolved with no further padding

@@ -38,16 +38,7 @@ def is_channels_last(x: np.ndarray) -> bool:
     return x.ndim >= 3 and not x.flags.c_contiguous and np.moveaxis(x, 1, -1).flags.c_contiguous
 
 
-def output_size(size, kernel, stride, pairs, dilation) -> list[int]:
-    return [(n + a + b - (d * (k - 1) + 1)) // s + 1 for n, k, s, (a, b), d in zip(size, kernel, stride, pairs, dilation)]
-
-
 # -- depthwise ----------------------------------------------------------------------------
-
-
-def depthwise_applies(channels: int, weight_shape, groups: int, mode: str) -> bool:
-    """One kernel per channel (multiplier 1), zero padding."""
-    return groups == channels > 1 and tuple(weight_shape[:2]) == (channels, 1) and mode == "zeros"
 
 
 class Plan:
@@ -59,7 +50,9 @@ class Plan:
         _, channels, *size = shape
         self.channels, self.size, self.kernel = channels, list(size), list(kernel)
         self.stride, self.pairs, self.dilation = list(stride), list(pairs), list(dilation)
-        self.out = output_size(size, kernel, stride, pairs, dilation)
+        from .kernels import conv_output_size
+
+        self.out = conv_output_size(size, kernel, stride, pairs, dilation)
         rank = len(kernel)
         row = math.prod(self.out[1:]) * channels * itemsize
         self.rows = max(1, min(self.out[0], CHUNK_BYTES // max(row, 1)))
@@ -85,10 +78,12 @@ def depthwise_workspace(shape, weight_shape, stride, pairs, dilation, itemsize: 
     return (plan.kernel_elements() + min(threads, chunks) * plan.buffer_elements()) * itemsize
 
 
-def depthwise(x, weight, bias, stride, pairs, dilation, epilogue, parallel, threads: int) -> np.ndarray:
+def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.ndarray:
     """PyTorch's depthwise convNd (weight (C, 1, *kernel), zero padding) of x (N, C, *size),
     any memory order; the result is (N, C, *out) over channels-last memory. `epilogue`
     is applied to each chunk once written, bias added."""
+    from .kernels import THREADS as threads, parallel
+
     batch = x.shape[0]
     kernel = weight.shape[2:]
     rank = len(kernel)
@@ -134,18 +129,16 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue, parallel, thre
 
 def fill(padded: np.ndarray, sample: np.ndarray, starts, size) -> None:
     """padded (*extent, C): the input `sample` (*size, C) where position p of padded is
-    sample's p + start along each axis, zero where that falls outside it."""
-    inner, outer = [], []
-    for start, extent, n in zip(starts, padded.shape[:-1], size):
-        low, high = max(0, start), min(n, start + extent)
-        if high <= low:
-            padded[...] = 0
-            return
-        inner.append(slice(low - start, high - start))
-        outer.append(slice(low, high))
-    if any(part.start > 0 or part.stop < extent for part, extent in zip(inner, padded.shape[:-1])):
+    sample's p + start along each axis, zero where that falls outside it (only there)."""
+    from .kernels import fill_outside, tap_region
+
+    region = tap_region(tuple((0, extent) for extent in padded.shape[:-1]), starts, (1,) * len(starts), size)
+    if region is None:
         padded[...] = 0
-    padded[tuple(inner)] = sample[tuple(outer)]
+        return
+    inner, outer = region
+    fill_outside(np.moveaxis(padded, -1, 0), inner, 0)
+    padded[inner] = sample[outer]
 
 
 def tap_view(padded: np.ndarray, rows: int, out, plan: Plan, merged: bool) -> np.ndarray:
@@ -175,10 +168,12 @@ def pointwise_applies(x: np.ndarray, weight_shape, stride, pairs, groups: int) -
             and not any(a or b for a, b in pairs) and is_channels_last(x))
 
 
-def pointwise(x, weight, bias, epilogue, matmul) -> np.ndarray:
+def pointwise(x, weight, bias, epilogue=None) -> np.ndarray:
     """x (N, C, *size) over channels-last memory times weight (out, C, 1, ...): one product
     (N x positions, C) @ (C, out) into channels-last memory, then the bias and the
     epilogue."""
+    from .kernels import matmul
+
     batch, channels, *size = x.shape
     out_channels = weight.shape[0]
     positions = batch * math.prod(size)
