@@ -402,6 +402,24 @@ class Graph:
         return tuple(warnings)
 
 
+def read_layer(spec: LayerSpec, sources: list[str], shapes: dict, layout: Layout):
+    """A layer just read from another format (ONNX, Keras), built by cnncalc's own rules,
+    and its facts; its output shapes go into `shapes` (NAME, or NAME.0, NAME.1, ... for
+    several), where the reader's later layers find theirs."""
+    cls = resolve_type(spec)
+    values, where = resolve_attrs(spec, cls, f"layer '{spec.name.value}' ({cls.type_name})")
+    layer = cls(spec.name.value, values, where, tuple(sources))
+    facts = layer.infer(tuple(shapes[s] for s in sources), layout)
+    outputs = facts.outputs or (facts.output_shape,)
+    name = spec.name.value
+    if layer.output_count() == 1:
+        shapes[name] = tuple(outputs[0])
+    else:
+        for i, shape in enumerate(outputs):
+            shapes[f"{name}.{i}"] = tuple(shape)
+    return layer, facts
+
+
 def resolve_type(layer: LayerSpec) -> type[Layer]:
     written = layer.type
     if not isinstance(written.value, str):

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import CnnError, Location, format_shape
 from ..files import open_input, read_limited
 from .naming import prefix_groups, unused_name
-from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
+from ..graph import INPUT, LayerSpec, NetworkSpec, Written, read_layer
 from ..layers import REGISTRY, Layout
 from ..layers.attrs import AttrError, show
 
@@ -441,10 +441,9 @@ class Reader:
             self.calls[(prefix, layer_name(layer))] = name
         if frozen or config.get("trainable") is False:
             spec.trainable = Written(False, where)
-        facts = self.infer(spec, sources)
+        layer_object, facts = read_layer(spec, sources, self.shapes, self.layout)
         if self.store is not None and not number:
             arrays = self.store.arrays(groups.get(layer_name(layer)), where)
-            layer_object = self.built(spec, sources)
             tensors = layer_object.keras_tensors(arrays, facts)
             spec.tensors = {k: Written(v, where) for k, v in tensors.items()}
             for key, array in tensors.items():
@@ -525,7 +524,7 @@ class Reader:
                               f"{', '.join(OPERATIONS)} of a tensor and a number, Add and Multiply of two tensors")
         name = self.fresh(prefix + PIECE.sub("_", layer_name(layer)) if number == 0 else f"{prefix}{layer_name(layer)}_{number}")
         spec = self.add(type_name, values, sources, name, where)
-        self.infer(spec, sources)
+        read_layer(spec, sources, self.shapes, self.layout)
         return name
 
     def constant_first(self, layer: dict, number: int) -> bool:
@@ -541,24 +540,6 @@ class Reader:
             spec.inputs = [Written(s, where) for s in sources]
         self.layers.append(spec)
         return spec
-
-    def built(self, spec: LayerSpec, sources: list[str]):
-        cls = resolve_type(spec)
-        values, where = resolve_attrs(spec, cls, f"layer '{spec.name.value}' ({cls.type_name})")
-        return cls(spec.name.value, values, where, tuple(sources))
-
-    def infer(self, spec: LayerSpec, sources: list[str]):
-        """The output shapes of a layer just read, by cnncalc's own rules."""
-        layer = self.built(spec, sources)
-        facts = layer.infer(tuple(self.shapes[s] for s in sources), self.layout)
-        outputs = facts.outputs or (facts.output_shape,)
-        name = spec.name.value
-        if layer.output_count() == 1:
-            self.shapes[name] = tuple(outputs[0])
-        else:
-            for i, shape in enumerate(outputs):
-                self.shapes[f"{name}.{i}"] = tuple(shape)
-        return facts
 
     def fresh(self, name: str) -> str:
         candidate = unused_name(name, self.taken, "layer")

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from ..errors import CnnError, Location
 from ..files import open_input, read_limited
 from .naming import prefix_groups, unused_name
-from ..graph import INPUT, LayerSpec, NetworkSpec, Written, resolve_attrs, resolve_type
+from ..graph import INPUT, LayerSpec, NetworkSpec, Written, read_layer
 from ..layers import Layout
 
 EXTRA = "cnncalc[onnx]"
@@ -309,7 +309,7 @@ class Reader:
             spec.tensors = {k: Written(v, where) for k, v in mapped.tensors.items()}
             for key, array in mapped.tensors.items():
                 self.weights[f"{name}.{key}"] = array
-        self.infer(spec, sources)
+        read_layer(spec, sources, self.shapes, Layout())  # what later nodes' shapes and folded Shape nodes read
         self.layers.append(spec)
         outputs = mapped.outputs or [o for o in node.output if o]
         if mapped.take is not None:
@@ -510,22 +510,6 @@ class Reader:
         if value in self.constants:
             return tuple(self.constants[value].shape)
         return (1, *self.shapes[self.values[value]])
-
-    def infer(self, spec: LayerSpec, sources: list[str]) -> None:
-        """The output shapes of a layer just mapped, by cnncalc's own rules (what later
-        nodes' shapes and folded Shape nodes read)."""
-        cls = resolve_type(spec)
-        label = f"layer '{spec.name.value}' ({cls.type_name})"
-        values, where = resolve_attrs(spec, cls, label)
-        layer = cls(spec.name.value, values, where, tuple(sources))
-        facts = layer.infer(tuple(self.shapes[s] for s in sources), Layout())
-        outputs = facts.outputs or (facts.output_shape,)
-        name = spec.name.value
-        if layer.output_count() == 1:
-            self.shapes[name] = tuple(outputs[0])
-        else:
-            for i, shape in enumerate(outputs):
-                self.shapes[f"{name}.{i}"] = tuple(shape)
 
     def weight_name(self, node, index: int) -> str | None:
         """The module path of a weight named like PyTorch's state_dict ('layer1.0.conv1.weight')."""
