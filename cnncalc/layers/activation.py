@@ -241,6 +241,13 @@ def _softplus(x):
     return np.where(x > 20, x, np.logaddexp(0, x))  # PyTorch: threshold 20
 
 
+def _relu(x, out=None):
+    """max(x, 0) as NumPy's clip: its float32 maximum against a scalar is not vectorised
+    (1.2 ns a value here, against 0.25 for clip with two bounds, which NaN and -0.0 leave
+    as PyTorch's relu does)."""
+    return np.clip(x, 0, np.inf, out=out)
+
+
 def _relu6(x):
     return np.clip(x, 0, 6)
 
@@ -308,7 +315,7 @@ activation(
     per_element=1,
     formula="max(x, 0)",
     summary="max(x, 0)",
-    function=lambda x, v, out=None: np.maximum(x, 0, out=out),
+    function=lambda x, v, out=None: _relu(x, out),
     in_place=True,
     scratch=_no_temporaries,
     torch=("ReLU", "F.relu"),
