@@ -13,6 +13,8 @@ the bound: its one output reads one input, but the transforms mix all nine weigh
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -389,6 +391,63 @@ def test_overflow_in_a_worker_thread_is_as_quiet_as_in_the_main_one(monkeypatch,
         fast, plain = run_both("input: [16, 32, 32]\nlayers:\n  - conv2d: {out: 32, kernel: 3, padding: 1}\n  - sigmoid\n",
                                data=data, dtype="float32")
     assert fast.ok and np.isfinite(fast.output).all() and (fast.output == 0).any()
+
+
+def test_parallel_runs_every_item_once_the_calling_thread_taking_its_share(monkeypatch):
+    """The calling thread works beside the pool instead of waiting for it (a hand-over
+    costs up to 250 microseconds on a virtual machine): every item runs exactly once,
+    some in the calling thread; items that call parallel() again, or own_threads, run
+    inline and change nothing."""
+    import threading
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    caller, ran, nested = threading.get_ident(), [], []
+
+    def item(i):
+        ran.append((i, threading.get_ident()))
+        kernels.parallel(lambda j: nested.append((i, j, threading.get_ident())), range(3), 2**30)
+        kernels.own_threads()
+        time.sleep(0.002)  # long enough for the pool thread to wake and take some
+
+    with kernels.forward_threads():
+        kernels.parallel(item, range(40), 2**30)
+        assert kernels._blas["limiter"] is None
+    assert sorted(i for i, _ in ran) == list(range(40))
+    assert caller in {thread for _, thread in ran} and len({thread for _, thread in ran}) == 2
+    outer = dict(ran)
+    assert sorted((i, j) for i, j, _ in nested) == [(i, j) for i in range(40) for j in range(3)]
+    assert all(thread == outer[i] for i, _, thread in nested)
+
+
+def test_a_failing_item_stops_the_others_and_is_raised_after_they_end(monkeypatch):
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    ran = []
+
+    def item(i):
+        ran.append(i)
+        time.sleep(0.001)
+        if i == 5:
+            raise ValueError("item 5")
+
+    with pytest.raises(ValueError, match="item 5"):
+        kernels.parallel(item, range(1000), 2**30)
+    assert 5 in ran and len(ran) < 1000
+
+
+def test_small_work_stays_in_the_calling_thread_by_the_measured_hand_over(monkeypatch):
+    """Unless PARALLEL_BYTES is set, work below twice a measured hand-over's worth of one
+    core's element-wise rate (at least 1 MiB) runs in the calling thread."""
+    import threading
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", None)
+    threshold = kernels.parallel_bytes()
+    assert kernels.handover() > 0 and threshold >= 2**20
+    threads = set()
+    kernels.parallel(lambda i: (threads.add(threading.get_ident()), time.sleep(0.001)), range(20), int(threshold) - 1)
+    assert threads == {threading.get_ident()}
 
 
 def test_a_forked_child_gets_threads_of_its_own(monkeypatch):

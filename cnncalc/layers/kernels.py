@@ -35,6 +35,7 @@ import itertools
 import math
 import os
 import threading
+import time
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -54,41 +55,94 @@ def thread_count() -> int:
 
 
 THREADS = thread_count()
-PARALLEL_BYTES = 2**20  # work below this runs in the calling thread: handing it over costs more
+PARALLEL_BYTES = None  # work below this runs in the calling thread; None: PAYS hand-overs' worth (parallel_bytes)
+PAYS = 2  # work is worth a second thread from twice a hand-over's time on one core: half of it saved, one hand-over paid
 EPILOGUE_SLAB = 2**20  # an element-wise layer's slab, made then finished by an epilogue (a residual add's ReLU) while in the cache
 _pool: list = []  # the executor, made on first use
 _pool_lock = threading.Lock()
+_costs: dict = {}  # measured on first use: a hand-over's seconds, and what one core does in that time
+_local = threading.local()  # .inside: this thread is running parallel()'s items
 if hasattr(os, "register_at_fork"):  # a forked child has the executor but none of its threads
     os.register_at_fork(after_in_child=_pool.clear)
 
 
-def parallel(function, items: Sequence, work: int) -> None:
-    """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
-    the items dealt into THREADS runs, each run in one thread, in order, under the caller's
-    NumPy error settings (np.errstate is per thread). `work` is the bytes they touch in all:
-    below PARALLEL_BYTES, or called from one of those threads, it runs them all in the
-    calling thread. Returns once every run has ended; the first failure is raised then."""
-    if THREADS == 1 or len(items) < 2 or work < PARALLEL_BYTES or threading.current_thread().name.startswith("cnncalc"):
-        for item in items:
-            function(item)
-        return
+def executor():
     with _pool_lock:
         if not _pool:
             from concurrent.futures import ThreadPoolExecutor
 
-            _pool.append(ThreadPoolExecutor(THREADS, thread_name_prefix="cnncalc"))
+            _pool.append(ThreadPoolExecutor(THREADS - 1, thread_name_prefix="cnncalc"))
+    return _pool[0]
+
+
+def handover() -> float:
+    """The seconds of handing a job to an idle pool thread and hearing back, measured once
+    (the median of seven). A thread asleep must be woken: a few microseconds on most
+    machines, but 100 to 250 here (a virtual machine whose idle cores halt), where an
+    element-wise pass over a megabyte is already done in 60."""
+    if "handover" not in _costs:
+        pool, trips = executor(), []
+        for _ in range(7):
+            start = time.perf_counter()
+            pool.submit(int).result()
+            trips.append(time.perf_counter() - start)
+        _costs["handover"] = sorted(trips)[3]
+    return _costs["handover"]
+
+
+def parallel_bytes() -> float:
+    """Work (bytes touched) below which parallel() keeps to the calling thread:
+    PARALLEL_BYTES when set, else PAYS hand-overs' worth of one core's element-wise rate
+    (an add over 1 MiB arrays, measured once), and at least 1 MiB."""
+    if PARALLEL_BYTES is not None:
+        return PARALLEL_BYTES
+    if "bytes" not in _costs:
+        a, b = np.zeros(2**18, np.float32), np.ones(2**18, np.float32)
+        np.add(a, b, out=a)
+        start = time.perf_counter()
+        for _ in range(4):
+            np.add(a, b, out=a)
+        rate = 4 * 3 * a.nbytes / (time.perf_counter() - start)
+        _costs["bytes"] = max(2**20, PAYS * handover() * rate)
+    return _costs["bytes"]
+
+
+def parallel(function, items: Sequence, work: int) -> None:
+    """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
+    the calling thread and THREADS - 1 pool threads take the items one at a time, in
+    order, until none is left (so a pool thread that wakes late takes fewer), each under
+    the caller's NumPy error settings (np.errstate is per thread). `work` is the bytes
+    they touch in all: below parallel_bytes(), or called from inside such items, it runs
+    them all in the calling thread. Returns once every item has run; the first failure is
+    raised then."""
+    if THREADS == 1 or len(items) < 2 or getattr(_local, "inside", False) or work < parallel_bytes():
+        for item in items:
+            function(item)
+        return
     settings = np.geterr()
+    order = iter(range(len(items)))  # shared: next() on it is one step under the GIL
+    failures: list = []
 
-    def run(part):
-        with np.errstate(**settings):
-            for item in part:
-                function(item)
+    def run():
+        _local.inside = True
+        try:
+            with np.errstate(**settings):
+                for index in order:
+                    if failures:
+                        return
+                    function(items[index])
+        except BaseException as failure:  # handed to the caller below, after every thread has stopped
+            failures.append(failure)
+        finally:
+            _local.inside = False
 
-    futures = [_pool[0].submit(run, items[i::THREADS]) for i in range(min(THREADS, len(items)))]
-    failures = [future.exception() for future in futures]  # waits for each
-    for failure in failures:
-        if failure is not None:
-            raise failure
+    pool = executor()
+    futures = [pool.submit(run) for _ in range(min(THREADS, len(items)) - 1)]
+    run()
+    for future in futures:
+        future.result()
+    if failures:
+        raise failures[0]
 
 
 _blas: dict = {"pass": None, "limiter": None}  # the thread running a forward pass, and its limit on BLAS's threads
@@ -116,9 +170,10 @@ def own_threads() -> None:
     ticks), and took them from such work (measured: a two-thread SiLU right after a product
     ran at one thread's speed). Networks of products and cheap activations keep BLAS's threads,
     which run a product faster than two halves of it on one thread each. Nothing changes
-    where threadpoolctl finds no BLAS it can limit. Only the thread running the pass acts:
+    where threadpoolctl finds no BLAS it can limit. Only the thread running the pass acts,
+    and not from inside parallel()'s items (a pool thread may be in a product then):
     OpenBLAS's thread count may be per thread, and the products are that thread's."""
-    if _blas["pass"] != threading.get_ident() or _blas["limiter"] is not None or THREADS == 1:
+    if _blas["pass"] != threading.get_ident() or _blas["limiter"] is not None or THREADS == 1 or getattr(_local, "inside", False):
         return
     from threadpoolctl import ThreadpoolController
 
@@ -127,7 +182,25 @@ def own_threads() -> None:
         _blas["limiter"] = blas.limit(limits=1)
 
 
-MATMUL_FLOPS = 2 * 2**20  # a product below this runs in the calling thread
+MATMUL_FLOPS = None  # a product below this runs in the calling thread; None: PAYS hand-overs' worth (matmul_flops)
+
+
+def matmul_flops() -> float:
+    """Products below this many flops stay whole in the calling thread when BLAS runs on
+    one: MATMUL_FLOPS when set, else PAYS hand-overs' worth of a one-thread product's
+    rate (128 x 128 x 128, measured once, where BLAS has been limited), and at least 2 M."""
+    if MATMUL_FLOPS is not None:
+        return MATMUL_FLOPS
+    if "flops" not in _costs:
+        a = np.ones((128, 128), np.float32)
+        out = np.empty_like(a)
+        np.matmul(a, a, out=out)
+        start = time.perf_counter()
+        for _ in range(4):
+            np.matmul(a, a, out=out)
+        rate = 4 * 2 * 128**3 / (time.perf_counter() - start)
+        _costs["flops"] = max(2 * 2**20, PAYS * handover() * rate)
+    return _costs["flops"]
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
@@ -137,7 +210,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
     part of out in the thread that made it, while it is in the cache: parts of whole rows
     (every column, as a bias along the last axis expects)."""
     flops = 2 * out.size * a.shape[-1]
-    if (_blas["limiter"] is None or flops < MATMUL_FLOPS or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
+    if (_blas["limiter"] is None or flops < matmul_flops() or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
             or (finish is not None and out.shape[-2] < THREADS)):
         np.matmul(a, b, out=out)
         if finish is not None:
