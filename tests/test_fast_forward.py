@@ -555,6 +555,28 @@ def test_products_split_over_the_kernels_threads_equal_numpy(monkeypatch, a_shap
     assert len(finished) == 2 and all(shape[-1] == expected.shape[-1] for shape in finished)
 
 
+def test_a_product_worth_splitting_by_its_flops_splits_whatever_its_bytes(monkeypatch):
+    """matmul weighs a product by its flops (matmul_flops); parallel's threshold in bytes
+    touched must not overrule it (found by a benchmark: EfficientNet-B0's 1x1 products at
+    batch 8, a few MB each, stayed on one thread with BLAS limited to one)."""
+    import threading
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 2**40)
+    monkeypatch.setattr(kernels, "MATMUL_FLOPS", 0)
+    a, b = np.ones((64, 32)), np.ones((32, 16))
+    out, threads = np.empty((64, 16)), []
+
+    def finish(part):
+        threads.append(threading.get_ident())
+        time.sleep(0.01)  # the other thread takes the second part meanwhile
+
+    with kernels.forward_threads():
+        kernels.own_threads()
+        kernels.matmul(a, b, out, finish)
+    assert len(threads) == 2 and len(set(threads)) == 2 and (out == 32).all()
+
+
 def blas_threads() -> int:
     from threadpoolctl import threadpool_info
 

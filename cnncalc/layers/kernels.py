@@ -78,8 +78,8 @@ def executor():
 def handover() -> float:
     """The seconds of handing a job to an idle pool thread and hearing back, measured once
     (the median of seven). A thread asleep must be woken: a few microseconds on most
-    machines, but 100 to 250 here (a virtual machine whose idle cores halt), where an
-    element-wise pass over a megabyte is already done in 60."""
+    machines, but 85 to 230 on a 2-vCPU Firecracker virtual machine (its idle cores
+    halt), where NumPy adds two 1 MiB arrays in 60."""
     if "handover" not in _costs:
         pool, trips = executor(), []
         for _ in range(7):
@@ -107,15 +107,16 @@ def parallel_bytes() -> float:
     return _costs["bytes"]
 
 
-def parallel(function, items: Sequence, work: int) -> None:
+def parallel(function, items: Sequence, work: int | None) -> None:
     """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
     the calling thread and THREADS - 1 pool threads take the items one at a time, in
     order, until none is left (so a pool thread that wakes late takes fewer), each under
     the caller's NumPy error settings (np.errstate is per thread). `work` is the bytes
     they touch in all: below parallel_bytes(), or called from inside such items, it runs
-    them all in the calling thread. Returns once every item has run; the first failure is
-    raised then."""
-    if THREADS == 1 or len(items) < 2 or getattr(_local, "inside", False) or work < parallel_bytes():
+    them all in the calling thread; None when the caller has weighed the work itself
+    (matmul, by its flops). Returns once every item has run; the first failure is raised
+    then."""
+    if THREADS == 1 or len(items) < 2 or getattr(_local, "inside", False) or (work is not None and work < parallel_bytes()):
         for item in items:
             function(item)
         return
@@ -237,7 +238,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
         if finish is not None:
             finish(target)
 
-    parallel(part, range(parts), a.nbytes + b.nbytes + out.nbytes)
+    parallel(part, range(parts), None)  # weighed by its flops above
 
 
 TILE_BYTES = 4 * 2**20  # one tile of gathered windows (or products, or W^T x): cache-sized (measured best)
