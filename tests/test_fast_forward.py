@@ -589,10 +589,8 @@ def test_an_expensive_activation_takes_the_cores_from_blas_for_the_rest_of_the_p
     a layer fails. A pass of cheap activations leaves BLAS its threads."""
     from threadpoolctl import threadpool_limits
 
-    from cnncalc.layers import activation
-
     monkeypatch.setattr(kernels, "THREADS", 2)
-    monkeypatch.setattr(activation, "OWN_THREADS_BYTES", 4096)
+    monkeypatch.setattr(kernels, "OWN_THREADS_BYTES", 4096)
     with threadpool_limits(2, user_api="blas"):
         seen = {}
         for act in ("relu", "silu"):  # the SiLU network last: the failing pass below is its
@@ -616,6 +614,40 @@ def test_an_expensive_activation_takes_the_cores_from_blas_for_the_rest_of_the_p
         with pytest.raises(RuntimeError):
             runner.execute(net, params, x, folded=fused, epilogues=epilogues, on_layer=fail)
         assert blas_threads() == 2
+
+
+@pytest.mark.parametrize("pieces", [True, False])
+def test_a_product_made_for_an_expensive_activation_takes_the_cores_first(monkeypatch, pieces):
+    """A product about to make OWN_THREADS_BYTES or more for an activation computed in
+    pieces (SiLU: Activation.epilogue's .pieces, kept by chained) limits BLAS before it
+    starts, and is split into parts of FINISH_BYTES that the threads make and finish while
+    in the cache; a cheap one (ReLU in place) leaves BLAS its threads and one product."""
+    from threadpoolctl import threadpool_limits
+
+    from cnncalc.layers.base import chained
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "OWN_THREADS_BYTES", 4096)
+    monkeypatch.setattr(kernels, "FINISH_BYTES", 1024)
+    monkeypatch.setattr(kernels, "MATMUL_FLOPS", 0)
+    a, b = np.ones((64, 32)), np.ones((32, 16))  # out: 8 KiB
+    out, parts = np.empty((64, 16)), []
+
+    def finish(part):
+        parts.append((part.shape, blas_threads()))
+        part *= 2
+
+    if pieces:
+        finish.pieces = True
+    with threadpool_limits(2, user_api="blas"):
+        with kernels.forward_threads():
+            kernels.matmul(a, b, out, chained(finish, lambda part: None))
+        assert blas_threads() == 2
+    assert (out == 64).all()
+    if pieces:
+        assert len(parts) == 8 and all(threads == 1 and shape == (8, 16) for shape, threads in parts)
+    else:
+        assert parts == [((64, 16), 2)]
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [((1, 9, 20), (4, 20, 13)), ((4, 9, 20), (1, 20, 13)), ((20,), (20, 5)), ((9, 20), (20,))])

@@ -125,7 +125,12 @@ class Activation(Layer):
         function, values = type(self).function, self.values  # its pieces' memory: epilogue_workspace
         if self.in_place:
             return lambda part: function(part, values, out=part)
-        return lambda part: in_pieces(part, lambda piece: np.copyto(piece, function(piece, values)))
+
+        def apply(part):
+            in_pieces(part, lambda piece: np.copyto(piece, function(piece, values)))
+
+        apply.pieces = True  # a product about to make a large part for it takes the cores first (kernels.matmul)
+        return apply
 
     def workspace(self, shapes: tuple[Shape, ...], out: Shape, layout: Layout, batch: int, itemsize: int) -> int:
         """The temporaries of its function, as registered (`scratch`); by default one array
@@ -141,20 +146,11 @@ class Activation(Layer):
         return self.in_place or self.per_element == 0
 
 
-# An activation computed in pieces over at least this many bytes at once has the rest of
-# the pass run its products on the kernels' threads (kernels.own_threads). Measured on
-# EfficientNet-B0 (SiLU): at batch 8, whose largest parts are 38 MB, 0.8 of the time
-# with BLAS's threads; at batch 1 (4.8 MB at most) and for cheap activations done in
-# place (ReLU6 in MobileNetV2), BLAS's threads, hot between its products, were as fast
-# or faster.
-OWN_THREADS_BYTES = 8 * 2**20
-
-
 def in_pieces(part, apply) -> None:
     """`apply` to pieces of `part` of at most EPILOGUE_VALUES values (slabs along its first
-    axis, or stretches of a long last axis), on the kernels' threads."""
-    if part.nbytes >= OWN_THREADS_BYTES:
-        numeric.own_threads()
+    axis, or stretches of a long last axis), on the kernels' threads; a large part takes
+    the cores from BLAS for the rest of the pass (kernels.take_cores)."""
+    numeric.take_cores(part.nbytes)
     if part.size <= EPILOGUE_VALUES:
         apply(part)
         return

@@ -249,6 +249,7 @@ def chained(*steps):
         for step in steps:
             step(part)
 
+    each.pieces = any(getattr(step, "pieces", False) for step in steps)  # see Activation.epilogue
     return each
 
 
