@@ -20,7 +20,8 @@ layer by cost, in float32 only.
 
 Tiles are processed in bands (several whole samples, or some tile rows of one sample)
 whose two buffers together stay within BAND_BYTES, or the transformed weights' size when
-that is larger, so the working memory is bounded per layer.
+that is larger, so the working memory is bounded per layer. A band's input tiles are one
+copy of overlapping windows (a strided view) of its inputs zero-padded once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 # The transforms of Lavin and Gray (2016), section 4.1 and 4.2: interpolation points 0, 1, -1
 # for F(2, 3) and 0, 1, -1, 2, -2 for F(4, 3), each with the point at infinity.
@@ -119,13 +121,20 @@ def band_tiles(batch: int, size, pairs, channels: int, out_channels: int, m: int
 
 def workspace(shape, weight_shape, pairs, m: int, itemsize: int) -> int:
     """Bytes conv2d allocates besides its result for a batch of `shape` (N, C, H, W): the
-    transformed weights and a band's two buffers."""
+    transformed weights, a band's two buffers and its zero-padded inputs."""
     batch, channels, *size = shape
     out_channels = weight_shape[0]
     alpha = m + 2
     u = alpha * alpha * out_channels * channels * itemsize
     tiles = band_tiles(batch, size, pairs, channels, out_channels, m, itemsize)
-    return u + 2 * alpha * alpha * max(channels, out_channels) * tiles * itemsize
+    return u + 2 * alpha * alpha * max(channels, out_channels) * tiles * itemsize + padded_elements(batch, size, pairs, channels, out_channels, m, itemsize) * itemsize
+
+
+def padded_elements(batch: int, size, pairs, channels: int, out_channels: int, m: int, itemsize: int) -> int:
+    """A band's inputs, zero-padded: (samples, C, tile rows x m + 2, tile columns x m + 2)."""
+    samples, rows = band_plan(batch, size, pairs, channels, out_channels, m, itemsize)
+    widths = -(-output_size(size, pairs)[1] // m)
+    return max(samples, 1) * channels * (rows * m + 2) * (widths * m + 2)
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None) -> np.ndarray:
@@ -150,24 +159,24 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias, pairs, m: int, epilogue=None
         bands = [(n, min(n + samples, batch), 0, heights) for n in range(0, batch, samples)]
     else:
         bands = [(n, n + 1, r, min(r + rows, heights)) for n in range(batch) for r in range(0, heights, rows)]
+    padded_cols = widths * m + 2
+    padded = np.empty(padded_elements(batch, (height, width), pairs, channels, out_channels, m, x.itemsize), dtype=x.dtype)
     for n0, n1, r0, r1 in bands:
         count = (n1 - n0) * (r1 - r0) * widths  # tiles in the band
-        # d[i, j, c, n, r, t] = x[n, c, r*m + i - top, t*m + j - left] (zero outside)
-        d = first[: alpha * alpha * channels * count].reshape(alpha, alpha, channels, n1 - n0, r1 - r0, widths)
-        box = ((r0, r1), (0, widths))
-
-        def gather(point, d=d, box=box, n0=n0, n1=n1):
-            i, j = divmod(point, alpha)
-            target = d[i, j]
-            region = tap_region(box, (i - top, j - left), (m, m), (height, width))
-            if region is None:
-                target[...] = 0
-                return
+        # the band's inputs, zero-padded: p[n, c, a, b] = x[n0 + n, c, r0*m - top + a, b - left]
+        p = padded[: (n1 - n0) * channels * ((r1 - r0) * m + 2) * padded_cols].reshape(n1 - n0, channels, (r1 - r0) * m + 2, padded_cols)
+        region = tap_region(((0, p.shape[2]), (0, padded_cols)), (r0 * m - top, -left), (1, 1), (height, width))
+        if region is None:
+            p[...] = 0
+        else:
             inner, source = region
-            fill_outside(target, inner, 0)
-            target[(slice(None), slice(None), *inner)] = x[(slice(n0, n1), slice(None), *source)].transpose(1, 0, 2, 3)
-
-        parallel(gather, range(alpha * alpha), d.nbytes)
+            fill_outside(p, inner, 0)
+            p[(slice(None), slice(None), *inner)] = x[(slice(n0, n1), slice(None), *source)]
+        # d[i, j, c, n, r, t] = p[n, c, r*m + i, t*m + j]: one copy of overlapping windows
+        d = first[: alpha * alpha * channels * count].reshape(alpha, alpha, channels, n1 - n0, r1 - r0, widths)
+        sn, sc, sa, sb = p.strides
+        windows = as_strided(p, d.shape, (sa, sb, sc, sn, m * sa, m * sb), writeable=False)
+        parallel(lambda i, d=d, windows=windows: np.copyto(d[i], windows[i]), range(alpha), d.nbytes)
         # V = B^T d B: over the rows (i), then the columns (j)
         rows_done = second[: d.size].reshape(alpha, alpha * channels * count)
         matmul(bt, d.reshape(alpha, -1), rows_done)
