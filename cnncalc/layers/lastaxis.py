@@ -103,12 +103,12 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     tap_letters = LETTERS_TAP[:rank]
     subscripts = f"{outs}{tap_letters}z,{tap_letters}z->{outs}z"
     chunks = [(n, r) for n in range(batch) for r in range(0, out[0], plan.rows)]
-    workers = min(threads, len(chunks))
-    buffers = [np.empty(plan.buffer_elements(), dtype=x.dtype) for _ in range(workers)]
+    free = [np.empty(plan.buffer_elements(), dtype=x.dtype) for _ in range(min(threads, len(chunks)))]
 
-    def run(worker: int) -> None:
-        store = buffers[worker]
-        for n, r0 in chunks[worker::workers]:
+    def run(chunk) -> None:
+        store = free.pop()  # one per thread at work: each takes a free one and gives it back
+        try:
+            n, r0 = chunk
             r1 = min(r0 + plan.rows, out[0])
             extent = [(r1 - r0 - 1) * plan.stride[0] + (kernel[0] - 1) * plan.dilation[0] + 1, *plan.extent[1:]]
             padded = store[: math.prod(extent) * channels].reshape(*extent, channels)
@@ -122,8 +122,10 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
                 target += bias
             if epilogue is not None:
                 epilogue(target)
+        finally:
+            free.append(store)
 
-    parallel(run, range(workers), result.nbytes * math.prod(kernel))
+    parallel(run, chunks, result.nbytes * math.prod(kernel))
     return np.moveaxis(result, -1, 1)
 
 
