@@ -438,11 +438,14 @@ def test_a_failing_item_stops_the_others_and_is_raised_after_they_end(monkeypatc
 
 def test_small_work_stays_in_the_calling_thread_by_the_measured_hand_over(monkeypatch):
     """Unless PARALLEL_BYTES is set, work below twice a measured hand-over's worth of one
-    core's element-wise rate (at least 1 MiB) runs in the calling thread."""
+    core's element-wise rate (at least MIN_PARALLEL_BYTES) runs in the calling thread."""
     import threading
 
     monkeypatch.setattr(kernels, "THREADS", 2)
     monkeypatch.setattr(kernels, "PARALLEL_BYTES", None)
+    monkeypatch.setattr(kernels, "_costs", {})
+    kernels.parallel(lambda i: None, range(4), kernels.MIN_PARALLEL_BYTES - 1)
+    assert kernels._costs == {}  # nothing measured for small work: a small network's pass stays short
     threshold = kernels.parallel_bytes()
     assert kernels.handover() > 0 and threshold >= 2**20
     threads = set()

@@ -56,6 +56,7 @@ def thread_count() -> int:
 
 THREADS = thread_count()
 PARALLEL_BYTES = None  # work below this runs in the calling thread; None: PAYS hand-overs' worth (parallel_bytes)
+MIN_PARALLEL_BYTES = 2**20  # below this, never worth a thread (and no measuring for it: a small network's pass stays short)
 PAYS = 2  # work is worth a second thread from twice a hand-over's time on one core: half of it saved, one hand-over paid
 EPILOGUE_SLAB = 2**20  # an element-wise layer's slab, made then finished by an epilogue (a residual add's ReLU) while in the cache
 _pool: list = []  # the executor, made on first use
@@ -93,7 +94,7 @@ def handover() -> float:
 def parallel_bytes() -> float:
     """Work (bytes touched) below which parallel() keeps to the calling thread:
     PARALLEL_BYTES when set, else PAYS hand-overs' worth of one core's element-wise rate
-    (an add over 1 MiB arrays, measured once), and at least 1 MiB."""
+    (an add over 1 MiB arrays, measured once), and at least MIN_PARALLEL_BYTES."""
     if PARALLEL_BYTES is not None:
         return PARALLEL_BYTES
     if "bytes" not in _costs:
@@ -103,8 +104,18 @@ def parallel_bytes() -> float:
         for _ in range(4):
             np.add(a, b, out=a)
         rate = 4 * 3 * a.nbytes / (time.perf_counter() - start)
-        _costs["bytes"] = max(2**20, PAYS * handover() * rate)
+        _costs["bytes"] = max(MIN_PARALLEL_BYTES, PAYS * handover() * rate)
     return _costs["bytes"]
+
+
+def worth_threads(work: int | None) -> bool:
+    """Is `work` (bytes touched; None: weighed by the caller) worth handing to threads?
+    PARALLEL_BYTES decides when set; else work of MIN_PARALLEL_BYTES and parallel_bytes()."""
+    if work is None:
+        return True
+    if PARALLEL_BYTES is not None:
+        return work >= PARALLEL_BYTES
+    return work >= MIN_PARALLEL_BYTES and work >= parallel_bytes()
 
 
 def parallel(function, items: Sequence, work: int | None) -> None:
@@ -112,11 +123,11 @@ def parallel(function, items: Sequence, work: int | None) -> None:
     the calling thread and THREADS - 1 pool threads take the items one at a time, in
     order, until none is left (so a pool thread that wakes late takes fewer), each under
     the caller's NumPy error settings (np.errstate is per thread). `work` is the bytes
-    they touch in all: below parallel_bytes(), or called from inside such items, it runs
+    they touch in all: not worth_threads(), or called from inside such items, it runs
     them all in the calling thread; None when the caller has weighed the work itself
     (matmul, by its flops). Returns once every item has run; the first failure is raised
     then."""
-    if THREADS == 1 or len(items) < 2 or getattr(_local, "inside", False) or (work is not None and work < parallel_bytes()):
+    if THREADS == 1 or len(items) < 2 or getattr(_local, "inside", False) or not worth_threads(work):
         for item in items:
             function(item)
         return
