@@ -436,6 +436,50 @@ def test_a_failing_item_stops_the_others_and_is_raised_after_they_end(monkeypatc
     assert 5 in ran and len(ran) < 1000
 
 
+def test_an_interrupt_wins_over_an_item_s_error_and_stops_every_thread(monkeypatch):
+    """Ctrl-C in the calling thread's item is what the user sees, even when a pool item
+    failed first; neither thread starts an item after it (found in review)."""
+    import threading
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    caller, ran = threading.get_ident(), []
+
+    def item(i):
+        ran.append(i)
+        if threading.get_ident() != caller:
+            raise ValueError("a pool item")
+        time.sleep(0.05)  # the pool thread fails meanwhile
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        kernels.parallel(item, range(100), 2**30)
+    assert len(ran) < 100 and not getattr(kernels._local, "inside", False)
+
+
+def test_one_thread_measures_nothing_and_never_hands_over(monkeypatch):
+    monkeypatch.setattr(kernels, "THREADS", 1)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", None)
+    monkeypatch.setattr(kernels, "_costs", {})
+    assert not kernels.worth_threads(2**40) and kernels.handover() == float("inf")
+    assert kernels._costs == {}
+
+
+def test_a_product_inside_an_item_stays_whole_and_measures_nothing(monkeypatch):
+    """A product made inside parallel()'s items never splits nor measures a hand-over:
+    the pool's one thread could be the one waiting for it (found in review: a deadlock)."""
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(kernels, "MATMUL_FLOPS", None)
+    monkeypatch.setattr(kernels, "_costs", {})
+    a, b = np.ones((64, 32)), np.ones((32, 16))
+    outs = [np.empty((64, 16)) for _ in range(4)]
+    with kernels.forward_threads():
+        kernels.own_threads()
+        kernels.parallel(lambda i: kernels.matmul(a, b, outs[i]), range(4), 2**30)
+    assert all((out == 32).all() for out in outs) and "handover" not in kernels._costs
+
+
 def test_small_work_stays_in_the_calling_thread_by_the_measured_hand_over(monkeypatch):
     """Unless PARALLEL_BYTES is set, work below twice a measured hand-over's worth of one
     core's element-wise rate (at least MIN_PARALLEL_BYTES) runs in the calling thread."""

@@ -101,6 +101,19 @@ def warm():
         measure_run(network(NAMED["conv, gelu fused"]), 1, dtype)
 
 
+def test_the_pass_that_measures_the_threads_stays_within_its_estimate(monkeypatch):
+    """The first large piece of work measures a hand-over and one core's rate
+    (kernels.parallel_bytes), in the middle of `cnncalc run`'s only pass: with arrays small
+    enough for SCRATCH_BYTES (found in review: 1 MiB arrays put that pass 2.5 MB over)."""
+    from cnncalc.layers import kernels
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "_costs", {})
+    spec = {"input": [16, 64, 64], "layers": [{"conv2d": {"out": 16, "kernel": 3, "padding": 1, "activation": "silu"}}]}
+    check(*measure_run(network(spec), 1, "float32"), spec)
+    assert "bytes" in kernels._costs
+
+
 # -- every layer type ------------------------------------------------------------------------
 
 

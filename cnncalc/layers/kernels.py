@@ -80,8 +80,11 @@ def handover() -> float:
     """The seconds of handing a job to an idle pool thread and hearing back, measured once
     (the median of seven). A thread asleep must be woken: a few microseconds on most
     machines, but 85 to 230 on a 2-vCPU Firecracker virtual machine (its idle cores
-    halt), where NumPy adds two 1 MiB arrays in 60."""
+    halt), where NumPy adds two 1 MiB arrays in 60. Infinite, and not kept, with one
+    thread or from inside parallel()'s items (the pool's thread may be the caller)."""
     if "handover" not in _costs:
+        if THREADS == 1 or getattr(_local, "inside", False):  # no pool; or its thread may be us
+            return math.inf
         pool, trips = executor(), []
         for _ in range(7):
             start = time.perf_counter()
@@ -94,16 +97,19 @@ def handover() -> float:
 def parallel_bytes() -> float:
     """Work (bytes touched) below which parallel() keeps to the calling thread:
     PARALLEL_BYTES when set, else PAYS hand-overs' worth of one core's element-wise rate
-    (an add over 1 MiB arrays, measured once), and at least MIN_PARALLEL_BYTES."""
+    (an add over 64 KiB arrays, measured once: small enough for runner.SCRATCH_BYTES,
+    in the middle of a pass), and at least MIN_PARALLEL_BYTES."""
     if PARALLEL_BYTES is not None:
         return PARALLEL_BYTES
     if "bytes" not in _costs:
-        a, b = np.zeros(2**18, np.float32), np.ones(2**18, np.float32)
+        if math.isinf(handover()):
+            return math.inf
+        a, b = np.zeros(2**14, np.float32), np.ones(2**14, np.float32)
         np.add(a, b, out=a)
         start = time.perf_counter()
-        for _ in range(4):
+        for _ in range(16):
             np.add(a, b, out=a)
-        rate = 4 * 3 * a.nbytes / (time.perf_counter() - start)
+        rate = 16 * 3 * a.nbytes / (time.perf_counter() - start)
         _costs["bytes"] = max(MIN_PARALLEL_BYTES, PAYS * handover() * rate)
     return _costs["bytes"]
 
@@ -113,6 +119,8 @@ def worth_threads(work: int | None) -> bool:
     PARALLEL_BYTES decides when set; else work of MIN_PARALLEL_BYTES and parallel_bytes()."""
     if work is None:
         return True
+    if THREADS == 1:
+        return False
     if PARALLEL_BYTES is not None:
         return work >= PARALLEL_BYTES
     return work >= MIN_PARALLEL_BYTES and work >= parallel_bytes()
@@ -134,6 +142,7 @@ def parallel(function, items: Sequence, work: int | None) -> None:
     settings = np.geterr()
     order = iter(range(len(items)))  # shared: next() on it is one step under the GIL
     failures: list = []
+    futures: list = []
 
     def run():
         _local.inside = True
@@ -148,13 +157,17 @@ def parallel(function, items: Sequence, work: int | None) -> None:
         finally:
             _local.inside = False
 
-    pool = executor()
-    futures = [pool.submit(run) for _ in range(min(THREADS, len(items)) - 1)]
-    run()
+    try:
+        pool = executor()
+        for _ in range(min(THREADS, len(items)) - 1):
+            futures.append(pool.submit(run))
+        run()
+    except BaseException as failure:  # interrupted between submissions: the pool's runs stop too
+        failures.append(failure)
     for future in futures:
         future.result()
-    if failures:
-        raise failures[0]
+    if failures:  # an interrupt (not an Exception) first, whichever thread met it
+        raise next((failure for failure in failures if not isinstance(failure, Exception)), failures[0])
 
 
 _blas: dict = {"pass": None, "limiter": None}  # the thread running a forward pass, and its limit on BLAS's threads
@@ -217,17 +230,19 @@ MATMUL_FLOPS = None  # a product below this runs in the calling thread; None: PA
 def matmul_flops() -> float:
     """Products below this many flops stay whole in the calling thread when BLAS runs on
     one: MATMUL_FLOPS when set, else PAYS hand-overs' worth of a one-thread product's
-    rate (128 x 128 x 128, measured once, where BLAS has been limited), and at least 2 M."""
+    rate (96 x 96 x 96, measured once, where BLAS has been limited), and at least 2 M."""
     if MATMUL_FLOPS is not None:
         return MATMUL_FLOPS
     if "flops" not in _costs:
-        a = np.ones((128, 128), np.float32)
+        if math.isinf(handover()):
+            return math.inf
+        a = np.ones((96, 96), np.float32)
         out = np.empty_like(a)
         np.matmul(a, a, out=out)
         start = time.perf_counter()
-        for _ in range(4):
+        for _ in range(8):
             np.matmul(a, a, out=out)
-        rate = 4 * 2 * 128**3 / (time.perf_counter() - start)
+        rate = 8 * 2 * 96**3 / (time.perf_counter() - start)
         _costs["flops"] = max(2 * 2**20, PAYS * handover() * rate)
     return _costs["flops"]
 
@@ -241,7 +256,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
     flops = 2 * out.size * a.shape[-1]
     if getattr(finish, "pieces", False):
         take_cores(out.nbytes)  # before the product, so that it is split into parts the threads finish in the cache
-    if (_blas["limiter"] is None or flops < matmul_flops() or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
+    if (_blas["limiter"] is None or getattr(_local, "inside", False) or flops < matmul_flops() or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
             or (finish is not None and out.shape[-2] < THREADS)):
         np.matmul(a, b, out=out)
         if finish is not None:
