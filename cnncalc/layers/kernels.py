@@ -79,7 +79,7 @@ def executor():
 def handover() -> float:
     """The seconds of handing a job to an idle pool thread and hearing back, measured once
     (the median of seven). A thread asleep must be woken: a few microseconds on most
-    machines, but 85 to 230 on a 2-vCPU Firecracker virtual machine (its idle cores
+    machines, but 55 to 230 on a 2-vCPU Firecracker virtual machine (its idle cores
     halt), where NumPy adds two 1 MiB arrays in 60. Infinite, and not kept, with one
     thread or from inside parallel()'s items (the pool's thread may be the caller)."""
     if "handover" not in _costs:
