@@ -697,6 +697,36 @@ def test_a_product_made_for_an_expensive_activation_takes_the_cores_first(monkey
         assert parts == [((64, 16), 2)]
 
 
+def test_a_1x1_convolution_made_for_a_silu_takes_the_cores_before_its_product(monkeypatch):
+    """Through the layer, not only matmul: a 1x1 convolution over channels-last memory
+    (lastaxis.pointwise) whose epilogue is a SiLU keeps the epilogue's .pieces in its
+    finish, so BLAS is limited before the product and the parts are finished on the
+    threads (found in review: its own finish function had dropped the mark)."""
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "OWN_THREADS_BYTES", 4096)
+    monkeypatch.setattr(kernels, "FINISH_BYTES", 2048)
+    monkeypatch.setattr(kernels, "MATMUL_FLOPS", 0)
+    silu = cnncalc.loads("input: [16, 6, 6]\nlayers:\n  - silu\n", format="yaml").nodes[0].layer.epilogue()
+    during = []
+
+    def epilogue(part):
+        during.append(blas_threads())
+        silu(part)
+
+    epilogue.pieces = silu.pieces
+    rng = np.random.default_rng(0)
+    x = channels_last(rng.standard_normal((2, 8, 6, 6)))
+    w, b = rng.standard_normal((16, 8, 1, 1)), rng.standard_normal(16)
+    with threadpool_limits(2, user_api="blas"):
+        with kernels.forward_threads():
+            got = kernels.conv(x, w, b, [1, 1], [(0, 0)] * 2, [1, 1], 1, epilogue=epilogue)
+    expected = F.silu(F.conv2d(*(torch.tensor(a) for a in (x, w, b)))).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert len(during) > 2 and set(during) == {1}
+
+
 @pytest.mark.parametrize("a_shape, b_shape", [((1, 9, 20), (4, 20, 13)), ((4, 9, 20), (1, 20, 13)), ((20,), (20, 5)), ((9, 20), (20,))])
 def test_products_that_broadcast_or_are_vectors_equal_numpy(monkeypatch, a_shape, b_shape):
     """A stack of one broadcasts against the other operand's stack, and a vector is one

@@ -174,6 +174,7 @@ def pointwise(x, weight, bias, epilogue=None) -> np.ndarray:
     """x (N, C, *size) over channels-last memory times weight (out, C, 1, ...): one product
     (N x positions, C) @ (C, out) into channels-last memory, then the bias and the
     epilogue."""
+    from .base import chained
     from .kernels import matmul
 
     batch, channels, *size = x.shape
@@ -182,11 +183,10 @@ def pointwise(x, weight, bias, epilogue=None) -> np.ndarray:
     result = np.empty((batch, *size, out_channels), dtype=x.dtype)
     target = result.reshape(positions, out_channels)
 
-    def finish(part):
-        if bias is not None:
-            part += bias
-        if epilogue is not None:
-            epilogue(part)
+    def add_bias(part):
+        part += bias
 
+    # chained keeps the epilogue's .pieces, which has matmul take the cores before an expensive one
+    finish = chained(add_bias if bias is not None else None, epilogue)
     matmul(np.moveaxis(x, 1, -1).reshape(positions, channels), weight.reshape(out_channels, channels).T, target, finish)
     return np.moveaxis(result, -1, 1)
