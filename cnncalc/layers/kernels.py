@@ -62,7 +62,11 @@ EPILOGUE_SLAB = 2**20  # an element-wise layer's slab, made then finished by an 
 _pool: list = []  # the executor, made on first use
 _pool_lock = threading.Lock()
 _costs: dict = {}  # measured on first use: a hand-over's seconds, and what one core does in that time
-_local = threading.local()  # .inside: this thread is running parallel()'s items
+class _Local(threading.local):
+    inside = False  # this thread is running parallel()'s items
+
+
+_local = _Local()
 if hasattr(os, "register_at_fork"):  # a forked child has the executor but none of its threads
     os.register_at_fork(after_in_child=_pool.clear)
 
@@ -83,7 +87,7 @@ def handover() -> float:
     halt), where NumPy adds two 1 MiB arrays in 60. Infinite, and not kept, with one
     thread or from inside parallel()'s items (the pool's thread may be the caller)."""
     if "handover" not in _costs:
-        if THREADS == 1 or getattr(_local, "inside", False):  # no pool; or its thread may be us
+        if THREADS == 1 or _local.inside:  # no pool; or its thread may be us
             return math.inf
         pool, trips = executor(), []
         for _ in range(7):
@@ -92,6 +96,16 @@ def handover() -> float:
             trips.append(time.perf_counter() - start)
         _costs["handover"] = sorted(trips)[3]
     return _costs["handover"]
+
+
+def per_second(step, times: int, amount: float) -> float:
+    """`amount` (of whatever one `step()` does) a second: step once to warm up, then
+    `times` timed."""
+    step()
+    start = time.perf_counter()
+    for _ in range(times):
+        step()
+    return times * amount / (time.perf_counter() - start)
 
 
 def parallel_bytes() -> float:
@@ -105,11 +119,7 @@ def parallel_bytes() -> float:
         if math.isinf(handover()):
             return math.inf
         a, b = np.zeros(2**14, np.float32), np.ones(2**14, np.float32)
-        np.add(a, b, out=a)
-        start = time.perf_counter()
-        for _ in range(16):
-            np.add(a, b, out=a)
-        rate = 16 * 3 * a.nbytes / (time.perf_counter() - start)
+        rate = per_second(lambda: np.add(a, b, out=a), 16, 3 * a.nbytes)
         _costs["bytes"] = max(MIN_PARALLEL_BYTES, PAYS * handover() * rate)
     return _costs["bytes"]
 
@@ -135,7 +145,7 @@ def parallel(function, items: Sequence, work: int | None) -> None:
     them all in the calling thread; None when the caller has weighed the work itself
     (matmul, by its flops). Returns once every item has run; the first failure is raised
     then."""
-    if THREADS == 1 or len(items) < 2 or getattr(_local, "inside", False) or not worth_threads(work):
+    if THREADS == 1 or len(items) < 2 or _local.inside or not worth_threads(work):
         for item in items:
             function(item)
         return
@@ -207,7 +217,7 @@ def own_threads() -> None:
     where threadpoolctl finds no BLAS it can limit. Only the thread running the pass acts,
     and not from inside parallel()'s items (a pool thread may be in a product then):
     OpenBLAS's thread count may be per thread, and the products are that thread's."""
-    if _blas["pass"] != threading.get_ident() or _blas["limiter"] is not None or THREADS == 1 or getattr(_local, "inside", False):
+    if _blas["pass"] != threading.get_ident() or _blas["limiter"] is not None or THREADS == 1 or _local.inside:
         return
     from threadpoolctl import ThreadpoolController
 
@@ -238,11 +248,7 @@ def matmul_flops() -> float:
             return math.inf
         a = np.ones((96, 96), np.float32)
         out = np.empty_like(a)
-        np.matmul(a, a, out=out)
-        start = time.perf_counter()
-        for _ in range(8):
-            np.matmul(a, a, out=out)
-        rate = 8 * 2 * 96**3 / (time.perf_counter() - start)
+        rate = per_second(lambda: np.matmul(a, a, out=out), 8, 2 * 96**3)
         _costs["flops"] = max(2 * 2**20, PAYS * handover() * rate)
     return _costs["flops"]
 
@@ -250,13 +256,16 @@ def matmul_flops() -> float:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, finish=None) -> None:
     """out = a @ b (np.matmul, stacks broadcast); where BLAS runs on one thread (own_threads),
     on the kernels' THREADS threads: split along the stack when there is one, else along
-    the longer of out's last two axes. `finish(part)` is then applied in place to each
-    part of out in the thread that made it, while it is in the cache: parts of whole rows
-    (every column, as a bias along the last axis expects)."""
+    the longer of out's last two axes, rows in parts of about FINISH_BYTES when there is a
+    `finish`. `finish(part)` is then applied in place to each part of out in the thread
+    that made it, while it is in the cache: parts of whole rows (every column, as a bias
+    along the last axis expects). A finish marked `.pieces` (an expensive activation,
+    Activation.epilogue) takes the cores first when out is large (take_cores). Inside
+    parallel()'s items, or below matmul_flops(), the product stays whole."""
     flops = 2 * out.size * a.shape[-1]
     if getattr(finish, "pieces", False):
         take_cores(out.nbytes)  # before the product, so that it is split into parts the threads finish in the cache
-    if (_blas["limiter"] is None or getattr(_local, "inside", False) or flops < matmul_flops() or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
+    if (_blas["limiter"] is None or _local.inside or flops < matmul_flops() or a.ndim < 2 or b.ndim < 2 or out.ndim > 3
             or (finish is not None and out.shape[-2] < THREADS)):
         np.matmul(a, b, out=out)
         if finish is not None:
