@@ -220,6 +220,7 @@ TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
     (2, 3, 2, 1, (0, 1)),  # TensorFlow's 'same' at stride 2: one more after
     (2, 3, 1, 2, (2, 2)),
     (2, 5, 3, 1, (0, 0)),  # the last positions go unread
+    (2, 3, 1, 1, (3, 0)),  # rows and columns of padding only: the first outputs read no input
     (1, 5, 1, 1, (2, 2)),
     (1, 3, 2, 2, (1, 0)),
     (3, 3, 1, 1, (1, 1)),
@@ -661,6 +662,28 @@ def test_an_expensive_activation_takes_the_cores_from_blas_for_the_rest_of_the_p
         with pytest.raises(RuntimeError):
             runner.execute(net, params, x, folded=fused, epilogues=epilogues, on_layer=fail)
         assert blas_threads() == 2
+
+
+@pytest.mark.parametrize("large", [True, False])
+def test_a_large_depthwise_convolution_takes_the_cores_from_blas(monkeypatch, large):
+    """A depthwise convolution is the pool's work: one whose result is OWN_THREADS_BYTES or
+    more has the rest of the pass run BLAS on one thread (measured: MobileNetV2 at batch
+    8, whose depthwise layers ran beside BLAS's spinning threads, took 0.84 of the time);
+    a small one leaves BLAS its threads. Either way the values are PyTorch's."""
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 6, 9, 9)), rng.standard_normal((6, 1, 3, 3)), rng.standard_normal(6)
+    monkeypatch.setattr(kernels, "OWN_THREADS_BYTES", x.nbytes if large else x.nbytes + 1)
+    with threadpool_limits(2, user_api="blas"):
+        with kernels.forward_threads():
+            got = kernels.conv(channels_last(x), w, b, [1, 1], [(1, 1)] * 2, [1, 1], 6)
+            during = blas_threads()
+        assert blas_threads() == 2
+    assert during == (1 if large else 2)
+    expected = F.conv2d(*(torch.tensor(a) for a in (x, w, b)), padding=1, groups=6).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("pieces", [True, False])

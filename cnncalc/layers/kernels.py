@@ -202,7 +202,10 @@ def forward_threads():
 # to make such a part for one (matmul). Measured on EfficientNet-B0 (SiLU): at batch 8,
 # whose largest parts are 38 MB, 0.8 of the time with BLAS's threads; at batch 1 (4.8 MB
 # at most) and for cheap activations done in place (ReLU6 in MobileNetV2), BLAS's threads,
-# hot between its products, were as fast or faster.
+# hot between its products, were as fast or faster. A depthwise convolution making this
+# many bytes does the same (the pool's work, beside BLAS's spinning threads): MobileNetV2
+# at batch 8 took 0.84 of the time; at batch 1 (1.6 MB at most) taking the cores for the
+# whole pass was slower (1.19).
 OWN_THREADS_BYTES = 8 * 2**20
 
 
@@ -228,8 +231,8 @@ def own_threads() -> None:
 
 FINISH_BYTES = 2**20  # a split product's part with a finish: its epilogue runs while the part is in the cache (measured best against 256 KiB and halves)
 def take_cores(nbytes: int) -> None:
-    """own_threads() for an activation computed in pieces over `nbytes` at once, from
-    OWN_THREADS_BYTES."""
+    """own_threads() for work of the kernels' threads (an activation computed in pieces, a
+    depthwise convolution) over `nbytes` at once, from OWN_THREADS_BYTES."""
     if nbytes >= OWN_THREADS_BYTES:
         own_threads()
 

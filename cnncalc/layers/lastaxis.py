@@ -44,7 +44,12 @@ def is_channels_last(x: np.ndarray) -> bool:
 class Plan:
     """How a depthwise convolution is cut: chunks of `rows` output rows (the first spatial
     axis), each read from a padded buffer of `extent` input positions; `merged` when the
-    last axis and the channels form one run."""
+    last axis and the channels form one run.
+
+    A buffer covers input positions start + p along each axis (start = -padding before):
+    along every axis but the first the same ones for every chunk, so the part of it that
+    falls outside the input (`inside`, the rest) is zeroed once, when the buffer is made,
+    and a chunk copies only its rows of the input in."""
 
     def __init__(self, shape, kernel, stride, pairs, dilation, itemsize: int):
         _, channels, *size = shape
@@ -59,15 +64,51 @@ class Plan:
         # the input positions the outputs read along each axis (fewer than padded when the
         # last ones go unread), and along the first axis for one chunk of rows
         self.extent = [(o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(self.out, kernel, stride, dilation)]
-        self.extent[0] = (self.rows - 1) * self.stride[0] + (kernel[0] - 1) * dilation[0] + 1
+        self.extent[0] = self.row_extent(self.rows)
         merged_bytes = math.prod(kernel) * self.out[-1] * channels * itemsize
         self.merged = rank >= 2 and self.stride[-1] == 1 and merged_bytes <= MERGED_BYTES
+        # along each later axis: the buffer's positions inside the input, and those input positions
+        self.inside = [slice(0, 0)] * rank
+        self.source = [slice(0, 0)] * rank
+        for axis in range(1, rank):
+            start = -self.pairs[axis][0]
+            low, high = max(0, -start), min(self.extent[axis], self.size[axis] - start)
+            self.inside[axis] = slice(low, max(low, high))
+            self.source[axis] = slice(low + start, max(low, high) + start)
+
+    def row_extent(self, rows: int) -> int:
+        return (rows - 1) * self.stride[0] + (self.kernel[0] - 1) * self.dilation[0] + 1
 
     def buffer_elements(self) -> int:
         return math.prod(self.extent) * self.channels
 
     def kernel_elements(self) -> int:
         return math.prod(self.kernel) * self.channels * (self.out[-1] if self.merged else 1)
+
+    def chunks(self, batch: int) -> list[tuple[int, int, int]]:
+        """(sample, first output row, end row) of every chunk."""
+        return [(n, r, min(r + self.rows, self.out[0])) for n in range(batch) for r in range(0, self.out[0], self.rows)]
+
+    def buffer(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """A padded buffer (*extent, C), zero, and its taps' view for `rows` output rows
+        (tap_view): a chunk of fewer rows uses the first rows of both."""
+        padded = np.zeros((*self.extent, self.channels), dtype=dtype)
+        return padded, tap_view(padded, self.rows, self.out, self)
+
+    def fill(self, padded: np.ndarray, sample: np.ndarray, first: int, last: int) -> None:
+        """The input rows that output rows [first, last) read, from `sample` (*size, C) into
+        the buffer's first rows; those before or past the input zero (the other axes'
+        padding is zero from the start and never written)."""
+        start = first * self.stride[0] - self.pairs[0][0]
+        extent = self.row_extent(last - first)
+        low, high = max(0, -start), min(extent, self.size[0] - start)
+        high = max(low, high)
+        if low:
+            padded[:low] = 0
+        if high < extent:
+            padded[high:extent] = 0
+        if high > low:
+            padded[(slice(low, high), *self.inside[1:])] = sample[(slice(low + start, high + start), *self.source[1:])]
 
 
 def depthwise_workspace(shape, weight_shape, stride, pairs, dilation, itemsize: int, threads: int) -> int:
@@ -81,8 +122,10 @@ def depthwise_workspace(shape, weight_shape, stride, pairs, dilation, itemsize: 
 def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.ndarray:
     """PyTorch's depthwise convNd (weight (C, 1, *kernel), zero padding) of x (N, C, *size),
     any memory order; the result is (N, C, *out) over channels-last memory. `epilogue`
-    is applied to each chunk once written, bias added."""
-    from .kernels import THREADS as threads, parallel
+    is applied to each chunk once written, bias added. A chunk costs a handful of NumPy
+    calls (its rows copied in, one einsum, the bias, the epilogue): on small maps there
+    are many, and their Python was most of the time."""
+    from .kernels import THREADS as threads, parallel, take_cores
 
     batch = x.shape[0]
     kernel = weight.shape[2:]
@@ -90,6 +133,8 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     plan = Plan(x.shape, kernel, stride, pairs, dilation, x.itemsize)
     channels, out = plan.channels, plan.out
     result = np.empty((batch, *out, channels), dtype=x.dtype)
+    take_cores(result.nbytes)  # a large one is the pool's work: BLAS's threads, spinning after their products, would slow it
+    targets = result.reshape(batch, *out[:-1], out[-1] * channels) if plan.merged else result  # what the einsum writes
     source = np.moveaxis(x, 1, -1)
     taps = np.moveaxis(weight.reshape(channels, *kernel), 0, -1)  # (*kernel, C)
     if plan.merged:  # each tap's C weights repeated along the last output axis
@@ -102,22 +147,17 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
         outs = LETTERS_OUT[:rank]
     tap_letters = LETTERS_TAP[:rank]
     subscripts = f"{outs}{tap_letters}z,{tap_letters}z->{outs}z"
-    chunks = [(n, r) for n in range(batch) for r in range(0, out[0], plan.rows)]
-    free = [np.empty(plan.buffer_elements(), dtype=x.dtype) for _ in range(min(threads, len(chunks)))]
+    chunks = plan.chunks(batch)
+    free = [plan.buffer(x.dtype) for _ in range(min(threads, len(chunks)))]
 
     def run(chunk) -> None:
         store = free.pop()  # one per thread at work: each takes a free one and gives it back
         try:
-            n, r0 = chunk
-            r1 = min(r0 + plan.rows, out[0])
-            extent = [(r1 - r0 - 1) * plan.stride[0] + (kernel[0] - 1) * plan.dilation[0] + 1, *plan.extent[1:]]
-            padded = store[: math.prod(extent) * channels].reshape(*extent, channels)
-            starts = [r0 * plan.stride[0] - plan.pairs[0][0], *(-before for before, _ in plan.pairs[1:])]
-            fill(padded, source[n], starts, plan.size)
-            view = tap_view(padded, r1 - r0, out, plan, merged=plan.merged)
-            target = result[n, r0:r1]
-            flat = target.reshape(*target.shape[:-2], -1) if plan.merged else target
-            np.einsum(subscripts, view, weights, out=flat)
+            n, first, last = chunk
+            padded, view = store
+            plan.fill(padded, source[n], first, last)
+            np.einsum(subscripts, view[: last - first], weights, out=targets[n, first:last])
+            target = result[n, first:last]
             if bias is not None:
                 target += bias
             if epilogue is not None:
@@ -129,21 +169,7 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     return np.moveaxis(result, -1, 1)
 
 
-def fill(padded: np.ndarray, sample: np.ndarray, starts, size) -> None:
-    """padded (*extent, C): the input `sample` (*size, C) where position p of padded is
-    sample's p + start along each axis, zero where that falls outside it (only there)."""
-    from .kernels import fill_outside, tap_region
-
-    region = tap_region(tuple((0, extent) for extent in padded.shape[:-1]), starts, (1,) * len(starts), size)
-    if region is None:
-        padded[...] = 0
-        return
-    inner, outer = region
-    fill_outside(np.moveaxis(padded, -1, 0), inner, 0)
-    padded[inner] = sample[outer]
-
-
-def tap_view(padded: np.ndarray, rows: int, out, plan: Plan, merged: bool) -> np.ndarray:
+def tap_view(padded: np.ndarray, rows: int, out, plan: Plan) -> np.ndarray:
     """(rows, *out[1:], *kernel, C) read from `padded`: output position o and tap t read
     o * stride + t * dilation along each axis; when merged, the last output axis and the
     channels are one run (its stride 1: consecutive positions' channels are contiguous)."""
@@ -152,7 +178,7 @@ def tap_view(padded: np.ndarray, rows: int, out, plan: Plan, merged: bool) -> np
     out_shape = [rows, *out[1:]]
     out_strides = [s * step for s, step in zip(plan.stride, steps)]
     tap_strides = [d * step for d, step in zip(plan.dilation, steps)]
-    if merged:
+    if plan.merged:
         shape = (*out_shape[:-1], *plan.kernel, out_shape[-1] * plan.channels)
         strides = (*out_strides[:-1], *tap_strides, item)
     else:
