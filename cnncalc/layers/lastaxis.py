@@ -135,23 +135,23 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     result = np.empty((batch, *out, channels), dtype=x.dtype)
     take_cores(result.nbytes)  # a large one is the pool's work: BLAS's threads, spinning after their products, would slow it
     targets = result.reshape(batch, *out[:-1], out[-1] * channels) if plan.merged else result  # what the einsum writes
-    source = np.moveaxis(x, 1, -1)
-    taps = np.moveaxis(weight.reshape(channels, *kernel), 0, -1)  # (*kernel, C)
+    source = x.transpose(0, *range(2, rank + 2), 1)  # (N, *size, C)
+    taps = weight.reshape(channels, -1).T.copy().reshape(*kernel, channels)  # (*kernel, C), contiguous
     if plan.merged:  # each tap's C weights repeated along the last output axis
         weights = np.empty((*kernel, out[-1], channels), dtype=x.dtype)
         weights[...] = taps[..., None, :]
         weights = weights.reshape(*kernel, out[-1] * channels)
         outs = LETTERS_OUT[: rank - 1]
     else:
-        weights = np.ascontiguousarray(taps)
+        weights = taps
         outs = LETTERS_OUT[:rank]
     tap_letters = LETTERS_TAP[:rank]
     subscripts = f"{outs}{tap_letters}z,{tap_letters}z->{outs}z"
     chunks = plan.chunks(batch)
-    free = [plan.buffer(x.dtype) for _ in range(min(threads, len(chunks)))]
+    free: list = []  # buffers not in use: a thread takes one, or makes one (at most one per thread)
 
     def run(chunk) -> None:
-        store = free.pop()  # one per thread at work: each takes a free one and gives it back
+        store = free.pop() if free else plan.buffer(x.dtype)
         try:
             n, first, last = chunk
             padded, view = store
@@ -166,7 +166,7 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
             free.append(store)
 
     parallel(run, chunks, result.nbytes * math.prod(kernel))
-    return np.moveaxis(result, -1, 1)
+    return result.transpose(0, rank + 1, *range(1, rank + 1))
 
 
 def tap_view(padded: np.ndarray, rows: int, out, plan: Plan) -> np.ndarray:
