@@ -788,3 +788,112 @@ def test_only_the_thread_running_the_pass_takes_the_cores_from_blas(monkeypatch)
             kernels.own_threads()
             assert blas_threads() == 1
         assert blas_threads() == 2
+
+
+# -- a batch run as parts, one per thread --------------------------------------------------------
+
+PARTS_NET = """
+input: [4, 12, 12]
+layers:
+  - conv2d: {out: 8, kernel: 3, padding: 1}
+    name: stem
+  - batchnorm
+  - silu
+  - {depthwise_conv2d: {kernel: 3, padding: 1}, name: spatial}
+  - {global_avgpool: {keepdims: true}, name: squeeze}
+  - {conv2d: {out: 8, kernel: 1}, from: squeeze}
+  - {sigmoid: null, name: gate}
+  - {multiply: [spatial, gate], name: gated}
+  - {add: [stem, gated]}
+  - relu
+  - conv2d: {out: 6, kernel: 3, stride: 2}
+  - flatten
+  - linear: 5
+"""
+
+
+def parts_case(batch: int):
+    net = cnncalc.loads(PARTS_NET, format="yaml")
+    summary = cnncalc.summary(net)
+    rng = np.random.default_rng(batch)
+    params, _, _ = runner.prepare_weights(summary, net, {}, np.float64, rng)
+    folded = runner.fold_batchnorms(net, params)
+    epilogues, fused = runner.fuse_epilogues(net, folded)
+    x = rng.standard_normal((batch, 4, 12, 12))
+    return net, summary, params, folded | fused, epilogues, x
+
+
+@pytest.mark.parametrize("threads, batch, sizes", [(2, 5, [2, 3]), (3, 7, [2, 2, 3]), (3, 2, [1, 1]), (2, 1, [1])])
+def test_a_batch_runs_as_parts_that_give_the_whole_pass(monkeypatch, threads, batch, sizes):
+    """Several samples worth the threads run as parts, each the whole network on its
+    samples (a squeeze-excitation gate, a residual add, fused activations, a folded
+    BatchNorm), BLAS on one thread meanwhile: the output is each sample's own pass, each
+    layer's shape the whole batch's. One sample runs whole."""
+    monkeypatch.setattr(kernels, "THREADS", threads)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    net, _, params, folded, epilogues, x = parts_case(batch)
+    calls = []
+    real = runner.run_nodes
+
+    def spy(network, params, feeds, *rest):
+        calls.append((len(feeds), blas_threads()))
+        return real(network, params, feeds, *rest)
+
+    monkeypatch.setattr(runner, "run_nodes", spy)
+    out, kept, timings = runner.execute(net, params, x, folded=folded, epilogues=epilogues)
+    monkeypatch.setattr(runner, "run_nodes", real)
+    alone = np.concatenate([real(net, params, x[n : n + 1], False, None, None, folded, None, epilogues)[0] for n in range(batch)])
+    np.testing.assert_allclose(out, alone, rtol=1e-12, atol=1e-12)
+    assert sorted(size for size, _ in calls) == sorted(sizes)
+    assert all(threads_then == (1 if len(sizes) > 1 else blas_threads()) for _, threads_then in calls)
+    assert [shape[0] for _, shape, _ in timings] == [batch] * len(net.nodes) and kept == {}
+    assert runner.part_sizes(batch) == sizes
+
+
+def test_parts_stop_where_a_shape_differs_and_a_failing_part_stops_the_others(monkeypatch):
+    """With expected shapes, every part stops at the first layer whose real output differs
+    and the pass returns that layer's output, joined. A part that raises stops the other
+    at its next layer (run_parts), and the error reaches the caller; BLAS has its threads
+    back."""
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    net, summary, params, folded, epilogues, x = parts_case(4)
+    expected = {row.name: runner.batched(row.output_shape, 4) for row in summary.layers}
+    expected["gate"] = (4, 8, 2, 2)  # what a wrong shape rule would have said
+    out, _, timings = runner.execute(net, params, x, expected=expected, folded=folded, epilogues=epilogues)
+    assert timings[-1][0].name == "gate" and out.shape == (4, 8, 1, 1)
+    whole = runner.run_nodes(net, params, x, False, None, expected, folded, None, epilogues)[0]
+    np.testing.assert_allclose(out, whole, rtol=1e-12, atol=1e-12)
+
+    failed = []
+    gate = next(node.layer for node in net.nodes if node.name == "gate")
+    forward = type(gate).forward
+
+    def failing(self, inputs, *args, **kwargs):
+        if self is gate and not failed:
+            failed.append(len(inputs[0]))
+            raise RuntimeError("a layer failed in one part")
+        return forward(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(type(gate), "forward", failing)
+    with threadpool_limits(2, user_api="blas"):
+        with pytest.raises(RuntimeError, match="one part"):
+            runner.execute(net, params, x)
+        assert blas_threads() == 2
+    assert failed == [2]
+
+
+def test_kept_or_held_values_keep_the_batch_whole(monkeypatch):
+    """Every value kept (cnncalc run --save) or some held (rf --verify): one pass."""
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    net, _, params, _, _, x = parts_case(4)
+    seen = []
+    real = runner.run_nodes
+    monkeypatch.setattr(runner, "run_nodes", lambda network, params, feeds, *rest: seen.append(len(feeds)) or real(network, params, feeds, *rest))
+    runner.execute(net, params, x, keep=True)
+    runner.execute(net, params, x, held={"gate": {"gate": np.zeros((1, 8, 1, 1))}})
+    assert seen == [4, 4]
+    assert runner.part_sizes(4, whole=True) == [4]

@@ -177,6 +177,34 @@ def test_named_cases_stay_within_their_estimate(name, layout, dtype):
     check(*measure_forward(net, 2, dtype), (name, layout, dtype))
 
 
+SPLIT = ["conv, gelu fused", "residual, batchnorm folded", "crop keeps its input", "separable, stride 2", "softmax over channels",
+         "dense head", "transposed conv, stride 2", "norms"]
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_a_batch_run_as_parts_stays_within_its_estimate(monkeypatch, name):
+    """A batch run as parts on two threads (runner.part_sizes), forced here whatever its
+    size: both parts at their busiest at once, and the output they are joined into."""
+    from cnncalc.layers import kernels
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    net = network(NAMED[name])
+    check(*measure_run(net, 3, "float32"), (name, "parts"))
+    check(*measure_forward(net, 3, "float32"), (name, "parts"))
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2.yaml", "siamese.yaml", "fpn.yaml", "googlenet.yaml"])
+def test_an_example_run_as_parts_stays_within_its_estimate(monkeypatch, name):
+    """Two inputs (siamese), several outputs (fpn), concatenations (googlenet), as parts."""
+    from cnncalc.layers import kernels
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    net = cnncalc.load(ROOT / "examples" / name, input_shape=EXAMPLES[name])
+    check(*measure_run(net, 4, "float32"), (name, "parts"))
+
+
 def test_a_huge_dilation_with_same_allocates_no_padding():
     """Zero padding is read lazily: 40,000 padded positions per axis cost nothing."""
     net = network(NAMED["dilation 20,000 with same"])

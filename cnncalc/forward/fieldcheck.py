@@ -189,7 +189,7 @@ def estimate(network: Network, summary: Summary) -> Cost:
     for axis, n in enumerate(spatial):
         batch = min(PROBES_PER_BATCH, n)
         probes = nbytes(shape, batch, 8)  # the next batch is made while the last is held
-        probing_peak = (forward_peak(summary, network, batch, 8, keep=False).bytes + probes + 2 * batch * widest
+        probing_peak = (forward_peak(summary, network, batch, 8, keep=False, parts=False).bytes + probes + 2 * batch * widest
                         + 8 * batch * widest_gate)
         # then the axis's parts are joined, the last batch of probes still held
         busiest = max(busiest, before + per_axis[axis] + max(probing_peak, per_axis[axis] + probes))
