@@ -897,3 +897,33 @@ def test_kept_or_held_values_keep_the_batch_whole(monkeypatch):
     runner.execute(net, params, x, held={"gate": {"gate": np.zeros((1, 8, 1, 1))}})
     assert seen == [4, 4]
     assert runner.part_sizes(4, whole=True) == [4]
+
+
+@pytest.mark.parametrize("many", [True, False])
+def test_a_large_layer_s_tiles_are_the_threads_items_with_blas_on_one_thread(monkeypatch, many):
+    """From TILE_ITEMS tiles per thread, each thread gathers and multiplies a tile at a
+    time, BLAS on one thread meanwhile and as before after (blas_alone); fewer tiles are
+    gathered on the threads and multiplied on BLAS's. Either way PyTorch's values."""
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((1, 6, 20, 20)), rng.standard_normal((4, 6, 3, 3)), rng.standard_normal(4)
+    per_position = 6 * 9 * 8
+    monkeypatch.setattr(kernels, "TILE_BYTES", per_position * (20 if many else 200))  # 18 tiles of a row, or 2 of 11 rows
+    during = []
+
+    def epilogue(part):
+        during.append(blas_threads())
+        np.maximum(part, 0, out=part)
+
+    with threadpool_limits(2, user_api="blas"):
+        with kernels.forward_threads():
+            got = kernels.conv(x, w, b, [1, 1], [(1, 1)] * 2, [2, 2], 1, epilogue=epilogue)
+            assert blas_threads() == 2
+    expected = F.relu(F.conv2d(*(torch.tensor(a) for a in (x, w, b)), padding=1, dilation=2)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert len(during) == (18 if many else 2) and set(during) == ({1} if many else {2})
+    workspace = kernels.conv_workspace(x.shape, w.shape, 1, [1, 1], [(1, 1)] * 2, [2, 2], "zeros", 8)
+    assert workspace == (2 if many else 1) * kernels.tile_positions((18, 18), per_position) * per_position  # a tile on each thread

@@ -292,3 +292,15 @@ def test_rf_verify_stays_within_its_estimate(name):
     verdicts, peak = traced(lambda: fieldcheck.measure(net, summary))
     assert verdicts and all(agrees for _, agrees in verdicts.values())
     check(estimate.bytes, peak, name)
+
+
+@pytest.mark.parametrize("dtype", sorted(ITEMSIZE))
+def test_a_large_layer_s_tiles_on_the_threads_stay_within_the_estimate(monkeypatch, dtype):
+    """One sample through a layer of many tiles (kernels.tile_items): a tile on each thread."""
+    from cnncalc.layers import kernels
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    net = network({"input": [64, 128, 128], "layers": [{"conv2d": {"out": 16, "kernel": 3, "padding": 2, "dilation": 2, "activation": "relu"}}]})
+    assert kernels.tile_items(kernels.tile_count((128, 128), kernels.tile_cost(64, (16, 64, 3, 3), 1, ITEMSIZE[dtype])))
+    check(*measure_run(net, 1, dtype), ("many tiles", dtype))
+    check(*measure_forward(net, 1, dtype), ("many tiles", dtype))
