@@ -162,7 +162,7 @@ def join(outputs: list):
     if isinstance(first, tuple):
         return tuple(join([out[i] for out in outputs]) for i in range(len(first)))
     arrays = [np.asarray(out) for out in outputs]
-    if first is None or any(a.ndim == 0 or a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+    if any(a.shape[1:] != arrays[0].shape[1:] for a in arrays):
         return first
     return np.concatenate(arrays)
 

@@ -125,7 +125,7 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     is applied to each chunk once written, bias added. A chunk costs a handful of NumPy
     calls (its rows copied in, one einsum, the bias, the epilogue): on small maps there
     are many, and their Python was most of the time."""
-    from .kernels import THREADS as threads, parallel, take_cores
+    from .kernels import parallel, take_cores
 
     batch = x.shape[0]
     kernel = weight.shape[2:]
