@@ -444,12 +444,14 @@ def test_an_interrupt_wins_over_an_item_s_error_and_stops_every_thread(monkeypat
 
     monkeypatch.setattr(kernels, "THREADS", 2)
     monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
-    caller, ran = threading.get_ident(), []
+    caller, ran, started = threading.get_ident(), [], threading.Event()
 
     def item(i):
         ran.append(i)
         if threading.get_ident() != caller:
+            started.wait(5)  # the calling thread has an item of its own (else it may find the failure first)
             raise ValueError("a pool item")
+        started.set()
         time.sleep(0.05)  # the pool thread fails meanwhile
         raise KeyboardInterrupt
 
@@ -927,3 +929,72 @@ def test_a_large_layer_s_tiles_are_the_threads_items_with_blas_on_one_thread(mon
     assert len(during) == (18 if many else 2) and set(during) == ({1} if many else {2})
     workspace = kernels.conv_workspace(x.shape, w.shape, 1, [1, 1], [(1, 1)] * 2, [2, 2], "zeros", 8)
     assert workspace == (2 if many else 1) * kernels.tile_positions((18, 18), per_position) * per_position  # a tile on each thread
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_a_batchnorm_by_the_batch_s_own_statistics_keeps_the_batch_whole(monkeypatch, track):
+    """A BatchNorm without running statistics normalises by the whole batch's (PyTorch's
+    eval mode does too): parts would each use their own (found in review: 0.117 off).
+    With running statistics, or an instance norm (each sample's own), parts are taken."""
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    net = cnncalc.loads("input: [3, 8, 8]\nlayers:\n  - conv2d: {out: 4, kernel: 3, padding: 1}\n"
+                        f"  - batchnorm: {{track_running_stats: {str(track).lower()}}}\n  - instancenorm2d\n", format="yaml")
+    summary = cnncalc.summary(net)
+    params, _, _ = runner.prepare_weights(summary, net, {}, np.float64, np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((4, 3, 8, 8))
+    seen = []
+    real = runner.run_nodes
+    monkeypatch.setattr(runner, "run_nodes", lambda network, params, feeds, *rest: seen.append(len(feeds)) or real(network, params, feeds, *rest))
+    got, _, _ = runner.execute(net, params, x)
+    conv, norm = torch.nn.Conv2d(3, 4, 3, padding=1).double(), torch.nn.BatchNorm2d(4, track_running_stats=track).double().eval()
+    conv_name, norm_name = (node.name for node in net.nodes[:2])
+    with torch.no_grad():
+        conv.weight[...], conv.bias[...] = (torch.tensor(params[conv_name][k]) for k in ("weight", "bias"))
+        norm.weight[...], norm.bias[...] = (torch.tensor(params[norm_name][k]) for k in ("weight", "bias"))
+        if track:
+            norm.running_mean[...], norm.running_var[...] = (torch.tensor(params[norm_name][k]) for k in ("running_mean", "running_var"))
+        expected = F.instance_norm(norm(conv(torch.tensor(x)))).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    assert sorted(seen) == ([2, 2] if track else [4])
+    assert runner.mixes_samples(net) is not track
+
+
+def test_an_interrupt_while_the_caller_waits_stops_the_others_before_it_is_raised(monkeypatch):
+    """Ctrl-C reaching the calling thread while it waits for the pool's items (its own
+    share done) is recorded where the items can see it, and the items still running are
+    waited for: nothing runs on after parallel() raises (found in review: a batch's part
+    ran on through every layer)."""
+    import concurrent.futures
+    import threading
+
+    monkeypatch.setattr(kernels, "THREADS", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
+    caller, after, raised, started = threading.get_ident(), [], threading.Event(), threading.Event()
+    failures: list = []
+
+    def item(i):
+        if threading.get_ident() == caller:
+            started.wait(5)  # the pool's thread has the other item
+            return
+        started.set()
+        while not failures:  # a long item on the pool's thread, reading the failures as it goes
+            time.sleep(0.001)
+        after.append(raised.is_set())
+
+    real = concurrent.futures.Future.result
+    interrupted = []
+
+    def result(self, timeout=None):
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return real(self, timeout)
+
+    monkeypatch.setattr(concurrent.futures.Future, "result", result)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            kernels.parallel(item, range(2), 2**30, failures=failures)
+        finally:
+            raised.set()
+    assert after == [False] and isinstance(failures[0], KeyboardInterrupt)

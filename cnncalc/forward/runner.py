@@ -73,8 +73,9 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
     (rf --verify holds squeeze-excitation gates at their values for the zero input).
 
     A batch of several samples, worth the threads, runs as parts (part_sizes): every part
-    the whole network on its samples, one per thread, BLAS on one thread (no layer mixes
-    samples: shapes are per sample). Measured at batch 8 against one pass whose layers
+    the whole network on its samples, one per thread, BLAS on one thread; unless a layer
+    mixes samples (mixes_samples: a BatchNorm without running statistics, found in
+    review), which keeps the batch whole. Measured at batch 8 against one pass whose layers
     share the threads, which hands work over at every layer and runs its element-wise work
     beside BLAS's threads, spinning after each product: MobileNetV2 0.69 of the time,
     EfficientNet-B0 0.76, ResNet-50 0.86, VGG16 0.97, U-Net 0.69. A layer's seconds are
@@ -82,7 +83,7 @@ def execute(network: Network, params: dict, x, keep: bool = False, on_layer: Cal
     whole batch's.
     """
     with numeric.forward_threads():
-        sizes = part_sizes(batch_of_input(x), keep or held is not None)
+        sizes = part_sizes(batch_of_input(x), keep or held is not None or mixes_samples(network))
         if len(sizes) < 2 or not numeric.worth_threads(input_bytes(x) * len(network.nodes)):
             return run_nodes(network, params, x, keep, on_layer, expected, folded, held, epilogues)
         return run_parts(network, params, x, sizes, on_layer, expected, folded, epilogues)
@@ -94,6 +95,12 @@ def part_sizes(batch: int, whole: bool = False) -> list[int]:
     (every value kept, or values held)."""
     count = 1 if whole else min(numeric.THREADS, batch)
     return [batch * (i + 1) // count - batch * i // count for i in range(count)] if count > 1 else [batch]
+
+
+def mixes_samples(network: Network) -> bool:
+    """Does some layer's output for a sample depend on the batch's other samples
+    (Layer.mixes_samples: a BatchNorm without running statistics)? Its batch stays whole."""
+    return any(node.layer.mixes_samples() for node in network.nodes)
 
 
 def batch_of_input(x) -> int:
@@ -111,7 +118,7 @@ def run_parts(network: Network, params: dict, x, sizes: list[int], on_layer, exp
     at their next layer."""
     bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
     results: list = [None] * len(sizes)
-    stop: list = []
+    stop: list = []  # parallel's failures as they happen (a part's, or the caller's Ctrl-C)
 
     def run_part(index: int) -> None:
         part = slice(bounds[index], bounds[index + 1])
@@ -128,12 +135,9 @@ def run_parts(network: Network, params: dict, x, sizes: list[int], on_layer, exp
             results[index] = run_nodes(network, params, feeds, False, heard, shapes, folded, None, epilogues)
         except PartStopped:
             pass
-        except BaseException:
-            stop.append(True)
-            raise
 
     numeric.own_threads()
-    numeric.parallel(run_part, range(len(sizes)), None)
+    numeric.parallel(run_part, range(len(sizes)), None, failures=stop)
     outputs = [out for out, _, _ in results]
     timings = [t for _, _, t in results]
     count = min(map(len, timings))
@@ -438,7 +442,7 @@ def forward_peak(summary: Summary, network: Network, batch: int, itemsize: int, 
     busiest at once, plus the output they are joined into and NumPy's buffers on each
     thread besides the first (SCRATCH_BYTES)."""
     whole = pass_peak(summary, network, batch, itemsize, keep)
-    sizes = part_sizes(batch, keep or not parts)
+    sizes = part_sizes(batch, keep or not parts or mixes_samples(network))
     if len(sizes) < 2:
         return whole
     peaks = [pass_peak(summary, network, size, itemsize, keep) for size in sizes]

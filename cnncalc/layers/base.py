@@ -318,6 +318,12 @@ class Layer(abc.ABC):
         return tuple(self.values[a.name] for a in self.attributes
                      if isinstance(a.kind, LayerName) and self.values.get(a.name) is not None)
 
+    def mixes_samples(self) -> bool:
+        """Does its output for a sample depend on the batch's other samples? Shapes are per
+        sample and no layer may take the batch axis, so none does but a normalisation by
+        the batch's own statistics. runner.execute then keeps the batch whole."""
+        return False
+
     def index_range(self) -> tuple[int, int] | None:
         """(low, high) when its input holds integer indices from low to high - 1 (an
         embedding's), which `run` then draws for a network input it reads; None for values."""

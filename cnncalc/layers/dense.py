@@ -323,6 +323,10 @@ class BatchNorm(Norm):
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(x.ndim) if a != axis)
 
+    def mixes_samples(self) -> bool:
+        """Without running statistics it normalises by the batch's own, over every sample."""
+        return not self["track_running_stats"]
+
     def extra_buffer_bytes(self) -> int:
         """num_batches_tracked, an int64, beside the running statistics."""
         return 8 if self["track_running_stats"] else 0
@@ -438,6 +442,10 @@ class InstanceNorm(BatchNorm):
 
     def statistics_axes(self, x, axis: int) -> tuple[int, ...]:
         return tuple(a for a in range(1, x.ndim) if a != axis)  # per sample and channel
+
+    def mixes_samples(self) -> bool:
+        """Its statistics are each sample's own."""
+        return False
 
     def onnx(self, graph, inputs: list[str], shapes: tuple[Shape, ...], out: Shape, layout: Layout):
         """InstanceNormalization (channels first); with running statistics, batch

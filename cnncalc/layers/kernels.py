@@ -136,7 +136,7 @@ def worth_threads(work: int | None) -> bool:
     return work >= MIN_PARALLEL_BYTES and work >= parallel_bytes()
 
 
-def parallel(function, items: Sequence, work: int | None) -> None:
+def parallel(function, items: Sequence, work: int | None, failures: list | None = None) -> None:
     """function(item) for every item, on THREADS threads (NumPy's loops release the GIL):
     the calling thread and THREADS - 1 pool threads take the items one at a time, in
     order, until none is left (so a pool thread that wakes late takes fewer), each under
@@ -144,14 +144,18 @@ def parallel(function, items: Sequence, work: int | None) -> None:
     they touch in all: not worth_threads(), or called from inside such items, it runs
     them all in the calling thread; None when the caller has weighed the work itself
     (matmul, by its flops). Returns once every item has run; the first failure is raised
-    then."""
+    then. `failures`, when given, is where failures are recorded as they happen (an
+    item's, or an interrupt of the calling thread, also while it waits for the others):
+    long items may read it to stop early, as every thread does between items. An
+    interrupt while waiting does not abandon the items still running: they are waited
+    for, and stop at their next step."""
     if THREADS == 1 or len(items) < 2 or _local.inside or not worth_threads(work):
         for item in items:
             function(item)
         return
     settings = np.geterr()
     order = iter(range(len(items)))  # shared: next() on it is one step under the GIL
-    failures: list = []
+    failures = [] if failures is None else failures
     futures: list = []
 
     def run():
@@ -175,7 +179,12 @@ def parallel(function, items: Sequence, work: int | None) -> None:
     except BaseException as failure:  # interrupted between submissions: the pool's runs stop too
         failures.append(failure)
     for future in futures:
-        future.result()
+        while True:
+            try:
+                future.result()
+                break
+            except BaseException as failure:  # interrupted while waiting: the runs stop at their next item
+                failures.append(failure)
     if failures:  # an interrupt (not an Exception) first, whichever thread met it
         raise next((failure for failure in failures if not isinstance(failure, Exception)), failures[0])
 
@@ -682,7 +691,10 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
         free: list = []  # stores not in use: a thread takes one, or makes one (at most one per thread)
 
         def item(box) -> None:
-            store = free.pop() if free else np.empty(size_of_store, dtype=x.dtype)
+            try:  # list.pop is one step: two threads never take the same store
+                store = free.pop()
+            except IndexError:
+                store = np.empty(size_of_store, dtype=x.dtype)
             try:
                 product(box, store, lambda gather, _: [gather(index) for index in range(volume)])
             finally:

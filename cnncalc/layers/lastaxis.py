@@ -151,7 +151,10 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     free: list = []  # buffers not in use: a thread takes one, or makes one (at most one per thread)
 
     def run(chunk) -> None:
-        store = free.pop() if free else plan.buffer(x.dtype)
+        try:  # list.pop is one step: two threads never take the same buffer
+            store = free.pop()
+        except IndexError:
+            store = plan.buffer(x.dtype)
         try:
             n, first, last = chunk
             padded, view = store
