@@ -268,6 +268,21 @@ def blas_alone():
             limiter.restore_original_limits()
 
 
+@contextlib.contextmanager
+def borrowed(free: list, make):
+    """One of the buffers in `free`, or a new one make()s, given back at the end: each
+    thread at work in parallel() holds one, so there are at most THREADS. Taken with one
+    list.pop, so two threads never take the same."""
+    try:
+        buffer = free.pop()
+    except IndexError:
+        buffer = make()
+    try:
+        yield buffer
+    finally:
+        free.append(buffer)
+
+
 MATMUL_FLOPS = None  # a product below this runs in the calling thread; None: PAYS hand-overs' worth (matmul_flops)
 
 
@@ -677,35 +692,31 @@ def grouped_sample(x, weight, groups, stride, dilation, pairs, result, finish=(N
     boxes = list(tiles(out_size, cost))
     size_of_store = tile_positions(out_size, cost) * channels * volume
 
-    def product(box, store, gather_taps) -> None:
+    def product(box, store) -> None:
+        """A tile's columns gathered tap by tap (on the threads, or in turn inside an
+        item: parallel() runs inline there), its product, its finish."""
         shape = tuple(b - a for a, b in box)
         count = math.prod(shape)
         columns = store[: count * channels * volume].reshape(channels, volume, *shape)
-        gather_taps(lambda index: gather_tap(columns[:, index], x, box, offsets[index], stride, size), columns.nbytes)
+        parallel(lambda index: gather_tap(columns[:, index], x, box, offsets[index], stride, size), range(volume), columns.nbytes)
         # a tile's positions are contiguous within each channel: a view, never a copy
         target = np.reshape(result[(slice(None), *box_slices(box))], (groups, out_channels // groups, count), copy=False)
         matmul(w, columns.reshape(groups, per_group * volume, count), target)
         finish_tile(result[(slice(None), *box_slices(box))], bias, epilogue)
 
     if tile_items(len(boxes)) and not _local.inside:  # each thread a tile at a time: its gathering and its product
-        free: list = []  # stores not in use: a thread takes one, or makes one (at most one per thread)
+        free: list = []  # stores not in use (borrowed)
 
         def item(box) -> None:
-            try:  # list.pop is one step: two threads never take the same store
-                store = free.pop()
-            except IndexError:
-                store = np.empty(size_of_store, dtype=x.dtype)
-            try:
-                product(box, store, lambda gather, _: [gather(index) for index in range(volume)])
-            finally:
-                free.append(store)
+            with borrowed(free, lambda: np.empty(size_of_store, dtype=x.dtype)) as store:
+                product(box, store)
 
         with blas_alone():
             parallel(item, boxes, None)
         return
     store = np.empty(size_of_store, dtype=x.dtype)
     for box in boxes:  # the taps gathered on the threads, the product on BLAS's
-        product(box, store, lambda gather, nbytes: parallel(gather, range(volume), nbytes))
+        product(box, store)
 
 
 TILE_ITEMS = 4  # tiles per thread from which a layer's tiles are the threads' items (tile_items)

@@ -125,7 +125,7 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     is applied to each chunk once written, bias added. A chunk costs a handful of NumPy
     calls (its rows copied in, one einsum, the bias, the epilogue): on small maps there
     are many, and their Python was most of the time."""
-    from .kernels import parallel, take_cores
+    from .kernels import borrowed, parallel, take_cores
 
     batch = x.shape[0]
     kernel = weight.shape[2:]
@@ -148,16 +148,11 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     tap_letters = LETTERS_TAP[:rank]
     subscripts = f"{outs}{tap_letters}z,{tap_letters}z->{outs}z"
     chunks = plan.chunks(batch)
-    free: list = []  # buffers not in use: a thread takes one, or makes one (at most one per thread)
+    free: list = []  # buffers not in use (kernels.borrowed)
 
     def run(chunk) -> None:
-        try:  # list.pop is one step: two threads never take the same buffer
-            store = free.pop()
-        except IndexError:
-            store = plan.buffer(x.dtype)
-        try:
-            n, first, last = chunk
-            padded, view = store
+        n, first, last = chunk
+        with borrowed(free, lambda: plan.buffer(x.dtype)) as (padded, view):
             plan.fill(padded, source[n], first, last)
             np.einsum(subscripts, view[: last - first], weights, out=targets[n, first:last])
             target = result[n, first:last]
@@ -165,8 +160,6 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
                 target += bias
             if epilogue is not None:
                 epilogue(target)
-        finally:
-            free.append(store)
 
     parallel(run, chunks, result.nbytes * math.prod(kernel))
     return result.transpose(0, rank + 1, *range(1, rank + 1))
