@@ -239,6 +239,7 @@ def test_depthwise_over_channels_last_memory_equals_pytorch(monkeypatch, rank, k
     monkeypatch.setattr(kernels, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(lastaxis, "CHUNK_BYTES", 512)  # a row or two a chunk: many chunks
     monkeypatch.setattr(lastaxis, "MERGED_BYTES", 2**30 if merged else 0)
+    monkeypatch.setattr(lastaxis, "BIAS_RUN", 25)  # the bias repeated 3 times: chunks of whole runs and a rest
     rng = np.random.default_rng(rank * 100 + kernel * 10 + stride)
     size = (11, 9, 7)[:rank]
     x, w, b = rng.standard_normal((3, 10, *size)), rng.standard_normal((10, 1, *(kernel,) * rank)), rng.standard_normal(10)
@@ -270,11 +271,16 @@ def test_depthwise_that_stays_channels_first_equals_pytorch(monkeypatch, padding
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_a_1x1_convolution_over_channels_last_memory_is_one_product(rank):
+@pytest.mark.parametrize("bias_run", [None, 20])
+def test_a_1x1_convolution_over_channels_last_memory_is_one_product(monkeypatch, rank, bias_run):
     """Over channels-last memory a 1x1 convolution is (N x positions, C) @ (C, out) and
-    hands on channels-last memory; over channels-first memory it keeps that order."""
+    hands on channels-last memory; over channels-first memory it keeps that order. The
+    bias is added along runs of the repeated bias (lastaxis.add_bias): here shorter than
+    the output, or (bias_run 20: three copies) runs and a rest."""
     from cnncalc.layers import lastaxis
 
+    if bias_run is not None:
+        monkeypatch.setattr(lastaxis, "BIAS_RUN", bias_run)
     rng = np.random.default_rng(rank)
     x, w, b = rng.standard_normal((3, 6, *(5, 4, 3)[:rank])), rng.standard_normal((7, 6, *(1,) * rank)), rng.standard_normal(7)
     expected = F.relu(TORCH_CONV[rank](*(torch.tensor(a) for a in (x, w, b)))).numpy()

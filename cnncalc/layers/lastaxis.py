@@ -30,7 +30,29 @@ from numpy.lib.stride_tricks import as_strided
 
 CHUNK_BYTES = 256 * 2**10  # a depthwise chunk's output rows: with its input rows, in the core's cache (measured best)
 MERGED_BYTES = 512 * 2**10  # the largest kernel repeated along the last axis (it is read for every row)
+BIAS_RUN = 4096  # values of a bias repeated along the channels-last memory it is added to (add_bias)
 LETTERS_OUT, LETTERS_TAP = "abc", "ijk"
+
+
+def repeated_bias(bias: np.ndarray, run: int = 0) -> np.ndarray:
+    """The bias repeated to a run of at least `run` (by default BIAS_RUN) values, a whole
+    number of copies, for add_bias."""
+    return np.tile(bias, max(1, -(-(run or BIAS_RUN) // bias.size)))
+
+
+def add_bias(target: np.ndarray, repeated: np.ndarray) -> None:
+    """target (C-contiguous, channels last, its size a whole number of positions) += the
+    bias, as `repeated` (repeated_bias) along runs of its memory. Broadcast along the last
+    axis, NumPy starts a loop for every position's C values: 0.35-0.7 ns a value here for
+    C = 16-576, against 0.18-0.19 ns for runs of thousands."""
+    flat = target.reshape(-1)
+    whole = flat.size // repeated.size * repeated.size
+    if whole:
+        runs = flat[:whole].reshape(-1, repeated.size)
+        np.add(runs, repeated, out=runs)
+    if whole < flat.size:
+        rest = flat[whole:]
+        np.add(rest, repeated[: rest.size], out=rest)
 
 
 def is_channels_last(x: np.ndarray) -> bool:
@@ -149,6 +171,7 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
     subscripts = f"{outs}{tap_letters}z,{tap_letters}z->{outs}z"
     chunks = plan.chunks(batch)
     free: list = []  # buffers not in use (kernels.borrowed)
+    repeated = None if bias is None else repeated_bias(bias)
 
     def run(chunk) -> None:
         n, first, last = chunk
@@ -156,8 +179,8 @@ def depthwise(x, weight, bias, stride, pairs, dilation, epilogue=None) -> np.nda
             plan.fill(padded, source[n], first, last)
             np.einsum(subscripts, view[: last - first], weights, out=targets[n, first:last])
             target = result[n, first:last]
-            if bias is not None:
-                target += bias
+            if repeated is not None:
+                add_bias(target, repeated)
             if epilogue is not None:
                 epilogue(target)
 
@@ -205,10 +228,12 @@ def pointwise(x, weight, bias, epilogue=None) -> np.ndarray:
     result = np.empty((batch, *size, out_channels), dtype=x.dtype)
     target = result.reshape(positions, out_channels)
 
-    def add_bias(part):
-        part += bias
+    repeated = None if bias is None else repeated_bias(bias)
+
+    def biased(part):
+        add_bias(part, repeated)
 
     # chained keeps the epilogue's .pieces, which has matmul take the cores before an expensive one
-    finish = chained(add_bias if bias is not None else None, epilogue)
+    finish = chained(biased if bias is not None else None, epilogue)
     matmul(np.moveaxis(x, 1, -1).reshape(positions, channels), weight.reshape(out_channels, channels).T, target, finish)
     return np.moveaxis(result, -1, 1)
