@@ -275,8 +275,8 @@ def test_depthwise_that_stays_channels_first_equals_pytorch(monkeypatch, padding
 def test_a_1x1_convolution_over_channels_last_memory_is_one_product(monkeypatch, rank, bias_run):
     """Over channels-last memory a 1x1 convolution is (N x positions, C) @ (C, out) and
     hands on channels-last memory; over channels-first memory it keeps that order. The
-    bias is added along runs of the repeated bias (lastaxis.add_bias): here shorter than
-    the output, or (bias_run 20: three copies) runs and a rest."""
+    bias is added along runs of the repeated bias (lastaxis.add_bias): by default longer
+    than these outputs (a rest only), or (bias_run 20: three copies) runs and a rest."""
     from cnncalc.layers import lastaxis
 
     if bias_run is not None:

@@ -34,10 +34,10 @@ BIAS_RUN = 4096  # values of a bias repeated along the channels-last memory it i
 LETTERS_OUT, LETTERS_TAP = "abc", "ijk"
 
 
-def repeated_bias(bias: np.ndarray, run: int = 0) -> np.ndarray:
-    """The bias repeated to a run of at least `run` (by default BIAS_RUN) values, a whole
-    number of copies, for add_bias."""
-    return np.tile(bias, max(1, -(-(run or BIAS_RUN) // bias.size)))
+def repeated_bias(bias: np.ndarray) -> np.ndarray:
+    """The bias repeated to a run of at least BIAS_RUN values, a whole number of copies,
+    for add_bias."""
+    return np.tile(bias, max(1, -(-BIAS_RUN // bias.size)))
 
 
 def add_bias(target: np.ndarray, repeated: np.ndarray) -> None:
@@ -45,7 +45,7 @@ def add_bias(target: np.ndarray, repeated: np.ndarray) -> None:
     bias, as `repeated` (repeated_bias) along runs of its memory. Broadcast along the last
     axis, NumPy starts a loop for every position's C values: 0.35-0.7 ns a value here for
     C = 16-576, against 0.18-0.19 ns for runs of thousands."""
-    flat = target.reshape(-1)
+    flat = np.reshape(target, -1, copy=False)  # a view: raises rather than add to a copy
     whole = flat.size // repeated.size * repeated.size
     if whole:
         runs = flat[:whole].reshape(-1, repeated.size)
