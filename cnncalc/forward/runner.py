@@ -153,10 +153,10 @@ class PartStopped(Exception):
 
 
 def rebatched(shape, batch: int):
-    """A shape (or one per output) with its first axis, the batch, set to `batch`."""
-    if shape and isinstance(shape[0], tuple):
-        return tuple((batch, *s[1:]) for s in shape)
-    return (batch, *shape[1:])
+    """A shape (or one per output) with its first axis, the batch, set to `batch`: batched
+    of the per-sample shape."""
+    several = bool(shape) and isinstance(shape[0], tuple)
+    return batched(tuple(s[1:] for s in shape) if several else shape[1:], batch)
 
 
 def join(outputs: list):
@@ -588,7 +588,7 @@ def run(network: Network, summary: Summary, *, batch: int, dtype: str, seed: int
     rng = np.random.default_rng(seed)
     params, random_layers, unused = prepare_weights(summary, network, weights, numpy_type, rng)
     x = make_input(network, batch, data, numpy_type, rng, data_location)
-    batch = next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+    batch = batch_of_input(x)
     expected = {row.name: batched(row.output_shape, batch) for row in summary.layers}
     # Preparation, like loading the weights: not part of the timed forward pass.
     folded = frozenset() if keep else fold_batchnorms(network, params)

@@ -256,7 +256,7 @@ def blas_alone():
     if _blas["limiter"] is not None or _local.inside or THREADS == 1 or _blas["pass"] != threading.get_ident():
         yield
         return
-    if _blas.get("found") is None:
+    if _blas["found"] is None:
         from threadpoolctl import ThreadpoolController
 
         _blas["found"] = ThreadpoolController().select(user_api="blas")
